@@ -1,0 +1,39 @@
+"""Exceptions raised for bad input, each naming what was seen and what was expected.
+
+Every error a user can cause is a subclass of :class:`UnigenError` *and* of the builtin
+exception a Python user would expect (``ValueError``, ``TypeError``, ...), so both
+``except unigen.UnigenError`` and ``except ValueError`` work. The CLI prints these without a
+traceback and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class UnigenError(Exception):
+    """Base class of every error unigen raises on bad input or a failed run."""
+
+
+class ConfigError(UnigenError, ValueError):
+    """An argument has a value outside what is accepted (unknown name, bad size, ...)."""
+
+
+class DataError(UnigenError, ValueError):
+    """A data set is missing, empty, or has the wrong shape, dtype or values."""
+
+
+class CheckpointError(UnigenError, ValueError):
+    """A checkpoint is missing, corrupt, or does not match the run that tries to resume it."""
+
+
+class TrainingDiverged(UnigenError, FloatingPointError):
+    """A loss became NaN or Inf; the message names the step and the phase."""
+
+
+def describe(value: object) -> str:
+    """A short description of ``value`` for error messages (shape and dtype for arrays)."""
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        return f"array of shape {tuple(shape)} and dtype {dtype}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
