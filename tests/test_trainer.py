@@ -1,0 +1,197 @@
+"""The trainer against exact trajectories, across devices, and through kill/resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from toy_algorithms import ArraySource, mean_tracking, mean_tracking_oracle, noisy_regression
+from unigen.core import Algorithm, Phase
+from unigen.errors import CheckpointError, ConfigError, TrainingDiverged
+from unigen.training import Checkpoints, fit, make_optimizer, make_trainer
+from unigen.training.trainer import TrainState
+
+HERE = Path(__file__).parent
+DATA = np.random.default_rng(0).normal(size=(40, 3))
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4])
+def test_phases_run_in_order_and_match_the_exact_sgd_trajectory(steps_per_call):
+    # 10 steps with K=4 also exercises the shorter last call (4 + 4 + 2).
+    source = ArraySource(DATA, 8)
+    result = fit(mean_tracking(), source, steps=10, optimizer=make_optimizer("sgd", 0.3),
+                 steps_per_call=steps_per_call, progress=False)
+    a, b = mean_tracking_oracle(source, 10, 0.3)
+    np.testing.assert_allclose(result.state.params["a"], a, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.state.params["b"], b, rtol=1e-5, atol=1e-6)
+    assert int(result.state.step) == 10
+    assert [row["step"] for row in result.history] == list(range(1, 11))
+
+
+def test_each_phase_updates_only_its_own_group():
+    # Phase B's loss depends on a, but B must not move a: with B alone a stays at its init.
+    algorithm = mean_tracking()
+    only_b = Algorithm(algorithm.init, algorithm.phases[1:])
+    trainer = make_trainer(only_b, make_optimizer("sgd", 0.5))
+    state = trainer.init(jax.random.key(0))
+    state, _ = trainer.step(state, {"x": jnp.ones((1, 4, 3))})
+    np.testing.assert_array_equal(state.params["a"], np.zeros(3))
+    np.testing.assert_allclose(state.params["b"], np.full(3, 0.5))  # b − 0.5(b − 0)
+
+
+def test_the_compiled_step_does_not_retrace():
+    traces = []
+
+    def loss(params, key, batch):
+        traces.append(1)
+        return jnp.sum((params["w"] - jnp.mean(batch["x"])) ** 2), {}
+
+    algorithm = Algorithm(lambda key: {"w": jnp.zeros(2)}, (Phase("p", "w", loss),))
+    trainer = make_trainer(algorithm, make_optimizer("adam", 0.1), steps_per_call=3)
+    state = trainer.init(jax.random.key(0))
+    state, _ = trainer.step(state, {"x": jnp.ones((3, 4, 2))})
+    first = len(traces)
+    for i in range(5):
+        state, _ = trainer.step(state, {"x": np.full((3, 4, 2), i, np.float32)})
+    assert len(traces) == first
+
+
+def test_an_optimizer_per_group():
+    source = ArraySource(DATA, 8)
+    optimizers = {"a": make_optimizer("sgd", 0.3), "b": make_optimizer("sgd", 0.0001)}
+    result = fit(mean_tracking(), source, steps=3, optimizer=optimizers, progress=False)
+    a, _ = mean_tracking_oracle(source, 3, 0.3)
+    np.testing.assert_allclose(result.state.params["a"], a, rtol=1e-5)
+    assert np.all(np.abs(np.asarray(result.state.params["b"]) - 1.0) < 0.01)
+    with pytest.raises(ConfigError, match=r"no optimizer for parameter group\(s\) \['b'\]"):
+        fit(mean_tracking(), source, steps=3, optimizer={"a": optimizers["a"]}, progress=False)
+
+
+def test_bad_settings_are_refused():
+    source = ArraySource(DATA, 8)
+    with pytest.raises(ConfigError, match="optimizer: expected one of .*got 'rmsprop'"):
+        make_optimizer("rmsprop", 0.1)
+    with pytest.raises(ConfigError, match="learning_rate: expected a positive finite number, got -1"):
+        make_optimizer("adam", -1)
+    with pytest.raises(ConfigError, match="steps: expected a positive integer, got 0"):
+        fit(mean_tracking(), source, steps=0, optimizer=make_optimizer("sgd", 0.1))
+    with pytest.raises(ConfigError, match="steps_per_call: expected a positive integer, got 0"):
+        make_trainer(mean_tracking(), make_optimizer("sgd", 0.1), steps_per_call=0)
+
+
+def _diverging() -> Algorithm:
+    # a starts at 5.5 and SGD(lr=1) on a + √a lowers it by 1 + 1/(2√a) per step, so √a turns NaN
+    # at the first step that starts below zero; the oracle below finds that step.
+    def loss(params, key, batch):
+        return params["a"] + jnp.sqrt(params["a"]), {}
+
+    return Algorithm(lambda key: {"a": jnp.asarray(5.5)}, (Phase("wake", "a", loss),))
+
+
+def test_nan_stops_training_naming_step_and_phase_and_keeps_the_last_checkpoint(tmp_path):
+    a, step = 5.5, 0
+    while a >= 0:
+        a, step = a - (1 + 0.5 / np.sqrt(a)), step + 1
+    nan_step = step + 1  # the loss is evaluated at the start of the step, on the negative a
+    with pytest.raises(TrainingDiverged, match=rf"phase 'wake' is nan at step {nan_step} \(of 50\)"):
+        fit(_diverging(), ArraySource(DATA, 8), steps=50, optimizer=make_optimizer("sgd", 1.0),
+            out_dir=tmp_path, checkpoint_every=2, progress=False)
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    saved = checkpoints.latest_step()
+    assert saved is not None and saved < nan_step
+    trainer = make_trainer(_diverging(), make_optimizer("sgd", 1.0))
+    restored = checkpoints.restore(trainer.init(jax.random.key(0)))
+    checkpoints.close()
+    assert np.isfinite(float(restored.params["a"])) and float(restored.params["a"]) >= 0
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(row["wake/loss"]) for row in rows)
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path):
+    source = ArraySource(DATA, 8)
+    fit(mean_tracking(), source, steps=2, optimizer=make_optimizer("sgd", 0.1), out_dir=tmp_path,
+        checkpoint_every=1, progress=False)
+    before = (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        fit(mean_tracking(), source, steps=2, optimizer=make_optimizer("sgd", 0.1), out_dir=tmp_path,
+            progress=False)
+    assert (tmp_path / "metrics.jsonl").read_text() == before
+
+
+def test_resume_refuses_a_mismatched_or_corrupt_checkpoint(tmp_path):
+    source = ArraySource(DATA, 8)
+    fit(mean_tracking(dim=3), source, steps=2, optimizer=make_optimizer("sgd", 0.1),
+        out_dir=tmp_path, checkpoint_every=1, progress=False)
+    wider = ArraySource(np.zeros((40, 5)), 8)
+    with pytest.raises(CheckpointError, match=r"array params/a/?.* has shape \(3,\).*expects shape \(5,\)"):
+        fit(mean_tracking(dim=5), wider, steps=4, optimizer=make_optimizer("sgd", 0.1),
+            out_dir=tmp_path, resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="do not match the run to resume"):
+        fit(mean_tracking(), source, steps=4, optimizer=make_optimizer("adam", 0.1),
+            out_dir=tmp_path, resume=True, progress=False)
+    for path in (tmp_path / "checkpoints").rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError, match=r"checkpoint .*checkpoints/2"):
+        fit(mean_tracking(), source, steps=4, optimizer=make_optimizer("sgd", 0.1),
+            out_dir=tmp_path, resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="holds no complete checkpoint"):
+        fit(mean_tracking(), source, steps=4, optimizer=make_optimizer("sgd", 0.1),
+            out_dir=tmp_path / "empty", resume=True, progress=False)
+
+
+def _run_toy(tmp_path, name, *args, devices=1, wait=True):
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    command = [sys.executable, str(HERE / "run_toy.py"), str(tmp_path / f"{name}.json"), *args]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if not wait:
+        return process
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+    return json.loads((tmp_path / f"{name}.json").read_text())
+
+
+@pytest.mark.slow
+def test_one_and_four_devices_give_the_same_parameters(tmp_path):
+    one = _run_toy(tmp_path, "one", "--steps", "20", "--batch", "16", devices=1)
+    four = _run_toy(tmp_path, "four", "--steps", "20", "--batch", "16", devices=4)
+    assert (one["devices"], four["devices"]) == (1, 4)
+    np.testing.assert_allclose(four["params"]["w"], one["params"]["w"], rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_batch_the_devices_cannot_split_is_refused(tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    command = [sys.executable, str(HERE / "run_toy.py"), str(tmp_path / "r.json"), "--batch", "6"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "batch_size: 6 is not divisible by the number of devices (4)" in done.stderr
+
+
+@pytest.mark.slow
+def test_sigkill_after_a_checkpoint_then_resume_reproduces_the_uninterrupted_run(tmp_path):
+    whole = _run_toy(tmp_path, "whole", "--steps", "24", "--steps-per-call", "2")
+    out = tmp_path / "run"
+    args = ["--steps", "24", "--steps-per-call", "2", "--out", str(out), "--every", "4"]
+    process = _run_toy(tmp_path, "killed", *args, "--slow-after", "10", wait=False)
+    deadline = time.time() + 240
+    while not (out / "checkpoints" / "8").exists():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.1)
+    time.sleep(1.0)  # now inside the slow steps, after the checkpoint of step 8
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "killed.json").exists()
+    resumed = _run_toy(tmp_path, "resumed", *args, "--resume")
+    np.testing.assert_array_equal(resumed["params"]["w"], whole["params"]["w"])
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 25))
