@@ -314,6 +314,17 @@ def fit(
                 last_saved = step
         if pending is not None:
             record(*pending)
+    except KeyboardInterrupt:
+        # Ctrl-C: keep what was done. The state may be unusable if the interrupt came while a
+        # call was being dispatched (its buffers donated); then the last checkpoint stands.
+        if checkpoints is not None and step > last_saved:
+            try:
+                if pending is not None:
+                    record(*pending)
+                checkpoints.save(step, state)
+            except (RuntimeError, ValueError):
+                pass
+        raise
     finally:
         bar.close()
         if log is not None:
