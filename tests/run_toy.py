@@ -43,7 +43,13 @@ def main():
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--slow-after", type=int)
     parser.add_argument("--steps-per-call", type=int, default=1)
+    parser.add_argument("--coordinator", help="host:port; with --process-id and --processes, run multi-host")
+    parser.add_argument("--process-id", type=int, default=0)
+    parser.add_argument("--processes", type=int, default=1)
     args = parser.parse_args()
+    if args.coordinator:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(args.coordinator, num_processes=args.processes, process_id=args.process_id)
     x = np.random.default_rng(1).normal(size=(64, 4))
     source = SlowSource(x, args.batch, args.slow_after)
     result = fit(
@@ -59,7 +65,9 @@ def main():
         progress=False,
     )
     params = jax.tree.map(lambda a: np.asarray(a).tolist(), result.state.params)
-    Path(args.result).write_text(json.dumps({"params": params, "devices": jax.device_count()}))
+    if jax.process_index() == 0:
+        Path(args.result).write_text(json.dumps({"params": params, "devices": jax.device_count(),
+                                                 "processes": jax.process_count()}))
 
 
 if __name__ == "__main__":

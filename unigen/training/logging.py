@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def to_python(value: Any) -> Any:

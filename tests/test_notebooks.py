@@ -1,0 +1,115 @@
+"""Every notebook in notebooks/ is executed by the test suite (and a coverage test enforces it).
+
+The kernel is pinned to the interpreter running pytest: a kernelspec written into a temporary
+directory launches ``sys.executable -m ipykernel_launcher``, found by a ``KernelSpecManager`` that
+looks only there, so a user-level or system ``python3`` kernelspec pointing at another Python can
+never be picked up. The kernel runs with ``MPLBACKEND=Agg`` (no display needed).
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+NOTEBOOKS = [
+    "00_quickstart.ipynb",
+]
+"""Every notebook the suite executes; a notebook missing here fails the coverage test."""
+
+BUDGET_SECONDS = {
+    "00_quickstart.ipynb": 180,  # about 20 s on 2 CPU cores; the budget allows a busy machine
+}
+
+KERNEL_NAME = "unigen-test-python"
+
+
+def test_every_notebook_is_listed():
+    found = sorted(path.name for path in NOTEBOOKS_DIR.glob("*.ipynb"))
+    missing = sorted(set(found) - set(NOTEBOOKS))
+    gone = sorted(set(NOTEBOOKS) - set(found))
+    assert not missing, f"notebooks not run by the tests; add them to NOTEBOOKS: {missing}"
+    assert not gone, f"NOTEBOOKS lists files that do not exist in {NOTEBOOKS_DIR}: {gone}"
+    assert set(BUDGET_SECONDS) == set(NOTEBOOKS), "every notebook needs a time budget"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_stored_without_outputs(name):
+    notebook = json.loads((NOTEBOOKS_DIR / name).read_text(encoding="utf-8"))
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"{name} cell {index} is stored with outputs"
+            assert cell.get("execution_count") is None, (
+                f"{name} cell {index} is stored with execution_count={cell['execution_count']}"
+            )
+
+
+@pytest.fixture(scope="module")
+def kernel_dir(tmp_path_factory):
+    """A directory holding one kernelspec that runs this very interpreter."""
+    pytest.importorskip("ipykernel")
+    directory = tmp_path_factory.mktemp("kernels")
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "unigen tests (this interpreter)",
+        "language": "python",
+        "env": {"MPLBACKEND": "Agg"},
+    }
+    (directory / KERNEL_NAME).mkdir()
+    (directory / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return directory
+
+
+def _execute(notebook, kernel_dir: Path, cwd: Path):
+    """Runs ``notebook`` in place in a fresh kernel from ``kernel_dir``; shuts the kernel down."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    specs = KernelSpecManager(kernel_dirs=[str(kernel_dir)], ensure_native_kernel=False)
+    manager = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
+    client = NotebookClient(notebook, km=manager, timeout=600, resources={"metadata": {"path": str(cwd)}})
+    client.execute(cleanup_kc=True)  # we own the manager: have nbclient shut the kernel down
+    return notebook
+
+
+def _text(cell) -> str:
+    return "".join(output.get("text", "") for output in cell.outputs if output.output_type == "stream")
+
+
+@pytest.mark.slow
+def test_kernel_is_this_interpreter_with_agg(kernel_dir, tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    notebook = new_notebook(cells=[new_code_cell(
+        "import os, sys, matplotlib\n"
+        "print(sys.executable)\n"
+        "print(os.getcwd())\n"
+        "print(matplotlib.get_backend().lower())"
+    )])
+    _execute(notebook, kernel_dir, tmp_path)
+    nbformat.validate(notebook)
+    executable, cwd, backend = _text(notebook.cells[0]).split("\n")[:3]
+    assert Path(executable).resolve() == Path(sys.executable).resolve()
+    assert Path(cwd).resolve() == tmp_path.resolve()
+    assert backend == "agg"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_executes(name, kernel_dir):
+    import nbformat
+
+    notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    began = time.perf_counter()
+    _execute(notebook, kernel_dir, NOTEBOOKS_DIR)  # a failing cell raises CellExecutionError
+    seconds = time.perf_counter() - began
+    errors = [output for cell in notebook.cells if cell.cell_type == "code"
+              for output in cell.outputs if output.output_type == "error"]
+    assert not errors, errors
+    print(f"{name}: executed in {seconds:.1f} s")
+    assert seconds < BUDGET_SECONDS[name], f"{name} took {seconds:.0f} s, budget {BUDGET_SECONDS[name]} s"
