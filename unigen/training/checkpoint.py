@@ -1,13 +1,19 @@
-"""Checkpoints with orbax-checkpoint: atomic saves, validated restores.
+"""Checkpoints with orbax-checkpoint: atomic saves, verified and validated restores.
 
 Orbax writes each step to a temporary directory and renames it when complete, so a run killed
-mid-save leaves the previous checkpoint intact. Restores are checked against the structure,
-shapes and dtypes of the state the resuming run expects, and any failure to read becomes a
-:class:`~unigen.errors.CheckpointError` naming the directory.
+mid-save leaves the previous checkpoint intact. After orbax finishes, unigen records the SHA-256
+of every file of the step in ``unigen_sha256.json`` inside it (written atomically); a step counts
+as complete only with that record. A restore first checks the files against the record (so a
+corrupt checkpoint is refused before orbax reads it: orbax may otherwise read damaged bytes
+without noticing, or fail noisily from background threads), then checks the stored arrays
+against the structure, shapes and dtypes the resuming run expects. Every failure is a
+:class:`~unigen.errors.CheckpointError` naming the checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +23,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from unigen.errors import CheckpointError
+
+MANIFEST = "unigen_sha256.json"
 
 
 class Checkpoints:
@@ -38,13 +46,22 @@ class Checkpoints:
             ) from error
 
     def latest_step(self) -> int | None:
-        """The newest complete checkpoint's step, or None when there is none."""
-        return self._manager.latest_step()
+        """The newest complete checkpoint's step (one with its SHA-256 record), or None."""
+        complete = [step for step in self._manager.all_steps() if (self._step_dir(step) / MANIFEST).exists()]
+        return max(complete) if complete else None
+
+    def _step_dir(self, step: int) -> Path:
+        return self.directory / str(step)
 
     def save(self, step: int, state: Any) -> None:
-        """Saves ``state`` (a pytree of arrays) as step ``step`` and waits until it is on disk."""
+        """Saves ``state`` (a pytree of arrays) as step ``step``, waits, then records its digests."""
         self._manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
         self._manager.wait_until_finished()
+        if jax.process_index() == 0:
+            step_dir = self._step_dir(int(step))
+            temporary = step_dir / (MANIFEST + ".tmp")
+            temporary.write_text(json.dumps(_digests(step_dir), indent=1, sort_keys=True))
+            os.replace(temporary, step_dir / MANIFEST)
 
     def restore(self, like: Any, step: int | None = None) -> Any:
         """Restores the checkpoint of ``step`` (default: latest) into the structure of ``like``.
@@ -59,12 +76,13 @@ class Checkpoints:
                 f"checkpoint directory {self.directory}: holds no complete checkpoint; "
                 "expected at least one saved step to resume from"
             )
-        where = self.directory / str(step)
+        where = self._step_dir(step)
+        _verify(where)
         try:
             stored = self._manager.item_metadata(step)
         except Exception as error:
             raise CheckpointError(
-                f"checkpoint {where}: cannot be read ({type(error).__name__}: {error}); "
+                f"checkpoint {where}: cannot be read ({_brief(error)}); "
                 "it is corrupt or not an orbax checkpoint"
             ) from error
         _check_matches(stored, like, where)
@@ -73,12 +91,46 @@ class Checkpoints:
             return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
         except Exception as error:
             raise CheckpointError(
-                f"checkpoint {where}: cannot be restored ({type(error).__name__}: {error}); "
+                f"checkpoint {where}: cannot be restored ({_brief(error)}); "
                 "it is corrupt or was written by a different model"
             ) from error
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _digests(step_dir: Path) -> dict[str, str]:
+    """The SHA-256 of every file below ``step_dir`` but the record itself, by relative path."""
+    digests = {}
+    for path in sorted(step_dir.rglob("*")):
+        if path.is_file() and not path.name.startswith(MANIFEST):
+            digests[str(path.relative_to(step_dir))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def _verify(step_dir: Path) -> None:
+    """Refuses a step whose files differ from its SHA-256 record."""
+    try:
+        recorded = json.loads((step_dir / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise CheckpointError(
+            f"checkpoint {step_dir}: its SHA-256 record {MANIFEST} cannot be read ({error}); "
+            "it is corrupt"
+        ) from error
+    found = _digests(step_dir)
+    for name in sorted(set(recorded) | set(found)):
+        if recorded.get(name) != found.get(name):
+            state = "is missing" if name not in found else "was not saved with it" if name not in recorded else "differs from its recorded SHA-256"
+            raise CheckpointError(
+                f"checkpoint {step_dir}: file {name} {state}; the checkpoint is corrupt "
+                "(expected the files exactly as saved)"
+            )
+
+
+def _brief(error: Exception) -> str:
+    """The error's type and the start of its message (orbax's run to kilobytes)."""
+    text = str(error).split(" [tensorstore_spec=")[0]
+    return f"{type(error).__name__}: {text[:240]}{'...' if len(text) > 240 else ''}"
 
 
 def _path(path: tuple) -> str:

@@ -1,0 +1,164 @@
+"""The ``unigen`` command end to end: files written, numbers consistent, errors clear."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from unigen import cli, data, viz
+from unigen.metrics import is_nll, test_elbo
+
+QUICK = ["--steps", "60", "--batch-size", "50", "--hidden", "32", "--latent-dim", "4", "--eval-k", "20",
+         "--steps-per-call", "20", "--checkpoint-every", "20", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert cli.main(["train", "vae", *QUICK, "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_every_file_with_consistent_numbers(run_dir):
+    for name in ("config.json", "metrics.jsonl", "summary.json", "samples.png"):
+        assert (run_dir / name).is_file(), name
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary) >= {"final_loss", "test_elbo", "is_nll", "steps", "images_per_second", "wall_seconds"}
+    assert summary["steps"] == 60
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == list(range(1, 61))
+    assert summary["final_loss"] == rows[-1]["elbo/loss"]
+    # Recompute the test numbers from the saved checkpoint: the summary must be what it claims.
+    config, model, params = cli._load_run(run_dir)
+    test_x = data.load("digits", "test", binarize="static").x
+    key = jax.random.key(config["seed"] + 1)
+    assert summary["test_elbo"] == pytest.approx(test_elbo(model, params, test_x, key), rel=1e-6)
+    assert summary["is_nll"] == pytest.approx(is_nll(model, params, test_x, key, k=20), rel=1e-6)
+    # The importance-sampled bound is tighter than the ELBO: -IS-NLL >= ELBO up to MC error.
+    assert summary["is_nll"] <= -summary["test_elbo"] + 0.5
+
+
+def test_eval_prints_is_nll_and_elbo_as_json(run_dir, capsys):
+    assert cli.main(["eval", str(run_dir), "--k", "10"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    config, model, params = cli._load_run(run_dir)
+    test_x = data.load("digits", "test", binarize="static").x
+    key = jax.random.key(0)
+    assert printed["is_nll"] == pytest.approx(is_nll(model, params, test_x, key, k=10), rel=1e-6)
+    assert printed["elbo"] == pytest.approx(test_elbo(model, params, test_x, key), rel=1e-6)
+    assert printed["examples"] == test_x.shape[0]
+
+
+def test_sample_draws_from_the_prior_and_decodes(run_dir, tmp_path, capsys):
+    out = tmp_path / "s.png"
+    assert cli.main(["sample", str(run_dir), "--n", "9", "--out", str(out), "--seed", "4"]) == 0
+    # The same draws by hand: z_i ~ N(0, I) with key split(key(4), 9)[i], shown as E[x | z_i].
+    _, model, params = cli._load_run(run_dir)
+    keys = jax.random.split(jax.random.key(4), 9)
+    z = np.stack([np.asarray(jax.random.normal(k, (4,))) for k in keys])
+    means = np.stack([np.asarray(model.decode_mean(params["theta"], zi)) for zi in z])
+    expected = tmp_path / "expected.png"
+    viz.save_image_grid(means, (8, 8, 1), expected)
+    np.testing.assert_allclose(np.asarray(Image.open(out), float), np.asarray(Image.open(expected), float), atol=1)
+
+
+def test_resume_continues_to_more_steps(run_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    assert cli.main(["train", "vae", *QUICK[2:], "--steps", "80", "--out", str(copy), "--resume"]) == 0
+    assert json.loads((copy / "summary.json").read_text())["steps"] == 80
+    steps = [json.loads(line)["step"] for line in (copy / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 81))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "gan"], r"algorithm: expected one of \['vae', 'iwae'\], got 'gan'"),
+        (["train", "vae", "--data", "mnist"], r"name='mnist': unknown data set; expected one of"),
+        (["train", "vae", "--data", "tfds:binarized_mnist", "--data-dir", "/no/such/dir"],
+         r"data_dir='/no/such/dir': no such directory"),
+        (["train", "vae", "--batch-size", "5000"], r"batch_size=5000: split 'train' of digits has 1498 examples"),
+        (["train", "vae", "--optimizer", "rmsprop"], r"optimizer: expected one of \['adagrad', 'adam', 'sgd'\], got 'rmsprop'"),
+        (["train", "vae", "--lr", "-1"], r"learning_rate: expected a positive finite number, got -1"),
+        (["train", "vae", "--steps", "0"], r"--steps: expected a positive integer, got 0"),
+        (["train", "vae", "--likelihood", "poisson"], r"likelihood: expected one of \['bernoulli', 'gaussian'\]"),
+        (["eval", "/no/such/run"], r"/no/such/run/config.json not found"),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(argv, message, capsys, tmp_path):
+    argv = [*argv, "--out", str(tmp_path / "new")] if argv[0] == "train" else argv
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("unigen: error: ") and "Traceback" not in err
+    assert __import__("re").search(message, err), err
+    assert not (tmp_path / "new").exists()  # nothing written for a run that could not start
+
+
+def test_a_finished_run_is_never_overwritten_and_resume_checks_settings(run_dir, capsys):
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert cli.main(["train", "vae", *QUICK, "--out", str(run_dir)]) == 2
+    assert "is not empty; expected a new directory, or --resume" in capsys.readouterr().err
+    assert cli.main(["train", "vae", *QUICK, "--latent-dim", "3", "--out", str(run_dir), "--resume"]) == 2
+    assert "latent_dim (run: 4, now: 3)" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+def test_resume_from_a_corrupt_checkpoint_is_refused(run_dir, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "corrupt"
+    shutil.copytree(run_dir, copy)
+    for path in (copy / "checkpoints").rglob("*"):
+        if path.is_file() and "manifest" in path.name or path.parent.name == "d":
+            path.write_bytes(b"not a checkpoint")
+    assert cli.main(["train", "vae", *QUICK[2:], "--steps", "80", "--out", str(copy), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "unigen: error: checkpoint" in err and "corrupt" in err
+
+
+def _unigen(*args, devices=1, **kw):
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    return subprocess.Popen([sys.executable, "-m", "unigen.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.mark.slow
+def test_vae_on_one_and_four_devices_gives_the_same_parameters(tmp_path):
+    args = ["train", "vae", "--steps", "20", "--batch-size", "64", "--steps-per-call", "1",
+            "--eval-k", "2", "--no-progress"]
+    runs = {}
+    for devices in (1, 4):
+        process = _unigen(*args, "--out", str(tmp_path / str(devices)), devices=devices)
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]
+        runs[devices] = cli._load_run(tmp_path / str(devices))[2]
+    for one, four in zip(jax.tree.leaves(runs[1]), jax.tree.leaves(runs[4])):
+        np.testing.assert_allclose(np.asarray(four), np.asarray(one), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
+    out = tmp_path / "interrupted"
+    process = _unigen("train", "vae", "--steps", "1000000", "--checkpoint-every", "1000000",
+                      "--steps-per-call", "1", "--out", str(out))
+    deadline = time.time() + 120
+    while not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").stat().st_size > 2000):
+        assert process.poll() is None and time.time() < deadline, process.communicate()[1][-2000:]
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert "interrupted; the last checkpoint is kept" in err
+    saved = sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
+    assert saved and saved[-1] > 0

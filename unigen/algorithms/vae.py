@@ -1,0 +1,191 @@
+r"""The VAE algorithm: maximize the evidence lower bound by reparameterized gradients (§2.3–2.4).
+
+.. math::
+   \mathcal{L}(\theta, \eta; x) = \mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)\right]
+   - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)
+
+which equals :math:`\mathbb{E}_{q_\eta(z \mid x)}[\log p_\theta(x, z) - \log q_\eta(z \mid x)]`
+(§2.1) and bounds :math:`\log p_\theta(x)` from below by
+:math:`\mathrm{KL}(q_\eta(z \mid x) \,\|\, p_\theta(z \mid x))`. (The lecture's §1.1.4 and §2.3
+write :math:`\log p_\theta(x, z)` inside the expectation *and* subtract the KL to the prior, which
+counts :math:`\log p(z)` twice; the bound above is the one of Kingma & Welling's AEVB, §2.4.)
+
+The expectation is estimated with ``n_samples`` pathwise draws
+:math:`z = \mu_\eta(x) + \sigma_\eta(x) \odot \epsilon`; the KL term either in closed form
+(``kl="analytic"``, numpyro's ``kl_divergence``) or by the same draws
+(``kl="monte_carlo"``, :math:`\log q_\eta(z \mid x) - \log p(z)`). Both are unbiased; the analytic
+one has lower variance.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
+from unigen.distributions import kl_divergence
+from unigen.errors import ConfigError, DataError, describe
+from unigen.models.vae import VAEModel, positive_int
+
+__all__ = ["KL_ESTIMATORS", "OBJECTIVE", "ElboTerms", "elbo", "elbo_terms", "vae"]
+
+OBJECTIVE = (
+    r"\mathcal{L}(\theta, \eta; x) = \mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)"
+    r"\right] - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)"
+)
+KL_ESTIMATORS = ("analytic", "monte_carlo")
+
+
+class ElboTerms(NamedTuple):
+    r"""The two terms of the ELBO for one example: ``reconstruction - kl``.
+
+    Attributes:
+      reconstruction: the estimate of
+        :math:`\mathbb{E}_{q_\eta(z \mid x)}[\log p_\theta(x \mid z)]`.
+      kl: the exact or estimated :math:`\mathrm{KL}(q_\eta(z \mid x) \,\|\, p(z))`.
+    """
+
+    reconstruction: jax.Array
+    kl: jax.Array
+
+
+def check_options(kl: str, n_samples: int) -> int:
+    """``n_samples`` as an int; :class:`ConfigError` unless ``kl`` is known and ``n_samples`` a
+    positive integer."""
+    if kl not in KL_ESTIMATORS:
+        raise ConfigError(f"kl: expected one of {list(KL_ESTIMATORS)}, got {kl!r}")
+    return positive_int("n_samples", n_samples)
+
+
+def batch_data(batch: Batch, data_dim: int) -> jax.Array:
+    """``batch["x"]`` checked to be ``[B, data_dim]`` with ``B >= 1``."""
+    if not isinstance(batch, Mapping) or "x" not in batch:
+        keys = sorted(batch) if isinstance(batch, Mapping) else describe(batch)
+        raise DataError(f"batch: expected a dict with key 'x', got {keys}")
+    x = batch["x"]
+    shape = getattr(x, "shape", None)
+    if shape is None or len(shape) != 2 or shape[0] < 1 or shape[1] != data_dim:
+        raise DataError(
+            f"batch['x']: expected shape (B, {data_dim}) with B >= 1, got {describe(x)}"
+        )
+    return jnp.asarray(x)
+
+
+def elbo_terms(
+    model: VAEModel,
+    params: Params,
+    key: PRNGKey,
+    x: jax.Array,
+    *,
+    kl: str = "analytic",
+    n_samples: int = 1,
+) -> ElboTerms:
+    r"""The reconstruction and KL terms of the ELBO of one example (see :func:`elbo`).
+
+    The s-th draw uses ``jax.random.split(key, n_samples)[s]``.
+    """
+    n_samples = check_options(kl, n_samples)
+    theta, eta = params["theta"], params["eta"]
+    keys = jax.random.split(key, n_samples)
+    z = jax.vmap(lambda k: model.inference.sample(eta, k, {"x": x})["z"])(keys)
+    reconstruction = jnp.mean(
+        jax.vmap(lambda zs: model.decoder_distribution(theta, zs).log_prob(x))(z)
+    )
+    if kl == "analytic":
+        divergence = kl_divergence(model.encoder_distribution(eta, x), model.prior(theta))
+    else:
+        prior = model.prior(theta)
+        divergence = jnp.mean(
+            jax.vmap(
+                lambda zs: model.inference.log_prob(eta, {"z": zs}, {"x": x}) - prior.log_prob(zs)
+            )(z)
+        )
+    return ElboTerms(reconstruction, divergence)
+
+
+def elbo(
+    model: VAEModel,
+    params: Params,
+    key: PRNGKey,
+    x: jax.Array,
+    *,
+    kl: str = "analytic",
+    n_samples: int = 1,
+) -> jax.Array:
+    r"""The evidence lower bound of one example, estimated by pathwise draws.
+
+    .. math::
+       \mathcal{L}(\theta, \eta; x) = \mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)
+       \right] - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)
+
+    estimated as
+    :math:`\frac{1}{S}\sum_{s=1}^{S} \log p_\theta(x \mid z_s) - \widehat{\mathrm{KL}}`,
+    :math:`z_s = \mu_\eta(x) + \sigma_\eta(x) \odot \epsilon_s`.
+
+    Args:
+      model: a :class:`~unigen.models.vae.VAEModel` (or any model with its fields).
+      params: ``{"theta": ..., "eta": ...}``.
+      key: the PRNG key of this example.
+      x: one example, ``[D]``.
+      kl: ``"analytic"`` (closed form, numpyro's ``kl_divergence``) or ``"monte_carlo"``
+        (:math:`\frac{1}{S}\sum_s \log q_\eta(z_s \mid x) - \log p(z_s)` at the same draws).
+      n_samples: S, the number of draws of z.
+
+    Returns:
+      A scalar, differentiable in ``params`` (reparameterized).
+    """
+    terms = elbo_terms(model, params, key, x, kl=kl, n_samples=n_samples)
+    return terms.reconstruction - terms.kl
+
+
+def vae(model: VAEModel, *, kl: str = "analytic", n_samples: int = 1) -> Algorithm:
+    r"""Auto-encoding variational Bayes (§2.4): one phase that maximizes the ELBO in θ and η.
+
+    .. math::
+       \mathcal{L}(\theta, \eta; x) = \mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)
+       \right] - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)
+
+    The phase ``"elbo"`` updates ``("theta", "eta")``; its loss on ``batch = {"x": [B, D]}`` is
+    the batch mean of :math:`-\mathcal{L}` (see :func:`elbo`), example i drawn with
+    ``jax.random.split(key, B)[i]`` (so the value does not depend on how the batch is sharded),
+    and its metrics are the batch means ``{"loss", "elbo", "kl", "reconstruction"}``.
+
+    Args:
+      model: a :class:`~unigen.models.vae.VAEModel`.
+      kl: ``"analytic"`` or ``"monte_carlo"``, see :func:`elbo`.
+      n_samples: draws of z per example.
+
+    Returns:
+      An :class:`~unigen.core.Algorithm`; ``init(key)`` gives ``{"theta": ..., "eta": ...}`` and
+      ``objective`` is the LaTeX string above.
+    """
+    n_samples = check_options(kl, n_samples)
+
+    def init(key: PRNGKey) -> dict[str, Params]:
+        key_theta, key_eta = jax.random.split(key)
+        return {"theta": model.joint.init(key_theta), "eta": model.inference.init(key_eta)}
+
+    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
+        x = batch_data(batch, model.data_dim)
+        keys = jax.random.split(key, x.shape[0])
+        terms = jax.vmap(
+            lambda k, xi: elbo_terms(model, params, k, xi, kl=kl, n_samples=n_samples)
+        )(keys, x)
+        reconstruction = jnp.mean(terms.reconstruction)
+        divergence = jnp.mean(terms.kl)
+        bound = reconstruction - divergence
+        metrics = {
+            "loss": -bound,
+            "elbo": bound,
+            "kl": divergence,
+            "reconstruction": reconstruction,
+        }
+        return -bound, metrics
+
+    return Algorithm(
+        init=init,
+        phases=(Phase("elbo", ("theta", "eta"), loss),),
+        objective=OBJECTIVE,
+    )

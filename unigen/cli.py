@@ -1,0 +1,336 @@
+"""The ``unigen`` command: ``unigen train|eval|sample``.
+
+    unigen train vae [--data digits] [--steps N | --epochs E] [--out DIR] ...
+    unigen eval DIR [--k 1000] [--split test]
+    unigen sample DIR --n 64 --out FILE.png
+
+Bad input (an unknown data set or algorithm, a bad size, bad data, a checkpoint that does not
+match) is reported in one line without a traceback, with exit status 2; a run whose loss turns
+NaN/Inf exits with status 1 and keeps its last good checkpoint; Ctrl-C saves a checkpoint and
+exits with status 130 (continue with ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from unigen.errors import CheckpointError, ConfigError, TrainingDiverged, UnigenError
+
+ALGORITHMS = ("vae", "iwae")
+PLANNED = ("gan", "infogan", "wake-sleep", "rws", "vem", "pm")  # later issues
+# The settings a resumed run must share with the run it continues (the rest may change).
+SAME_ON_RESUME = (
+    "algorithm", "data", "data_dir", "binarize", "batch_size", "optimizer", "lr", "latent_dim",
+    "hidden", "activation", "likelihood", "kl", "k", "seed", "steps_per_call",
+)
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated widths such as 400 or 200,200, got {text!r}")
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"expected positive widths, got {text!r}")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unigen", description="Deep generative models in the unified view, in JAX."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample}")
+
+    train = commands.add_parser("train", help="train a model; writes config, metrics, summary, samples, checkpoints")
+    train.add_argument("algorithm", help=f"one of {', '.join(ALGORITHMS)}")
+    train.add_argument("--data", default="digits", help="digits | ring8 | grid25 | tfds:NAME | idx:DIR (default digits)")
+    train.add_argument("--data-dir", help="TFDS data directory for tfds:NAME (default $TFDS_DATA_DIR)")
+    train.add_argument("--binarize", choices=("auto", "none", "static", "dynamic"), default="auto",
+                       help="binarize image data: auto (default) is static thresholding for image data, "
+                            "so that the Bernoulli likelihood and IS-NLL are proper; none keeps grey levels")
+    length = train.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, help="training steps (default 3000)")
+    length.add_argument("--epochs", type=float, help="training epochs (instead of --steps)")
+    train.add_argument("--batch-size", type=int, default=100)
+    train.add_argument("--optimizer", default="adam", help="sgd | adagrad | adam (default adam)")
+    train.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    train.add_argument("--latent-dim", type=int, default=20)
+    train.add_argument("--hidden", type=_hidden, default=(400,), help="hidden widths, e.g. 400 or 200,200")
+    train.add_argument("--activation", default="relu", help="relu | tanh | softplus | elu | leaky_relu")
+    train.add_argument("--likelihood", default="auto",
+                       help="bernoulli | gaussian | auto (bernoulli for images, gaussian for 2-D points)")
+    train.add_argument("--kl", default="analytic", help="analytic | monte_carlo (vae)")
+    train.add_argument("--k", type=int, default=5, help="importance samples of the IWAE bound (iwae)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--steps-per-call", type=int, default=10, help="steps fused in one compiled call")
+    train.add_argument("--checkpoint-every", type=int, default=1000)
+    train.add_argument("--eval-k", type=int, default=1000, help="importance samples for the test IS-NLL")
+    train.add_argument("--out", help="output directory (default runs/ALGORITHM-TIME)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+    evaluate = commands.add_parser("eval", help="print test IS-NLL and ELBO of a trained run as JSON")
+    evaluate.add_argument("run", help="a directory written by unigen train")
+    evaluate.add_argument("--k", type=int, default=1000, help="importance samples (default 1000)")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--data-dir", help="override the run's TFDS data directory")
+    evaluate.add_argument("--seed", type=int, default=0)
+
+    sample = commands.add_parser("sample", help="draw samples from a trained run into a PNG")
+    sample.add_argument("run", help="a directory written by unigen train")
+    sample.add_argument("--n", type=int, default=64)
+    sample.add_argument("--out", required=True, help="the PNG file to write")
+    sample.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            summary = train(vars(args))
+            print(json.dumps(summary))
+        elif args.command == "eval":
+            print(json.dumps(evaluate(args.run, k=args.k, split=args.split, data_dir=args.data_dir, seed=args.seed)))
+        else:
+            path = sample(args.run, n=args.n, out=args.out, seed=args.seed)
+            print(json.dumps({"samples": str(path)}))
+    except TrainingDiverged as error:
+        print(f"unigen: training diverged: {error}", file=sys.stderr)
+        return 1
+    except UnigenError as error:
+        print(f"unigen: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("unigen: interrupted; the last checkpoint is kept (continue with --resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run() -> None:
+    """The console entry point: ``sys.exit(main())``, but an error exit skips finalization.
+
+    After a failed checkpoint read, tensorstore completes futures on the event loop orbax has
+    already closed, and at interpreter shutdown each prints "RuntimeError: Event loop is closed"
+    with a traceback: noise after a one-line error. On an error exit everything the command
+    wrote is already closed, so the process ends at once after flushing its output.
+    """
+    code = main()
+    if code:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+# --- train -------------------------------------------------------------------------------------
+
+
+def _check_settings(config: dict[str, Any]) -> None:
+    algorithm = config["algorithm"]
+    if algorithm not in ALGORITHMS:
+        later = f" ({algorithm!r} is planned but not built yet)" if algorithm in PLANNED else ""
+        raise ConfigError(f"algorithm: expected one of {list(ALGORITHMS)}, got {algorithm!r}{later}")
+    for name in ("batch_size", "latent_dim", "k", "steps_per_call", "checkpoint_every", "eval_k"):
+        if config[name] is not None and config[name] < 1:
+            raise ConfigError(f"--{name.replace('_', '-')}: expected a positive integer, got {config[name]}")
+    if config["steps"] is not None and config["steps"] < 1:
+        raise ConfigError(f"--steps: expected a positive integer, got {config['steps']}")
+    if config["epochs"] is not None and not (math.isfinite(config["epochs"]) and config["epochs"] > 0):
+        raise ConfigError(f"--epochs: expected a positive number, got {config['epochs']}")
+
+
+def _dataset(config: dict[str, Any], split: str, data_dir: str | None = None):
+    from unigen import data
+
+    binarize = config["binarize"]
+    if binarize == "auto":
+        binarize = None if config["data"] in ("ring8", "grid25") else "static"
+    binarize = None if binarize == "none" else binarize
+    return data.load(config["data"], split, data_dir=data_dir or config["data_dir"], binarize=binarize,
+                     seed=config["seed"])
+
+
+def _model(config: dict[str, Any]):
+    from unigen.models.vae import vae_model
+
+    return vae_model(config["data_dim"], config["latent_dim"], hidden=tuple(config["hidden"]),
+                     activation=config["activation"], likelihood=config["likelihood"])
+
+
+def _algorithm(config: dict[str, Any], model):
+    from unigen.algorithms.iwae import iwae
+    from unigen.algorithms.vae import vae
+
+    return vae(model, kl=config["kl"]) if config["algorithm"] == "vae" else iwae(model, config["k"])
+
+
+def _resolve_likelihood(requested: str, dataset) -> str:
+    if requested == "auto":
+        return "bernoulli" if dataset.kind == "image" else "gaussian"
+    return requested
+
+
+def _read_config(run: Path, argument: str) -> dict[str, Any]:
+    path = run / "config.json"
+    if not path.exists():
+        raise ConfigError(f"{argument}: {path} not found; expected a directory written by `unigen train`")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{argument}: {path} is not valid JSON ({error})") from error
+
+
+def _check_resume(out: Path, config: dict[str, Any]) -> None:
+    stored = _read_config(out, "--resume")
+    differ = [
+        f"{name} (run: {stored.get(name)!r}, now: {config.get(name)!r})"
+        for name in SAME_ON_RESUME
+        if _jsonable(stored.get(name)) != _jsonable(config.get(name))
+    ]
+    if differ:
+        raise CheckpointError(
+            f"--resume: the run in {out} was made with other settings: {'; '.join(differ)}; "
+            "expected the same settings (only --steps/--epochs and output options may change)"
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def train(options: dict[str, Any]) -> dict[str, Any]:
+    """Runs ``unigen train`` with the parsed options; returns the summary it writes."""
+    import jax
+
+    from unigen import data
+    from unigen.metrics import is_nll, test_elbo
+    from unigen.training import fit, make_optimizer
+
+    config = {k: v for k, v in options.items() if k not in ("command", "resume", "no_progress")}
+    _check_settings(config)
+    # Everything that can fail on bad input is checked before anything is written.
+    train_set = _dataset(config, "train")
+    test_set = _dataset(config, "test")
+    config["likelihood"] = _resolve_likelihood(config["likelihood"], train_set)
+    if config["likelihood"] == "bernoulli":
+        data.check_array(train_set.x, source=train_set.source, bernoulli=True)
+    config["data_dim"] = int(train_set.x.shape[1])
+    config["image_shape"] = list(train_set.image_shape) if train_set.image_shape else None
+    batches = data.Batches(train_set, config["batch_size"], seed=config["seed"])
+    if config["steps"] is None:
+        config["steps"] = 3000 if config["epochs"] is None else max(1, round(config["epochs"] * batches.steps_per_epoch))
+    model = _model(config)
+    algorithm = _algorithm(config, model)
+    optimizer = make_optimizer(config["optimizer"], config["lr"])
+    out = Path(config["out"] or f"runs/{config['algorithm']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    config["out"] = str(out)
+    if options.get("resume"):
+        _check_resume(out, config)
+    elif out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out: {out} is not empty; expected a new directory, or --resume to continue the run in it")
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    result = fit(
+        algorithm, batches, steps=config["steps"], optimizer=optimizer, seed=config["seed"],
+        steps_per_call=config["steps_per_call"], out_dir=out, checkpoint_every=config["checkpoint_every"],
+        resume=bool(options.get("resume")), progress=False if options.get("no_progress") else None,
+    )
+    params = result.state.params
+    key = jax.random.key(config["seed"] + 1)
+    summary = {
+        "final_loss": result.history[-1][f"{algorithm.phases[0].name}/loss"] if result.history else None,
+        "test_elbo": test_elbo(model, params, test_set.x, key),
+        "is_nll": is_nll(model, params, test_set.x, key, k=config["eval_k"]),
+        "eval_k": config["eval_k"],
+        "steps": int(result.state.step),
+        "images_per_second": result.examples_per_second,
+        "wall_seconds": result.wall_seconds,
+    }
+    summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _write_samples(model, params, config, train_set, out / "samples.png", n=64, seed=config["seed"])
+    return summary
+
+
+# --- eval and sample ---------------------------------------------------------------------------
+
+
+def _load_run(run: str | Path):
+    """The config, model and trained parameters of a run directory."""
+    import jax
+
+    from unigen.training import Checkpoints, make_optimizer, make_trainer
+
+    run = Path(run)
+    config = _read_config(run, "run")
+    model = _model(config)
+    trainer = make_trainer(_algorithm(config, model), make_optimizer(config["optimizer"], config["lr"]))
+    checkpoints = Checkpoints(run / "checkpoints")
+    try:
+        state = checkpoints.restore(trainer.init(jax.random.key(config["seed"])))
+    finally:
+        checkpoints.close()
+    return config, model, state.params
+
+
+def evaluate(run: str | Path, *, k: int = 1000, split: str = "test", data_dir: str | None = None, seed: int = 0) -> dict:
+    """``unigen eval``: test IS-NLL (k importance samples) and ELBO of a trained run."""
+    import jax
+
+    from unigen.metrics import is_nll, test_elbo
+
+    if k < 1:
+        raise ConfigError(f"--k: expected a positive integer, got {k}")
+    config, model, params = _load_run(run)
+    dataset = _dataset(config, split, data_dir)
+    key = jax.random.key(seed)
+    return {
+        "is_nll": is_nll(model, params, dataset.x, key, k=k),
+        "elbo": test_elbo(model, params, dataset.x, key),
+        "k": k,
+        "split": split,
+        "examples": int(dataset.x.shape[0]),
+    }
+
+
+def sample(run: str | Path, *, n: int = 64, out: str | Path, seed: int = 0) -> Path:
+    """``unigen sample``: draws ``n`` samples of a trained run into the PNG ``out``."""
+    if n < 1:
+        raise ConfigError(f"--n: expected a positive integer, got {n}")
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise ConfigError(f"--out: expected a .png file name, got {str(out)!r}")
+    config, model, params = _load_run(run)
+    dataset = _dataset(config, "test") if config.get("image_shape") is None else None
+    _write_samples(model, params, config, dataset, out, n=n, seed=seed)
+    return out
+
+
+def _write_samples(model, params, config, dataset, path: Path, *, n: int, seed: int) -> None:
+    import jax
+    import numpy as np
+
+    from unigen import viz
+
+    keys = jax.random.split(jax.random.key(seed), n)
+    theta = params["theta"]
+    if config.get("image_shape"):
+        z = jax.vmap(lambda k: model.prior(theta).sample(k))(keys)
+        means = np.asarray(jax.vmap(lambda zi: model.decode_mean(theta, zi))(z))
+        viz.save_image_grid(np.clip(means, 0.0, 1.0), tuple(config["image_shape"]), path)
+    else:
+        drawn = jax.vmap(lambda k: model.joint.sample(theta, k, {}))(keys)
+        viz.save_mode_scatter(np.asarray(drawn["x"]), dataset.centres, path, sigma=dataset.sigma)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,95 @@
+r"""Thin helpers over :mod:`numpyro.distributions`: the leaf distributions every model uses.
+
+The distributions themselves are numpyro's; this module only fixes the event shapes the models
+use (a vector ``x`` or ``z`` is *one* event, so ``log_prob`` sums over its dimensions) and names
+them after what they are:
+
+* :func:`diagonal_normal` — :math:`\mathcal{N}(\mu, \operatorname{diag}(\sigma^2))`, one event.
+* :func:`standard_normal` — :math:`\mathcal{N}(0, I_d)`, the usual prior :math:`p(z)`.
+* :func:`bernoulli_logits` — independent Bernoulli pixels with log-odds ``logits``, one event.
+
+numpyro's Bernoulli mixes ``bool`` and floating arrays inside ``sample`` and ``log_prob``, which
+``jax_numpy_dtype_promotion="strict"`` refuses. :class:`BernoulliLogits` runs numpyro's own code
+under standard promotion, and returns draws in the dtype of the logits (``0.0``/``1.0``) so that
+they can be fed back to ``log_prob`` and to floating networks; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+from jax.typing import ArrayLike
+from numpyro.distributions import Distribution, kl_divergence
+from numpyro.distributions.util import binary_cross_entropy_with_logits
+
+from unigen.errors import ConfigError
+
+__all__ = [
+    "BernoulliLogits",
+    "Distribution",
+    "bernoulli_logits",
+    "diagonal_normal",
+    "kl_divergence",
+    "standard_normal",
+]
+
+
+class BernoulliLogits(dist.BernoulliLogits):
+    """numpyro's ``BernoulliLogits``, usable under strict dtype promotion.
+
+    ``sample`` returns floating ``0.0``/``1.0`` in the dtype of ``logits`` (numpyro returns an
+    integer dtype); ``log_prob`` accepts floating or boolean values.
+    """
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        with jax.numpy_dtype_promotion("standard"):
+            draws = super().sample(key, sample_shape)
+        return draws.astype(jnp.result_type(self.logits))
+
+    def log_prob(self, value: ArrayLike) -> jax.Array:
+        # numpyro's own formula, without its support mask: the mask sends a grey level such as
+        # 0.3 to -inf, where the formula gives the cross-entropy that grey-level VAEs train on.
+        with jax.numpy_dtype_promotion("standard"):
+            return -binary_cross_entropy_with_logits(self.logits, value)
+
+
+def diagonal_normal(loc: ArrayLike, scale: ArrayLike) -> Distribution:
+    r""":math:`\mathcal{N}(\mathrm{loc}, \operatorname{diag}(\mathrm{scale}^2))` over a vector.
+
+    Args:
+      loc: ``[d]`` means.
+      scale: ``[d]`` standard deviations (positive), or a scalar shared by every dimension.
+
+    Returns:
+      ``Normal(loc, scale).to_event(1)``: ``log_prob`` of a ``[d]`` vector is a scalar; ``rsample``
+      is pathwise, :math:`\mathrm{loc} + \mathrm{scale} \odot \epsilon`.
+    """
+    loc = jnp.asarray(loc)
+    scale = jnp.broadcast_to(jnp.asarray(scale, dtype=loc.dtype), loc.shape)
+    return dist.Normal(loc, scale).to_event(1)
+
+
+def standard_normal(dim: int, dtype: jnp.dtype = jnp.float32) -> Distribution:
+    r""":math:`\mathcal{N}(0, I_{\mathrm{dim}})`, one event of ``dim`` dimensions.
+
+    Args:
+      dim: the dimension (a positive int).
+      dtype: the floating dtype of its parameters (and so of its draws).
+    """
+    if int(dim) != dim or dim < 1:
+        raise ConfigError(f"dim: expected a positive int, got {dim!r}")
+    return diagonal_normal(jnp.zeros((int(dim),), dtype), jnp.ones((int(dim),), dtype))
+
+
+def bernoulli_logits(logits: ArrayLike) -> Distribution:
+    r"""Independent Bernoulli variables with log-odds ``logits``, one event over the vector.
+
+    :math:`\log p(x) = \sum_i x_i \log \sigma(l_i) + (1 - x_i) \log(1 - \sigma(l_i))`; the values
+    may be any number in [0, 1] (a grey pixel gives the cross-entropy, as is usual for MNIST
+    VAEs that are trained on intensities).
+
+    Args:
+      logits: ``[d]`` log-odds.
+    """
+    return BernoulliLogits(jnp.asarray(logits)).to_event(1)

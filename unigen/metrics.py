@@ -1,0 +1,188 @@
+r"""Likelihood metrics: importance-sampled negative log-likelihood and the test ELBO.
+
+* :func:`is_nll` — :math:`-\log p_\theta(x)` estimated with k importance samples from
+  :math:`q_\eta(z \mid x)`,
+
+  .. math::  -\log \hat p_\theta(x) = -\left(\operatorname{logsumexp}_{i=1}^{k}
+     \left[\log p_\theta(x, z_i) - \log q_\eta(z_i \mid x)\right] - \log k\right),
+     \qquad z_i \sim q_\eta(z \mid x),
+
+  averaged over the examples, in nats per example. It is the IWAE bound
+  :math:`-\mathcal{L}_k` of one draw per example: an upper bound on the true NLL in expectation,
+  tight as :math:`k \to \infty`, and exact for every k when q is the exact posterior.
+* :func:`test_elbo` — the mean ELBO (lecture §2.3) over the examples.
+
+Both take the model (:class:`~unigen.models.vae.VAEModel`), ``params = {"theta", "eta"}`` and a
+``[N, D]`` array of examples; example n is drawn with ``jax.random.split(key, N)[n]``, so the
+result does not depend on the chunk sizes. Examples are processed ``batch_size`` at a time by one
+jit-compiled function (the last chunk is padded to the same size, so it compiles once per shape),
+and in :func:`is_nll` each example's k samples ``sample_batch_size`` at a time: memory holds at
+most ``batch_size * sample_batch_size`` samples, whatever N and k are.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+import jax
+import numpy as np
+from jax.typing import ArrayLike
+
+from unigen.algorithms.iwae import iwae_bound
+from unigen.algorithms.vae import check_options, elbo
+from unigen.core import Params, PRNGKey
+from unigen.errors import DataError, describe
+from unigen.models.vae import VAEModel, positive_int
+
+__all__ = ["is_nll", "test_elbo"]
+
+
+def is_nll(
+    model: VAEModel,
+    params: Params,
+    x: ArrayLike,
+    key: PRNGKey,
+    *,
+    k: int = 1000,
+    batch_size: int = 100,
+    sample_batch_size: int = 100,
+) -> float:
+    r"""The importance-sampled negative log-likelihood, in nats per example.
+
+    .. math::  \mathrm{NLL} \approx -\frac{1}{N}\sum_{n=1}^{N} \left(\operatorname{logsumexp}_{i}
+       \left[\log p_\theta(x_n, z_{n,i}) - \log q_\eta(z_{n,i} \mid x_n)\right] - \log k\right)
+
+    Uses only ``model.joint.log_prob`` and ``model.inference`` (``sample``, ``log_prob``), so any
+    Joint/Inference pair over ``x`` and ``z`` works.
+
+    Args:
+      model: the model; ``model.data_dim`` is checked against ``x``.
+      params: ``{"theta": ..., "eta": ...}``.
+      x: ``[N, D]`` examples.
+      key: the PRNG key; example n uses ``jax.random.split(key, N)[n]``.
+      k: importance samples per example (1000 is the usual benchmark; 5000 in the IWAE paper).
+      batch_size: examples per jit-compiled call.
+      sample_batch_size: importance samples computed at once for each example.
+
+    Returns:
+      The mean of :math:`-\log \hat p(x_n)` over the N examples, as a Python float.
+
+    Raises:
+      ConfigError: ``k``, ``batch_size`` or ``sample_batch_size`` is not a positive int.
+      DataError: ``x`` is not a non-empty ``[N, model.data_dim]`` array of finite numbers.
+    """
+    k = positive_int("k", k)
+    batch_size = positive_int("batch_size", batch_size)
+    sample_batch_size = positive_int("sample_batch_size", sample_batch_size)
+    x = _examples(x, model.data_dim)
+    log_p = _map_examples(
+        partial(_log_likelihood_chunk, model, k=k, sample_batch_size=sample_batch_size),
+        params,
+        x,
+        key,
+        batch_size,
+    )
+    return -float(np.mean(log_p, dtype=np.float64))
+
+
+def test_elbo(
+    model: VAEModel,
+    params: Params,
+    x: ArrayLike,
+    key: PRNGKey,
+    *,
+    batch_size: int = 100,
+    kl: str = "analytic",
+    n_samples: int = 1,
+) -> float:
+    r"""The mean evidence lower bound over the examples, in nats per example.
+
+    .. math::  \frac{1}{N}\sum_{n=1}^{N} \mathcal{L}(\theta, \eta; x_n), \qquad
+       \mathcal{L}(\theta, \eta; x) = \mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)
+       \right] - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)
+
+    Args:
+      model: a :class:`~unigen.models.vae.VAEModel`.
+      params: ``{"theta": ..., "eta": ...}``.
+      x: ``[N, D]`` examples.
+      key: the PRNG key; example n uses ``jax.random.split(key, N)[n]``.
+      batch_size: examples per jit-compiled call.
+      kl: ``"analytic"`` or ``"monte_carlo"``, see :func:`unigen.algorithms.vae.elbo`.
+      n_samples: draws of z per example.
+
+    Returns:
+      The mean ELBO (a log-likelihood lower bound: higher is better), as a Python float.
+    """
+    batch_size = positive_int("batch_size", batch_size)
+    n_samples = check_options(kl, n_samples)
+    x = _examples(x, model.data_dim)
+    values = _map_examples(
+        partial(_elbo_chunk, model, kl=kl, n_samples=n_samples), params, x, key, batch_size
+    )
+    return float(np.mean(values, dtype=np.float64))
+
+
+test_elbo.__test__ = False  # not a pytest test, despite its name
+
+
+@partial(jax.jit, static_argnames=("model", "k", "sample_batch_size"))
+def _log_likelihood_chunk(
+    model: VAEModel,
+    params: Params,
+    keys: jax.Array,
+    x: jax.Array,
+    *,
+    k: int,
+    sample_batch_size: int,
+) -> jax.Array:
+    return jax.vmap(
+        lambda key, x_n: iwae_bound(model, params, key, x_n, k, batch_size=sample_batch_size)
+    )(keys, x)
+
+
+@partial(jax.jit, static_argnames=("model", "kl", "n_samples"))
+def _elbo_chunk(
+    model: VAEModel, params: Params, keys: jax.Array, x: jax.Array, *, kl: str, n_samples: int
+) -> jax.Array:
+    return jax.vmap(lambda key, x_n: elbo(model, params, key, x_n, kl=kl, n_samples=n_samples))(
+        keys, x
+    )
+
+
+def _examples(x: ArrayLike, data_dim: int) -> np.ndarray:
+    """``x`` as a host array of shape ``[N, data_dim]``, ``N >= 1``, finite, floating."""
+    array = np.asarray(x)
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] != data_dim:
+        raise DataError(f"x: expected shape (N, {data_dim}) with N >= 1, got {describe(array)}")
+    if not np.issubdtype(array.dtype, np.floating):
+        if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+            raise DataError(f"x: expected a numeric array, got {describe(array)}")
+        array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        bad = int(np.sum(~np.isfinite(array)))
+        raise DataError(f"x: expected finite values, got {bad} NaN/Inf")
+    return array
+
+
+def _map_examples(
+    chunk_fn: Callable[[Params, jax.Array, jax.Array], jax.Array],
+    params: Params,
+    x: np.ndarray,
+    key: PRNGKey,
+    batch_size: int,
+) -> np.ndarray:
+    """``chunk_fn(params, keys, x)`` over equal chunks of ``batch_size`` examples, concatenated.
+
+    Example n gets ``jax.random.split(key, N)[n]``; the last chunk is padded by repeating the last
+    example and the padded results are dropped.
+    """
+    n = x.shape[0]
+    size = min(batch_size, n)
+    keys = jax.random.split(key, n)
+    out = []
+    for start in range(0, n, size):
+        index = np.minimum(np.arange(start, start + size), n - 1)
+        values = chunk_fn(params, keys[index], x[index])
+        out.append(np.asarray(values)[: min(size, n - start)])
+    return np.concatenate(out)
