@@ -714,3 +714,22 @@ def test_bad_values_raise(key):
         jax.eval_shape(model.inference.sample, params["eta"], key, {"x": jnp.zeros((2, 5))})
     with pytest.raises(ConfigError, match=r"values: expected keys \[.x., .z.\], got \['x'\]"):
         jax.eval_shape(model.joint.log_prob, params["theta"], {"x": jnp.zeros(5)}, {})
+
+
+def test_the_elbo_gradient_runs_each_network_once():
+    # 784-400-20-style nets with one hidden layer each: 4 forward matmuls, 4 weight gradients and
+    # 3 input gradients (none for the data) = 11 dots. Calling the encoder twice (once to draw,
+    # once for the KL) compiles to 14: XLA does not merge the duplicated backward pass.
+    import re
+
+    model = vae_model(12, 3, hidden=(8,), activation="relu")
+    algorithm = vae(model)
+    params = jax.eval_shape(algorithm.init, jax.random.key(0))
+    batch = {"x": jax.ShapeDtypeStruct((5, 12), jnp.float32)}
+
+    def loss(params, key, batch):
+        return algorithm.phases[0].loss(params, key, batch)[0]
+
+    key = jax.eval_shape(lambda: jax.random.key(0))
+    hlo = jax.jit(jax.grad(loss)).lower(params, key, batch).compile().as_text()
+    assert len(re.findall(r"\bdot\(", hlo)) == 11

@@ -257,7 +257,8 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     }
     summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    _write_samples(model, params, config, train_set, out / "samples.png", n=64, seed=config["seed"])
+    n_samples = 64 if config["image_shape"] else 2500  # 2,500 points: the mode-coverage convention
+    _write_samples(model, params, config, train_set, out / "samples.png", n=n_samples, seed=config["seed"])
     return summary
 
 
