@@ -22,12 +22,14 @@ most ``batch_size * sample_batch_size`` samples, whatever N and k are.
 
 from __future__ import annotations
 
+import sys
 from functools import partial
 from typing import Callable
 
 import jax
 import numpy as np
 from jax.typing import ArrayLike
+from tqdm import tqdm
 
 from unigen.algorithms.iwae import iwae_bound
 from unigen.algorithms.vae import check_options, elbo
@@ -181,8 +183,11 @@ def _map_examples(
     size = min(batch_size, n)
     keys = jax.random.split(key, n)
     out = []
-    for start in range(0, n, size):
-        index = np.minimum(np.arange(start, start + size), n - 1)
-        values = chunk_fn(params, keys[index], x[index])
-        out.append(np.asarray(values)[: min(size, n - start)])
+    # Evaluation can take minutes (k=5000 on 10,000 images): a bar on a terminal, silent otherwise.
+    with tqdm(total=n, unit="example", leave=False, disable=not sys.stderr.isatty()) as bar:
+        for start in range(0, n, size):
+            index = np.minimum(np.arange(start, start + size), n - 1)
+            values = chunk_fn(params, keys[index], x[index])
+            out.append(np.asarray(values)[: min(size, n - start)])
+            bar.update(min(size, n - start))
     return np.concatenate(out)
