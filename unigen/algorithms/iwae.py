@@ -21,7 +21,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from unigen.algorithms.vae import batch_data
+from unigen.algorithms.vae import batch_data, init_params
 from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
 from unigen.models.vae import VAEModel, positive_int
 
@@ -121,10 +121,6 @@ def iwae(model: VAEModel, k: int) -> Algorithm:
     """
     k = positive_int("k", k)
 
-    def init(key: PRNGKey) -> dict[str, Params]:
-        key_theta, key_eta = jax.random.split(key)
-        return {"theta": model.joint.init(key_theta), "eta": model.inference.init(key_eta)}
-
     def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
         x = batch_data(batch, model.data_dim)
         keys = jax.random.split(key, x.shape[0])
@@ -135,5 +131,7 @@ def iwae(model: VAEModel, k: int) -> Algorithm:
         return -bound, {"loss": -bound, "iwae_bound": bound, "elbo": jnp.mean(log_w)}
 
     return Algorithm(
-        init=init, phases=(Phase("iwae", ("theta", "eta"), loss),), objective=OBJECTIVE
+        init=lambda key: init_params(model, key),
+        phases=(Phase("iwae", ("theta", "eta"), loss),),
+        objective=OBJECTIVE,
     )

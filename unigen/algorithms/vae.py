@@ -59,6 +59,12 @@ def check_options(kl: str, n_samples: int) -> int:
     return positive_int("n_samples", n_samples)
 
 
+def init_params(model: VAEModel, key: PRNGKey) -> dict[str, Params]:
+    """The parameter groups of a VAE: ``{"theta": joint params, "eta": inference params}``."""
+    key_theta, key_eta = jax.random.split(key)
+    return {"theta": model.joint.init(key_theta), "eta": model.inference.init(key_eta)}
+
+
 def batch_data(batch: Batch, data_dim: int) -> jax.Array:
     """``batch["x"]`` checked to be ``[B, data_dim]`` with ``B >= 1``."""
     if not isinstance(batch, Mapping) or "x" not in batch:
@@ -163,10 +169,6 @@ def vae(model: VAEModel, *, kl: str = "analytic", n_samples: int = 1) -> Algorit
     """
     n_samples = check_options(kl, n_samples)
 
-    def init(key: PRNGKey) -> dict[str, Params]:
-        key_theta, key_eta = jax.random.split(key)
-        return {"theta": model.joint.init(key_theta), "eta": model.inference.init(key_eta)}
-
     def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
         x = batch_data(batch, model.data_dim)
         keys = jax.random.split(key, x.shape[0])
@@ -185,7 +187,7 @@ def vae(model: VAEModel, *, kl: str = "analytic", n_samples: int = 1) -> Algorit
         return -bound, metrics
 
     return Algorithm(
-        init=init,
+        init=lambda key: init_params(model, key),
         phases=(Phase("elbo", ("theta", "eta"), loss),),
         objective=OBJECTIVE,
     )
