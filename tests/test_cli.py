@@ -162,3 +162,19 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
     assert "interrupted; the last checkpoint is kept" in err
     saved = sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
     assert saved and saved[-1] > 0
+
+
+@pytest.mark.parametrize("identity", ["elbo-decomposition", "lemma1", "lemma2", "wake-sleep"])
+@pytest.mark.parametrize("seed", [0, 5])
+def test_algebra_verify_reports_each_identity_holding_exactly(identity, seed, capsys):
+    assert cli.main(["algebra", "verify", identity, "--seed", str(seed), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert set(record) == {"identity", "holds", "sense", "max_abs_error_value", "max_abs_error_grad", "space"}
+    assert record["identity"] == identity and record["holds"] is True
+    assert record["max_abs_error_value"] < 1e-9 and record["max_abs_error_grad"] < 1e-9
+
+
+def test_algebra_verify_refuses_an_unknown_identity(capsys):
+    assert cli.main(["algebra", "verify", "lemma3"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown identity 'lemma3', expected one of ['elbo-decomposition', 'lemma1', 'lemma2', 'wake-sleep']" in err

@@ -3,6 +3,7 @@
     unigen train vae [--data digits] [--steps N | --epochs E] [--out DIR] ...
     unigen eval DIR [--k 1000] [--split test]
     unigen sample DIR --n 64 --out FILE.png
+    unigen algebra verify lemma1|lemma2|elbo-decomposition|wake-sleep [--seed S] [--json]
 
 Bad input (an unknown data set or algorithm, a bad size, bad data, a checkpoint that does not
 match) is reported in one line without a traceback, with exit status 2; a run whose loss turns
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unigen", description="Deep generative models in the unified view, in JAX."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample,algebra}")
 
     train = commands.add_parser("train", help="train a model; writes config, metrics, summary, samples, checkpoints")
     train.add_argument("algorithm", help=f"one of {', '.join(ALGORITHMS)}")
@@ -88,7 +89,36 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=int, default=64)
     sample.add_argument("--out", required=True, help="the PNG file to write")
     sample.add_argument("--seed", type=int, default=0)
+    algebra = commands.add_parser("algebra", help="the objective algebra: check the lecture's identities")
+    algebra_commands = algebra.add_subparsers(dest="algebra_command", required=True, metavar="{verify}")
+    verify = algebra_commands.add_parser(
+        "verify", help="check an identity exactly (float64, enumerated finite spaces), values and gradients")
+    verify.add_argument("identity", help="elbo-decomposition | lemma1 | lemma2 | wake-sleep")
+    verify.add_argument("--seed", type=int, default=0, help="seed of the random parameters")
+    verify.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def _algebra(args: argparse.Namespace) -> int:
+    from unigen.algebra.verify import verify
+
+    result = verify(args.identity, seed=args.seed)
+    record = {
+        "identity": result.identity,
+        "holds": bool(result.holds),
+        "sense": result.sense,
+        "max_abs_error_value": float(result.max_abs_error_value),
+        "max_abs_error_grad": float(result.max_abs_error_grad),
+        "space": dict(result.space),
+    }
+    if args.json:
+        print(json.dumps(record, ensure_ascii=False))
+    else:
+        verdict = "holds" if record["holds"] else "DOES NOT HOLD"
+        print(f"{record['identity']}: {verdict} on the space {record['space']}")
+        print(f"  in the sense: {record['sense']}")
+        print(f"  max |error|: values {record['max_abs_error_value']:.3g}, gradients {record['max_abs_error_grad']:.3g}")
+    return 0 if record["holds"] else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             summary = train(vars(args))
             print(json.dumps(summary))
+        elif args.command == "algebra":
+            return _algebra(args)
         elif args.command == "eval":
             print(json.dumps(evaluate(args.run, k=args.k, split=args.split, data_dir=args.data_dir, seed=args.seed)))
         else:

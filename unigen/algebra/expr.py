@@ -1,0 +1,571 @@
+r"""Objectives as small immutable expression trees, in the lecture's notation.
+
+The unified view (§3) writes every objective with a handful of pieces: variables
+:math:`x, y, z, h, c`; distributions such as :math:`p_\theta(x \mid z, y)`,
+:math:`q_\phi(y \mid x)`, :math:`q_\eta(z \mid x, y)`, :math:`p_{data}(x)`, :math:`p(z)`,
+:math:`p(y)`; the reversed discriminator :math:`q^r(y \mid x) = q(1 - y \mid x)`; and the
+operations :math:`\log`, :math:`\mathbb{E}`, :math:`\mathrm{KL}`, :math:`\mathrm{JSD}`,
+:math:`\mathrm{H}`, sums, scalings and the stop-gradient. For example the VAE objective (§3.3)
+
+.. math::
+   \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)\right]
+   - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)\right]
+
+is written::
+
+    p_data = dist("p_data", over="x")
+    decoder = dist("p", over="x", given="z", params="theta")
+    encoder = dist("q", over="z", given="x", params="eta")
+    prior = dist("p", over="z")
+    vae = E(p_data, E(encoder, log(decoder)) - KL(encoder, prior))
+
+Nodes are frozen dataclasses: hashable, comparable by structure, never mutated. Distributions
+(:class:`Dist`, :class:`Product`) are not scalar terms: they appear only under :func:`E`,
+:func:`log`, :func:`KL`, :func:`JSD` and :func:`H`, and multiplying two of them gives their
+product. Scalar terms (:class:`Term`) support ``+``, ``-``, unary ``-`` and ``*`` by a number.
+There is no simplifier: the tree is exactly what was written. Printing (``str``, ``.latex()``,
+``_repr_latex_``) lives in :mod:`unigen.algebra.printing`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from numbers import Real
+
+from unigen.errors import ConfigError, UnigenError, describe
+
+__all__ = [
+    "Constant",
+    "Dist",
+    "Distribution",
+    "E",
+    "Entropy",
+    "Expectation",
+    "ExpressionError",
+    "H",
+    "JSD",
+    "JSDivergence",
+    "KL",
+    "KLDivergence",
+    "LOG2",
+    "Log",
+    "Neg",
+    "Node",
+    "PARAMS",
+    "Product",
+    "Scale",
+    "StopGradient",
+    "Sum",
+    "Term",
+    "VARIABLES",
+    "Var",
+    "constant",
+    "dist",
+    "free_params",
+    "log",
+    "reverse",
+    "sg",
+    "variables",
+]
+
+VARIABLES = ("x", "y", "z", "h", "c")
+"""Variable names: data ``x``, the real/fake indicator ``y``, latents ``z``, ``h``, code ``c``."""
+
+PARAMS = {"theta": "θ", "phi": "φ", "eta": "η", "lambda": "λ"}
+"""Parameter groups and their Greek letters (λ is the wake-sleep recognition model of §3.4)."""
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?")
+
+
+class ExpressionError(UnigenError, TypeError):
+    """An operand has the wrong kind (a distribution where a term is expected, or the converse)."""
+
+
+class Node:
+    """Base of every node; printing is delegated to :mod:`unigen.algebra.printing`."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        from unigen.algebra import printing
+
+        return printing.to_unicode(self)
+
+    def latex(self) -> str:
+        """The node in LaTeX (math mode, without the surrounding ``$``)."""
+        from unigen.algebra import printing
+
+        return printing.to_latex(self)
+
+    def _repr_latex_(self) -> str:
+        return f"${self.latex()}$"
+
+
+# --------------------------------------------------------------------------------------------
+# Variables and distributions
+
+
+@dataclass(frozen=True)
+class Var(Node):
+    """A variable, free (``y``) or fixed to a value in a conditioning (``y=0``).
+
+    Attributes:
+      name: one of :data:`VARIABLES`.
+      value: an integer the variable is fixed to, or ``None``.
+    """
+
+    name: str
+    value: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in VARIABLES:
+            raise ConfigError(f"variable: got {describe(self.name)}, expected one of {VARIABLES}")
+        fixed = self.value is not None
+        if fixed and (isinstance(self.value, bool) or not isinstance(self.value, int)):
+            raise ConfigError(
+                f"value of {self.name}: got {describe(self.value)}, expected an int or None"
+            )
+
+
+class Distribution(Node):
+    r"""A density or mass function: a :class:`Dist` or a :class:`Product` of them.
+
+    ``a * b`` is the product :math:`a\,b` (a joint, e.g. :math:`p(y) p_\theta(x \mid y)`).
+    """
+
+    __slots__ = ()
+
+    @property
+    def over_names(self) -> frozenset[str]:
+        """Names of the variables the distribution is over."""
+        raise NotImplementedError
+
+    def __mul__(self, other: object) -> Product:
+        return Product(_factors(self) + _factors(_distribution(other, "right factor")))
+
+
+@dataclass(frozen=True)
+class Dist(Distribution):
+    r"""A named distribution :math:`\mathrm{name}_{params}(over \mid given)`.
+
+    Attributes:
+      name: ``"p"``, ``"q"``, or a subscripted name such as ``"p_data"``.
+      over: the variables it is a distribution of (free, no values).
+      given: the conditioning variables, possibly fixed (``y=0``).
+      params: the parameter group (a key of :data:`PARAMS`) or ``None`` for a fixed one.
+      reversed: the reversed discriminator :math:`q^r(y \mid x) = q(1 - y \mid x)`.
+    """
+
+    name: str
+    over: tuple[Var, ...]
+    given: tuple[Var, ...] = ()
+    params: str | None = None
+    reversed: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ConfigError(
+                f"name: got {describe(self.name)}, expected a letter-led name with at most one "
+                "subscript, such as 'p', 'q' or 'p_data'"
+            )
+        if not self.over:
+            raise ConfigError(f"over of {self.name}: got no variables, expected at least one")
+        names = [v.name for v in self.over]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"over of {self.name}: got {names}, expected distinct variables")
+        for v in self.over:
+            if v.value is not None:
+                raise ConfigError(
+                    f"over of {self.name}: got {v.name}={v.value}, expected free variables "
+                    "(fix values in given)"
+                )
+        given = [v.name for v in self.given]
+        if len(set(given)) != len(given):
+            raise ConfigError(f"given of {self.name}: got {given}, expected distinct variables")
+        both = sorted(set(names) & set(given))
+        if both:
+            raise ConfigError(
+                f"given of {self.name}: got {both} in both over and given, expected disjoint sets"
+            )
+        if self.params is not None and self.params not in PARAMS:
+            raise ConfigError(
+                f"params of {self.name}: got {describe(self.params)}, expected one of "
+                f"{tuple(PARAMS)} or None"
+            )
+        if self.params is not None and "_" in self.name:
+            raise ConfigError(
+                f"params of {self.name}: got {self.params!r} on a subscripted name, expected None"
+            )
+        if self.reversed and names != ["y"]:
+            raise ConfigError(
+                f"reversed {self.name}: got a distribution over {names}, expected one over ['y'] "
+                "(q^r(y|x) = q(1-y|x) flips the binary indicator)"
+            )
+
+    @property
+    def over_names(self) -> frozenset[str]:
+        return frozenset(v.name for v in self.over)
+
+
+@dataclass(frozen=True)
+class Product(Distribution):
+    r"""A product of distributions over disjoint variables, :math:`p(y)\,p_\theta(x \mid y)`."""
+
+    factors: tuple[Dist, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.factors) < 2:
+            raise ConfigError(f"factors: got {len(self.factors)}, expected at least two")
+        seen: set[str] = set()
+        for factor in self.factors:
+            if not isinstance(factor, Dist):
+                raise ExpressionError(f"factor: got {describe(factor)}, expected a Dist")
+            shared = seen & factor.over_names
+            if shared:
+                raise ConfigError(
+                    f"factors: got {sorted(shared)} in two factors, expected factors over "
+                    "disjoint variables"
+                )
+            seen |= factor.over_names
+
+    @property
+    def over_names(self) -> frozenset[str]:
+        return frozenset().union(*(f.over_names for f in self.factors))
+
+
+def dist(
+    name: str,
+    over: str | tuple[str, ...],
+    given: str | tuple[str, ...] = (),
+    params: str | None = None,
+) -> Dist:
+    r"""A distribution, e.g. ``dist("p", over="x", given="z,y", params="theta")``.
+
+    Args:
+      name: ``"p"``, ``"q"``, ``"p_data"``, ...
+      over: variable names, as ``"x"``, ``"x,z"`` or ``("x", "z")``.
+      given: conditioning variables in the same forms; ``"y=0"`` fixes a value.
+      params: ``"theta"``, ``"phi"``, ``"eta"``, ``"lambda"`` (or the Greek letter), or ``None``.
+
+    Returns:
+      The :class:`Dist` :math:`\mathrm{name}_{params}(over \mid given)`.
+    """
+    greek = {letter: group for group, letter in PARAMS.items()}
+    return Dist(name, _vars(over, "over"), _vars(given, "given"), greek.get(params, params))
+
+
+def reverse(q: Dist) -> Dist:
+    r"""The reversed distribution :math:`q^r(y \mid x) = q(1 - y \mid x)` (§3.1)."""
+    if not isinstance(q, Dist):
+        raise ExpressionError(f"q: got {describe(q)}, expected a Dist over y")
+    return Dist(q.name, q.over, q.given, q.params, not q.reversed)
+
+
+# --------------------------------------------------------------------------------------------
+# Scalar terms
+
+
+class Term(Node):
+    """A scalar-valued expression; supports ``+``, ``-``, unary ``-`` and ``*`` by a number."""
+
+    __slots__ = ()
+
+    def __add__(self, other: object) -> Sum:
+        terms = self.terms if isinstance(self, Sum) else (self,)
+        return Sum(terms + (_term(other, "right operand of +"),))
+
+    def __radd__(self, other: object) -> Sum:
+        return Sum((_term(other, "left operand of +"), self))
+
+    def __sub__(self, other: object) -> Sum:
+        return self + Neg(_term(other, "right operand of -"))
+
+    def __rsub__(self, other: object) -> Sum:
+        return Sum((_term(other, "left operand of -"), Neg(self)))
+
+    def __neg__(self) -> Neg:
+        return Neg(self)
+
+    def __mul__(self, factor: object) -> Scale:
+        return Scale(factor, self)  # type: ignore[arg-type]
+
+    __rmul__ = __mul__
+
+
+@dataclass(frozen=True)
+class Constant(Term):
+    """A named constant such as :math:`\\log 2`, or a plain number.
+
+    Attributes:
+      name: how it prints in Unicode.
+      value: its numerical value.
+      latex_name: how it prints in LaTeX (defaults to ``name``).
+    """
+
+    name: str
+    value: float
+    latex_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"name: got {describe(self.name)}, expected a non-empty string")
+        if not _is_number(self.value):
+            raise ConfigError(
+                f"value of {self.name}: got {describe(self.value)}, expected a number"
+            )
+
+
+@dataclass(frozen=True)
+class Log(Term):
+    r"""The log-density of a distribution at its variables, :math:`\log p_\theta(x \mid z)`."""
+
+    dist: Distribution
+
+    def __post_init__(self) -> None:
+        _distribution(self.dist, "log of")
+
+
+@dataclass(frozen=True)
+class Expectation(Term):
+    r"""The expectation :math:`\mathbb{E}_{dist}[body]`."""
+
+    dist: Distribution
+    body: Term
+
+    def __post_init__(self) -> None:
+        _distribution(self.dist, "E over")
+        _term(self.body, "E body", numbers=False)
+
+
+@dataclass(frozen=True)
+class KLDivergence(Term):
+    r""":math:`\mathrm{KL}(a \,\|\, b)`; both sides over the same variables."""
+
+    a: Distribution
+    b: Distribution
+
+    def __post_init__(self) -> None:
+        _same_support(self.a, self.b, "KL")
+
+
+@dataclass(frozen=True)
+class JSDivergence(Term):
+    r""":math:`\mathrm{JSD}(a \,\|\, b)`; both sides over the same variables."""
+
+    a: Distribution
+    b: Distribution
+
+    def __post_init__(self) -> None:
+        _same_support(self.a, self.b, "JSD")
+
+
+@dataclass(frozen=True)
+class Entropy(Term):
+    r"""The entropy :math:`\mathrm{H}(a) = -\mathbb{E}_a[\log a]`."""
+
+    dist: Distribution
+
+    def __post_init__(self) -> None:
+        _distribution(self.dist, "H of")
+
+
+@dataclass(frozen=True)
+class Sum(Term):
+    """A sum of terms; ``a - b`` is ``Sum((a, Neg(b)))`` and prints as ``a − b``."""
+
+    terms: tuple[Term, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.terms) < 2:
+            raise ConfigError(f"terms: got {len(self.terms)}, expected at least two")
+        for term in self.terms:
+            _term(term, "summand", numbers=False)
+
+
+@dataclass(frozen=True)
+class Neg(Term):
+    """The negation :math:`-a`."""
+
+    term: Term
+
+    def __post_init__(self) -> None:
+        _term(self.term, "negated operand", numbers=False)
+
+
+@dataclass(frozen=True)
+class Scale(Term):
+    r"""A term scaled by a constant factor, :math:`2 \cdot a`."""
+
+    factor: float
+    term: Term
+
+    def __post_init__(self) -> None:
+        if not _is_number(self.factor):
+            raise ExpressionError(f"factor: got {describe(self.factor)}, expected a real number")
+        if not math.isfinite(self.factor):
+            raise ConfigError(f"factor: got {self.factor}, expected a finite number")
+        _term(self.term, "scaled operand", numbers=False)
+
+
+@dataclass(frozen=True)
+class StopGradient(Term):
+    r"""The stop-gradient :math:`\mathrm{sg}[a]`: the value of ``a``, with zero gradient."""
+
+    term: Term
+
+    def __post_init__(self) -> None:
+        _term(self.term, "sg of", numbers=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Construction in the lecture's words
+
+
+def E(over: Distribution | tuple[Dist, ...], body: Term) -> Expectation:
+    r""":math:`\mathbb{E}_{over}[body]`; a tuple ``over`` means the product of its factors."""
+    if isinstance(over, tuple):
+        over = Product(over)
+    return Expectation(over, body)
+
+
+def log(d: Distribution) -> Log:
+    r""":math:`\log d`, the log-density at the distribution's own variables."""
+    return Log(d)
+
+
+def KL(a: Distribution, b: Distribution) -> KLDivergence:
+    r""":math:`\mathrm{KL}(a \,\|\, b) = \mathbb{E}_a[\log a - \log b]`."""
+    return KLDivergence(a, b)
+
+
+def JSD(a: Distribution, b: Distribution) -> JSDivergence:
+    r"""The Jensen-Shannon divergence, with :math:`m = \tfrac12 (a + b)`,
+
+    .. math::
+       \mathrm{JSD}(a \,\|\, b) = \tfrac12 \mathrm{KL}(a \,\|\, m)
+       + \tfrac12 \mathrm{KL}(b \,\|\, m).
+    """
+    return JSDivergence(a, b)
+
+
+def H(a: Distribution) -> Entropy:
+    r""":math:`\mathrm{H}(a) = -\mathbb{E}_a[\log a]`."""
+    return Entropy(a)
+
+
+def sg(term: Term) -> StopGradient:
+    r""":math:`\mathrm{sg}[term]`, the stop-gradient."""
+    return StopGradient(term)
+
+
+def constant(name: str, value: float, latex_name: str = "") -> Constant:
+    """A named constant, e.g. ``constant("log 2", math.log(2), r"\\log 2")``."""
+    return Constant(name, value, latex_name)
+
+
+# --------------------------------------------------------------------------------------------
+# Queries
+
+
+def free_params(expr: Node) -> frozenset[str]:
+    """The parameter groups the value of ``expr`` depends on (including under ``sg``).
+
+    Example: the VAE objective gives ``{"theta", "eta"}``.
+    """
+    return frozenset(d.params for d in _dists(expr) if d.params is not None)
+
+
+def variables(expr: Node) -> frozenset[str]:
+    """Names of every variable ``expr`` mentions (over, given, fixed or not)."""
+    if isinstance(expr, Var):
+        return frozenset({expr.name})
+    return frozenset(v.name for d in _dists(expr) for v in d.over + d.given)
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, Product):
+        return node.factors
+    if isinstance(node, (Log, Entropy)):
+        return (node.dist,)
+    if isinstance(node, Expectation):
+        return (node.dist, node.body)
+    if isinstance(node, (KLDivergence, JSDivergence)):
+        return (node.a, node.b)
+    if isinstance(node, Sum):
+        return node.terms
+    if isinstance(node, (Neg, Scale, StopGradient)):
+        return (node.term,)
+    return ()
+
+
+def _dists(node: Node) -> tuple[Dist, ...]:
+    if isinstance(node, Dist):
+        return (node,)
+    return tuple(d for child in _children(node) for d in _dists(child))
+
+
+# --------------------------------------------------------------------------------------------
+# Validation helpers
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _vars(spec: str | tuple[str, ...] | list[str], argument: str) -> tuple[Var, ...]:
+    if isinstance(spec, str):
+        spec = tuple(part.strip() for part in spec.split(",") if part.strip())
+    if not isinstance(spec, (tuple, list)) or not all(isinstance(s, str) for s in spec):
+        raise ConfigError(
+            f"{argument}: got {describe(spec)}, expected a string like 'x,z' or a tuple of names"
+        )
+    out = []
+    for item in spec:
+        name, eq, value = (part.strip() for part in item.partition("="))
+        if not eq:
+            out.append(Var(name))
+        elif re.fullmatch(r"-?[0-9]+", value):
+            out.append(Var(name, int(value)))
+        else:
+            raise ConfigError(f"{argument}: got {item!r}, expected 'name' or 'name=integer'")
+    return tuple(out)
+
+
+def _factors(d: Distribution) -> tuple[Dist, ...]:
+    return d.factors if isinstance(d, Product) else (d,)  # type: ignore[return-value]
+
+
+def _distribution(value: object, argument: str) -> Distribution:
+    if not isinstance(value, Distribution):
+        raise ExpressionError(
+            f"{argument}: got {describe(value)}, expected a distribution (Dist or Product)"
+        )
+    return value
+
+
+def _term(value: object, argument: str, numbers: bool = True) -> Term:
+    if isinstance(value, Term):
+        return value
+    if numbers and _is_number(value):
+        number = float(value)  # type: ignore[arg-type]
+        text = f"{abs(number):g}"
+        magnitude = Constant(text, abs(number))
+        return Neg(magnitude) if number < 0 else magnitude
+    expected = "a term (E, log, KL, ...) or a number" if numbers else "a term (E, log, KL, ...)"
+    raise ExpressionError(f"{argument}: got {describe(value)}, expected {expected}")
+
+
+def _same_support(a: object, b: object, what: str) -> None:
+    a = _distribution(a, f"{what} left side")
+    b = _distribution(b, f"{what} right side")
+    if a.over_names != b.over_names:
+        raise ConfigError(
+            f"{what} right side: got a distribution over {sorted(b.over_names)}, expected one over "
+            f"the left side's variables {sorted(a.over_names)}"
+        )
+
+
+LOG2 = Constant("log 2", math.log(2.0), r"\log 2")
+"""The constant :math:`\\log 2` of Lemma 1 (the JSD's offset in the GAN objective)."""

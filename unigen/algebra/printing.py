@@ -1,0 +1,155 @@
+r"""Printing expressions in the lecture's notation: Unicode (``str``) and LaTeX (``.latex()``).
+
+Unicode writes subscripts of expectations as ``_{...}``, parameter groups as Greek letters and
+the minus sign as U+2212::
+
+    E_{p_data(x)}[E_{q_η(z|x)}[log p_θ(x|z)] − KL(q_η(z|x) ‖ p(z))]
+
+LaTeX is the same tree in math mode (valid for matplotlib's mathtext)::
+
+    \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)
+    \right] - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)\right]
+
+Parentheses appear exactly where the tree needs them to read unambiguously: around a sum that is
+negated, scaled or added as a later summand, and around a negation that is scaled or negated.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from unigen.algebra.expr import (
+    PARAMS,
+    Constant,
+    Dist,
+    Entropy,
+    Expectation,
+    JSDivergence,
+    KLDivergence,
+    Log,
+    Neg,
+    Node,
+    Product,
+    Scale,
+    StopGradient,
+    Sum,
+    Var,
+)
+
+__all__ = ["to_latex", "to_unicode"]
+
+MINUS = "\u2212"
+_LATEX_GREEK = {group: "\\" + group for group in PARAMS}
+
+
+class _Style:
+    """The few tokens where Unicode and LaTeX differ."""
+
+    def __init__(self, latex: bool) -> None:
+        self.latex = latex
+        self.minus = "-" if latex else MINUS
+        self.bar = r" \mid " if latex else "|"
+        self.comma = ", " if latex else ","
+        self.times = r" \cdot " if latex else " · "
+
+    def paren(self, text: str) -> str:
+        return rf"\left({text}\right)" if self.latex else f"({text})"
+
+    def bracket(self, text: str) -> str:
+        return rf"\left[{text}\right]" if self.latex else f"[{text}]"
+
+    def operator(self, name: str) -> str:
+        if not self.latex:
+            return name
+        return {"E": r"\mathbb{E}", "log": r"\log"}.get(name, rf"\mathrm{{{name}}}")
+
+    def divergence(self, name: str, a: str, b: str) -> str:
+        sep = r" \,\|\, " if self.latex else " ‖ "
+        return self.operator(name) + self.paren(a + sep + b)
+
+
+def to_unicode(node: Node) -> str:
+    """The node in Unicode, e.g. ``KL(q_η(z|x) ‖ p(z))``."""
+    return _print(node, _Style(latex=False))
+
+
+def to_latex(node: Node) -> str:
+    r"""The node in LaTeX math mode, e.g. ``\mathrm{H}\left(q_\eta(z \mid x)\right)``."""
+    return _print(node, _Style(latex=True))
+
+
+def _number(value: float, style: _Style) -> str:
+    text = f"{abs(value):g}"
+    return style.minus + text if value < 0 else text
+
+
+def _var(v: Var) -> str:
+    return v.name if v.value is None else f"{v.name}={v.value}"
+
+
+def _dist(d: Dist, s: _Style) -> str:
+    base, _, subscript = d.name.partition("_")
+    if d.params is not None:
+        subscript = _LATEX_GREEK[d.params] if s.latex else PARAMS[d.params]
+    head = base
+    if d.reversed:
+        head += "^{r}" if s.latex else "^r"
+    if subscript:
+        braced = s.latex and (len(subscript) > 1 and not subscript.startswith("\\"))
+        head += "_{" + subscript + "}" if braced else "_" + subscript
+    args = s.comma.join(_var(v) for v in d.over)
+    if d.given:
+        args += s.bar + s.comma.join(_var(v) for v in d.given)
+    return f"{head}({args})"
+
+
+def _summand(term: Node, s: _Style, first: bool) -> str:
+    """One summand with its sign: ``a``, `` + b`` or `` − b``."""
+    if isinstance(term, Neg) and not first:
+        return f" {s.minus} " + _operand(term.term, s, allow_neg=False)
+    text = _print(term, s) if first else _operand(term, s, allow_neg=False)
+    return text if first else " + " + text
+
+
+def _operand(term: Node, s: _Style, allow_neg: bool) -> str:
+    """``term`` as the operand of a prefix operator or a summand: sums (and, unless
+    ``allow_neg``, negations) get parentheses."""
+    text = _print(term, s)
+    if isinstance(term, Sum) or (isinstance(term, Neg) and not allow_neg):
+        return s.paren(text)
+    if isinstance(term, Scale) and term.factor < 0:
+        return s.paren(text)
+    return text
+
+
+def _print(node: Node, s: _Style) -> str:
+    printer = _PRINTERS.get(type(node))
+    if printer is None:
+        raise TypeError(f"node: got {type(node).__name__}, expected an unigen.algebra node")
+    return printer(node, s)
+
+
+def _scale(node: Scale, s: _Style) -> str:
+    factor = _number(node.factor, s)
+    if node.factor < 0:
+        factor = s.paren(factor)
+    return factor + s.times + _operand(node.term, s, allow_neg=False)
+
+
+_PRINTERS: dict[type, Callable[..., str]] = {
+    Var: lambda n, s: _var(n),
+    Dist: _dist,
+    Product: lambda n, s: (" " if s.latex else "").join(_dist(f, s) for f in n.factors),
+    Constant: lambda n, s: (n.latex_name or n.name) if s.latex else n.name,
+    Log: lambda n, s: s.operator("log") + " " + _print(n.dist, s),
+    Expectation: lambda n, s: (
+        s.operator("E") + "_{" + _print(n.dist, s) + "}" + s.bracket(_print(n.body, s))
+    ),
+    KLDivergence: lambda n, s: s.divergence("KL", _print(n.a, s), _print(n.b, s)),
+    JSDivergence: lambda n, s: s.divergence("JSD", _print(n.a, s), _print(n.b, s)),
+    Entropy: lambda n, s: s.operator("H") + s.paren(_print(n.dist, s)),
+    Sum: lambda n, s: "".join(_summand(t, s, i == 0) for i, t in enumerate(n.terms)),
+    Neg: lambda n, s: s.minus + _operand(n.term, s, allow_neg=False),
+    Scale: _scale,
+    StopGradient: lambda n, s: s.operator("sg") + s.bracket(_print(n.term, s)),
+}
