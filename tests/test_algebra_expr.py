@@ -12,6 +12,9 @@ from unigen.algebra.expr import (
     H,
     JSD,
     KL,
+    Constant,
+    ImportanceWeightedBound,
+    Log,
     Neg,
     Scale,
     Sum,
@@ -19,6 +22,7 @@ from unigen.algebra.expr import (
     constant,
     dist,
     free_params,
+    importance_weighted_bound,
     log,
     reverse,
     sg,
@@ -50,9 +54,8 @@ def test_vae_objective_prints_in_the_lecture_notation():
     assert VAE._repr_latex_() == f"${VAE.latex()}$"
 
 
-def test_vae_inner_objective_matches_the_algorithm_docstring():
-    inner = E(encoder, log(decoder)) - KL(encoder, prior)
-    assert OBJECTIVE.endswith(" = " + inner.latex())
+def test_the_vae_algorithm_declares_this_objective():
+    assert OBJECTIVE == VAE
 
 
 def test_elbo_both_forms():
@@ -205,6 +208,88 @@ def test_vae_latex_is_valid_mathtext():
         parser.parse(f"${expr.latex()}$")
 
 
+def test_log_at_fixed_values():
+    """The GAN's log D(x) = log q_φ(y=1|x) and log(1 − D(x)) = log q_φ(y=0|x)."""
+    real = log(discriminator, y=1)
+    assert real.at == (Var("y", 1),) and real.dist == discriminator
+    assert str(real) == "log q_φ(y=1|x)"
+    assert real.latex() == r"\log q_\phi(y=1 \mid x)"
+    assert str(log(reverse(discriminator), y=0)) == "log q^r_φ(y=0|x)"
+    assert log(discriminator, y=1) != log(discriminator, y=0) != log(discriminator)
+    assert log(discriminator) == Log(discriminator) and log(discriminator).at == ()
+    joint = dist("q", over="z", given="x,y", params="eta") * discriminator
+    assert str(log(joint, y=0)) == "log q_η(z|x,y=0)q_φ(y=0|x)"  # y is fixed in every factor
+    assert free_params(real) == {"phi"} and variables(real) == {"x", "y"}
+
+
+def test_figure5_distributions():
+    """q^r(x|y) of Lemma 1, the perfect discriminator q_*(y|x), θ0 and the posterior."""
+    lemma1_target = dist("q^r", over="x", given="y")
+    assert str(lemma1_target) == "q^r(x|y)" and lemma1_target.latex() == r"q^{r}(x \mid y)"
+    assert not lemma1_target.reversed
+    perfect = dist("q_*", over="y", given="x")
+    assert str(perfect) == "q_*(y|x)" and perfect.latex() == r"q_*(y \mid x)"
+    assert str(reverse(perfect)) == "q^r_*(y|x)"
+    assert reverse(perfect).latex() == r"q^{r}_*(y \mid x)"
+    frozen = reverse(dist("q", over="y", given="x", params="φ0"))
+    assert frozen.params == "phi0"
+    assert str(frozen) == "q^r_φ0(y|x)" and frozen.latex() == r"q^{r}_{\phi_0}(y \mid x)"
+    mixture0 = dist("p", over="x", params="theta0")
+    assert str(mixture0) == "p_θ0(x)" and mixture0.latex() == r"p_{\theta_0}(x)"
+    assert free_params(KL(dist("p", over="x", params="theta"), mixture0)) == {"theta", "theta0"}
+    posterior = dist("p", over="z,y", given="x", params="theta")
+    assert posterior.latex() == r"p_\theta(z, y \mid x)"
+    vae_kl = KL(dist("q", over="z", given="x,y", params="eta") * reverse(perfect), posterior)
+    assert str(vae_kl) == "KL(q_η(z|x,y)q^r_*(y|x) ‖ p_θ(z,y|x))"
+    assert str(dist("q^r", over="z", given="x,y", params="eta")) == "q^r_η(z|x,y)"
+
+
+def test_importance_weighted_bound_prints_like_the_iwae_docstring():
+    from unigen.algorithms.iwae import OBJECTIVE as IWAE_OBJECTIVE
+
+    joint = dist("p", over="x,z", params="theta")
+    bound = importance_weighted_bound(joint, encoder)
+    assert isinstance(bound, ImportanceWeightedBound) and bound.k is None
+    assert str(bound) == (
+        "E_{z_1,…,z_k ~ q_η(z|x)}[log (1/k) Σ_{i=1}^{k} p_θ(x,z_i)/q_η(z_i|x)]"
+    )
+    # The hand-written IWAE objective of [1] is "L_k(θ, η; x) = <the bound>".
+    assert IWAE_OBJECTIVE.endswith(" = " + bound.latex())
+    assert importance_weighted_bound(joint, encoder, 16).latex().startswith(
+        r"\mathbb{E}_{z_1, \ldots, z_{16} \sim q_\eta(z \mid x)}\left[\log \frac{1}{16} "
+        r"\sum_{i=1}^{16} \frac{p_\theta(x, z_i)}"
+    )
+    factored = importance_weighted_bound(decoder * prior, encoder, 2)
+    assert str(factored) == (
+        "E_{z_1,…,z_2 ~ q_η(z|x)}[log (1/2) Σ_{i=1}^{2} p_θ(x|z_i)p(z_i)/q_η(z_i|x)]"
+    )
+    assert free_params(bound) == {"theta", "eta"} and variables(bound) == {"x", "z"}
+    assert str(E(p_data, bound)).startswith("E_{p_data(x)}[E_{z_1,…,z_k ~ q_η(z|x)}[")
+
+
+def test_symbolic_constant():
+    log_z = Constant("log Z_y", None, r"\log Z_y")
+    assert str(E(p_y, log_z)) == "E_{p(y)}[log Z_y]"
+    assert E(p_y, log_z).latex() == r"\mathbb{E}_{p(y)}\left[\log Z_y\right]"
+
+
+def test_new_nodes_latex_is_valid_mathtext():
+    mathtext = pytest.importorskip("matplotlib.mathtext")
+    parser = mathtext.MathTextParser("path")
+    perfect = reverse(dist("q_*", over="y", given="x"))
+    for expr in (
+        E(dist("p", over="x", given="y=0", params="theta"), log(discriminator, y=0)),
+        KL(dist("q", over="z", given="x,y", params="eta") * perfect,
+           dist("p", over="z,y", given="x", params="theta")),
+        E(dist("p", over="x", params="theta0"), log(reverse(dist("q", over="y", given="x",
+                                                                   params="phi0")))),
+        KL(generator, dist("q^r", over="x", given="y")),
+        E(p_data, importance_weighted_bound(dist("p", over="x,z", params="theta"), encoder, 12)),
+        E(p_y, Constant("log Z_y", None, r"\log Z_y")),
+    ):
+        parser.parse(f"${expr.latex()}$")
+
+
 @pytest.mark.parametrize(
     ("build", "error", "message"),
     [
@@ -220,6 +305,23 @@ def test_vae_latex_is_valid_mathtext():
         (lambda: dist("p", over="x", params="psi"), ConfigError, "params of p: got 'psi'"),
         (lambda: dist("p_data", over="x", params="theta"), ConfigError, "on a subscripted name"),
         (lambda: dist("2p", over="x"), ConfigError, "name: got '2p', expected a letter-led name"),
+        (lambda: dist("q^*", over="x"), ConfigError, "name: got 'q^*', expected a letter-led"),
+        (lambda: dist("q_*", over="y", params="phi"), ConfigError, "on a subscripted name"),
+        (lambda: dist("p", over="x", params="theta1"), ConfigError, "got 'theta1', expected"),
+        (lambda: reverse(dist("q^r", over="y")), ConfigError, "already has a superscript"),
+        (lambda: log(discriminator, x=1), ConfigError, "log at: got ['x'], expected variables"),
+        (lambda: log(discriminator, y=0.5), ConfigError, "log at y: got 0.5, expected an int"),
+        (lambda: log(discriminator, y=True), ConfigError, "log at y: got True, expected an int"),
+        (lambda: Log(discriminator, (Var("y"),)), ConfigError, "at: got Var(name='y', value=None)"),
+        (lambda: Log(discriminator, (Var("x", 1),)), ConfigError, "at: got x=1, expected one of"),
+        (lambda: Log(discriminator, (Var("y", 0), Var("y", 1))), ConfigError, "expected distinct"),
+        (lambda: importance_weighted_bound(p_data, encoder), ConfigError, "target: got a distrib"),
+        (lambda: importance_weighted_bound(dist("p", over="x,z"), encoder, 0), ConfigError,
+         "k: got 0, expected a positive int or None"),
+        (lambda: importance_weighted_bound(dist("p", over="x,z"), p_y * prior), ExpressionError,
+         "proposal: got Product("),
+        (lambda: importance_weighted_bound(dist("p", over="x,z,y"), dist("q", over="z,y")),
+         ConfigError, "expected one over a single latent variable"),
         (lambda: dist(None, over="x"), ConfigError, "name: got None"),
         (lambda: reverse(encoder), ConfigError, "reversed q: got a distribution over ['z']"),
         (lambda: reverse(LOG2), ExpressionError, "q: got Constant("),
@@ -243,6 +345,7 @@ def test_vae_latex_is_valid_mathtext():
         (lambda: Neg(prior), ExpressionError, "negated operand: got Dist("),
         (lambda: constant("", 1.0), ConfigError, "name: got '', expected a non-empty string"),
         (lambda: constant("c", "one"), ConfigError, "value of c: got 'one', expected a number"),
+        (lambda: Constant("c", "one"), ConfigError, "expected a number or None"),
     ],
 )
 def test_construction_errors(build, error, message):

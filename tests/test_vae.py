@@ -556,8 +556,10 @@ def test_algorithm_structure_and_objective(key):
     assert all(np.all(np.isfinite(np.asarray(leaf))) for leaf in jax.tree.leaves(params))
     same = lambda text: "".join(text.split())  # noqa: E731
     assert algorithm.objective == vae_module.OBJECTIVE
-    for doc in (vae.__doc__, elbo.__doc__, vae_module.__doc__):
-        assert same(vae_module.OBJECTIVE) in same(doc)
+    for doc in (vae.__doc__, vae_module.__doc__):
+        assert same(vae_module.OBJECTIVE.latex()) in same(doc)
+    per_example = vae_module.RECONSTRUCTION - vae_module.KL_TO_PRIOR
+    assert same(per_example.latex()) in same(elbo.__doc__)
     algorithm = iwae(BERNOULLI, 3)
     assert [p.name for p in algorithm.phases] == ["iwae"] and algorithm.groups == ("theta", "eta")
     assert algorithm.objective == iwae_module.OBJECTIVE

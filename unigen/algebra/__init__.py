@@ -2,6 +2,7 @@
 
 from unigen.algebra.expr import (
     E,
+    FROZEN,
     H,
     JSD,
     KL,
@@ -14,6 +15,7 @@ from unigen.algebra.expr import (
     Entropy,
     Expectation,
     ExpressionError,
+    ImportanceWeightedBound,
     JSDivergence,
     KLDivergence,
     Log,
@@ -28,9 +30,14 @@ from unigen.algebra.expr import (
     constant,
     dist,
     free_params,
+    importance_weighted_bound,
     log,
     reverse,
     sg,
     variables,
 )
 from unigen.algebra.printing import to_latex, to_unicode
+from unigen.algebra.declaration import SENSES, Declaration, Figure5, PhaseObjective
+from unigen.algebra.direction import Direction, direction, direction_of
+from unigen.algebra.table import table
+from unigen.algebra.compiler import Binding, compile, data, explicit, implicit

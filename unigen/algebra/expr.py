@@ -23,6 +23,12 @@ Nodes are frozen dataclasses: hashable, comparable by structure, never mutated. 
 (:class:`Dist`, :class:`Product`) are not scalar terms: they appear only under :func:`E`,
 :func:`log`, :func:`KL`, :func:`JSD` and :func:`H`, and multiplying two of them gives their
 product. Scalar terms (:class:`Term`) support ``+``, ``-``, unary ``-`` and ``*`` by a number.
+``log(q, y=1)`` is the log-density at a fixed value, :math:`\log q_\phi(y=1 \mid x)` (the GAN's
+:math:`\log D(x)`). Figure 5 and the lemmas also need the perfect discriminator ``"q_*"``, the
+distribution ``"q^r"`` of Lemma 1 (a superscripted name, not the reversed flag), frozen copies
+of a group (``params="theta0"``, :math:`\theta_0`) and, for the IWAE,
+:func:`importance_weighted_bound`.
+
 There is no simplifier: the tree is exactly what was written. Printing (``str``, ``.latex()``,
 ``_repr_latex_``) lives in :mod:`unigen.algebra.printing`.
 """
@@ -44,7 +50,9 @@ __all__ = [
     "Entropy",
     "Expectation",
     "ExpressionError",
+    "FROZEN",
     "H",
+    "ImportanceWeightedBound",
     "JSD",
     "JSDivergence",
     "KL",
@@ -61,10 +69,13 @@ __all__ = [
     "Term",
     "VARIABLES",
     "Var",
+    "children",
     "constant",
     "dist",
     "free_params",
+    "importance_weighted_bound",
     "log",
+    "nodes",
     "reverse",
     "sg",
     "variables",
@@ -76,7 +87,12 @@ VARIABLES = ("x", "y", "z", "h", "c")
 PARAMS = {"theta": "θ", "phi": "φ", "eta": "η", "lambda": "λ"}
 """Parameter groups and their Greek letters (λ is the wake-sleep recognition model of §3.4)."""
 
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?")
+FROZEN = "0"
+"""Suffix of a frozen copy of a group: ``"theta0"`` is :math:`\\theta_0`, the value of θ at the
+start of an update step (§3.2, Lemma 1). A distribution may carry it as ``params``; it is not a
+trained group (a phase cannot update it, and :func:`free_params` reports it under its own name)."""
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(\^[A-Za-z0-9]+)?(_([A-Za-z0-9]+|\*))?")
 
 
 class ExpressionError(UnigenError, TypeError):
@@ -151,10 +167,13 @@ class Dist(Distribution):
     r"""A named distribution :math:`\mathrm{name}_{params}(over \mid given)`.
 
     Attributes:
-      name: ``"p"``, ``"q"``, or a subscripted name such as ``"p_data"``.
+      name: ``"p"``, ``"q"``, a subscripted name such as ``"p_data"`` or ``"q_*"`` (the perfect
+        discriminator of §3.3), or a superscripted one such as ``"q^r"`` (the distribution
+        :math:`q^r(x \mid y) \propto q^r(y \mid x)\, p_{\theta_0}(x)` of Lemma 1).
       over: the variables it is a distribution of (free, no values).
       given: the conditioning variables, possibly fixed (``y=0``).
-      params: the parameter group (a key of :data:`PARAMS`) or ``None`` for a fixed one.
+      params: the parameter group (a key of :data:`PARAMS`), a frozen copy of one
+        (``"theta0"``, see :data:`FROZEN`), or ``None`` for a fixed distribution.
       reversed: the reversed discriminator :math:`q^r(y \mid x) = q(1 - y \mid x)`.
     """
 
@@ -168,7 +187,7 @@ class Dist(Distribution):
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ConfigError(
                 f"name: got {describe(self.name)}, expected a letter-led name with at most one "
-                "subscript, such as 'p', 'q' or 'p_data'"
+                "superscript and one subscript, such as 'p', 'q', 'p_data', 'q_*' or 'q^r'"
             )
         if not self.over:
             raise ConfigError(f"over of {self.name}: got no variables, expected at least one")
@@ -189,10 +208,10 @@ class Dist(Distribution):
             raise ConfigError(
                 f"given of {self.name}: got {both} in both over and given, expected disjoint sets"
             )
-        if self.params is not None and self.params not in PARAMS:
+        if self.params is not None and not _is_group(self.params):
             raise ConfigError(
                 f"params of {self.name}: got {describe(self.params)}, expected one of "
-                f"{tuple(PARAMS)} or None"
+                f"{tuple(PARAMS)}, a frozen copy such as 'theta0', or None"
             )
         if self.params is not None and "_" in self.name:
             raise ConfigError(
@@ -202,6 +221,11 @@ class Dist(Distribution):
             raise ConfigError(
                 f"reversed {self.name}: got a distribution over {names}, expected one over ['y'] "
                 "(q^r(y|x) = q(1-y|x) flips the binary indicator)"
+            )
+        if self.reversed and "^" in self.name:
+            raise ConfigError(
+                f"reversed {self.name}: got a name that already has a superscript, expected a "
+                "plain or subscripted name such as 'q' or 'q_*'"
             )
 
     @property
@@ -247,12 +271,14 @@ def dist(
       name: ``"p"``, ``"q"``, ``"p_data"``, ...
       over: variable names, as ``"x"``, ``"x,z"`` or ``("x", "z")``.
       given: conditioning variables in the same forms; ``"y=0"`` fixes a value.
-      params: ``"theta"``, ``"phi"``, ``"eta"``, ``"lambda"`` (or the Greek letter), or ``None``.
+      params: ``"theta"``, ``"phi"``, ``"eta"``, ``"lambda"`` (or the Greek letter), a frozen
+        copy such as ``"theta0"`` (or ``"θ0"``), or ``None``.
 
     Returns:
       The :class:`Dist` :math:`\mathrm{name}_{params}(over \mid given)`.
     """
     greek = {letter: group for group, letter in PARAMS.items()}
+    greek.update({letter + FROZEN: group + FROZEN for group, letter in PARAMS.items()})
     return Dist(name, _vars(over, "over"), _vars(given, "given"), greek.get(params, params))
 
 
@@ -296,35 +322,61 @@ class Term(Node):
 
 @dataclass(frozen=True)
 class Constant(Term):
-    """A named constant such as :math:`\\log 2`, or a plain number.
+    """A named constant such as :math:`\\log 2`, a plain number, or a symbolic constant.
 
     Attributes:
       name: how it prints in Unicode.
-      value: its numerical value.
+      value: its numerical value, or ``None`` for a symbolic constant that only prints (such as
+        the normalizer :math:`\\log Z_y` of Lemma 1 in :mod:`unigen.algebra.identities`); a
+        symbolic constant cannot be compiled.
       latex_name: how it prints in LaTeX (defaults to ``name``).
     """
 
     name: str
-    value: float
+    value: float | None
     latex_name: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"name: got {describe(self.name)}, expected a non-empty string")
-        if not _is_number(self.value):
+        if self.value is not None and not _is_number(self.value):
             raise ConfigError(
-                f"value of {self.name}: got {describe(self.value)}, expected a number"
+                f"value of {self.name}: got {describe(self.value)}, expected a number or None"
             )
 
 
 @dataclass(frozen=True)
 class Log(Term):
-    r"""The log-density of a distribution at its variables, :math:`\log p_\theta(x \mid z)`."""
+    r"""The log-density of a distribution at its variables, :math:`\log p_\theta(x \mid z)`,
+    or with some of them fixed, :math:`\log q_\phi(y=1 \mid x)` (the GAN's :math:`\log D(x)`).
+
+    Attributes:
+      dist: the distribution.
+      at: values for some of the variables the distribution is over, as ``Var(name, value)``
+        in the order of ``dist``'s variables; the others are the free variables of the context.
+    """
 
     dist: Distribution
+    at: tuple[Var, ...] = ()
 
     def __post_init__(self) -> None:
         _distribution(self.dist, "log of")
+        if not isinstance(self.at, tuple):
+            raise ConfigError(f"at: got {describe(self.at)}, expected a tuple of Var")
+        names = []
+        for v in self.at:
+            if not isinstance(v, Var) or v.value is None:
+                raise ConfigError(
+                    f"at: got {describe(v)}, expected Var(name, value) with an integer value"
+                )
+            if v.name not in self.dist.over_names:
+                raise ConfigError(
+                    f"at: got {v.name}={v.value}, expected one of the variables the "
+                    f"distribution is over, {sorted(self.dist.over_names)}"
+                )
+            names.append(v.name)
+        if len(set(names)) != len(names):
+            raise ConfigError(f"at: got {names}, expected distinct variables")
 
 
 @dataclass(frozen=True)
@@ -369,6 +421,52 @@ class Entropy(Term):
 
     def __post_init__(self) -> None:
         _distribution(self.dist, "H of")
+
+
+@dataclass(frozen=True)
+class ImportanceWeightedBound(Term):
+    r"""The importance-weighted bound (Burda et al.; :mod:`unigen.algorithms.iwae`),
+
+    .. math::
+       \mathbb{E}_{z_1, \ldots, z_k \sim q_\eta(z \mid x)}\left[\log \frac{1}{k}
+       \sum_{i=1}^{k} \frac{p_\theta(x, z_i)}{q_\eta(z_i \mid x)}\right],
+
+    the log of the mean of k importance weights, in expectation over the k independent draws.
+    It is one node, not an expectation of a log of a sum, because the algebra has no indexed
+    draws. It prints but is not compiled yet (the loss :func:`unigen.algebra.compile` builds
+    raises :class:`ExpressionError` on it); :func:`unigen.algorithms.iwae.iwae_bound` is the
+    hand-written estimator.
+
+    Attributes:
+      target: the unnormalized target, a joint over the data and the latent, :math:`p_\theta(x, z)`.
+      proposal: the proposal over one latent variable, :math:`q_\eta(z \mid x)`.
+      k: the number of draws, or ``None`` for the symbol :math:`k`.
+    """
+
+    target: Distribution
+    proposal: Dist
+    k: int | None = None
+
+    def __post_init__(self) -> None:
+        _distribution(self.target, "target of the bound")
+        if not isinstance(self.proposal, Dist):
+            raise ExpressionError(
+                f"proposal: got {describe(self.proposal)}, expected a Dist over one latent"
+            )
+        if len(self.proposal.over) != 1:
+            raise ConfigError(
+                f"proposal: got a distribution over {sorted(self.proposal.over_names)}, expected "
+                "one over a single latent variable"
+            )
+        if not self.proposal.over_names <= self.target.over_names:
+            raise ConfigError(
+                f"target: got a distribution over {sorted(self.target.over_names)}, expected one "
+                f"over the proposal's variable {sorted(self.proposal.over_names)} too"
+            )
+        if self.k is not None and (
+            isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1
+        ):
+            raise ConfigError(f"k: got {describe(self.k)}, expected a positive int or None")
 
 
 @dataclass(frozen=True)
@@ -430,9 +528,48 @@ def E(over: Distribution | tuple[Dist, ...], body: Term) -> Expectation:
     return Expectation(over, body)
 
 
-def log(d: Distribution) -> Log:
-    r""":math:`\log d`, the log-density at the distribution's own variables."""
-    return Log(d)
+def log(d: Distribution, **at: int) -> Log:
+    r""":math:`\log d`, the log-density at the distribution's own variables.
+
+    Keyword arguments fix some of them: ``log(q, y=1)`` is :math:`\log q_\phi(y=1 \mid x)`.
+
+    Args:
+      d: the distribution.
+      **at: integer values for variables ``d`` is over.
+
+    Returns:
+      The :class:`Log` node.
+    """
+    _distribution(d, "log of")
+    fixed = []
+    for v in (v for factor in _factors(d) for v in factor.over):
+        if v.name in at:
+            value = at[v.name]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(
+                    f"log at {v.name}: got {describe(value)}, expected an integer value"
+                )
+            fixed.append(Var(v.name, value))
+    unknown = sorted(set(at) - {v.name for v in fixed})
+    if unknown:
+        raise ConfigError(
+            f"log at: got {unknown}, expected variables the distribution is over, "
+            f"{sorted(d.over_names)}"
+        )
+    return Log(d, tuple(fixed))
+
+
+def importance_weighted_bound(
+    target: Distribution, proposal: Dist, k: int | None = None
+) -> ImportanceWeightedBound:
+    r"""The IWAE bound :math:`\mathbb{E}[\log \frac1k \sum_i p(x, z_i) / q(z_i \mid x)]`.
+
+    Args:
+      target: the joint :math:`p_\theta(x, z)`.
+      proposal: :math:`q_\eta(z \mid x)`, over the latent the draws index.
+      k: the number of draws (``None``: the symbol :math:`k`).
+    """
+    return ImportanceWeightedBound(target, proposal, k)
 
 
 def KL(a: Distribution, b: Distribution) -> KLDivergence:
@@ -484,7 +621,8 @@ def variables(expr: Node) -> frozenset[str]:
     return frozenset(v.name for d in _dists(expr) for v in d.over + d.given)
 
 
-def _children(node: Node) -> tuple[Node, ...]:
+def children(node: Node) -> tuple[Node, ...]:
+    """The direct sub-nodes of ``node`` (distributions and terms), in printing order."""
     if isinstance(node, Product):
         return node.factors
     if isinstance(node, (Log, Entropy)):
@@ -493,6 +631,8 @@ def _children(node: Node) -> tuple[Node, ...]:
         return (node.dist, node.body)
     if isinstance(node, (KLDivergence, JSDivergence)):
         return (node.a, node.b)
+    if isinstance(node, ImportanceWeightedBound):
+        return (node.target, node.proposal)
     if isinstance(node, Sum):
         return node.terms
     if isinstance(node, (Neg, Scale, StopGradient)):
@@ -503,7 +643,15 @@ def _children(node: Node) -> tuple[Node, ...]:
 def _dists(node: Node) -> tuple[Dist, ...]:
     if isinstance(node, Dist):
         return (node,)
-    return tuple(d for child in _children(node) for d in _dists(child))
+    return tuple(d for child in children(node) for d in _dists(child))
+
+
+def nodes(expr: Node) -> list[Node]:
+    """Every node of ``expr``, ``expr`` first, depth first."""
+    out = [expr]
+    for child in children(expr):
+        out.extend(nodes(child))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -512,6 +660,13 @@ def _dists(node: Node) -> tuple[Dist, ...]:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _is_group(params: object) -> bool:
+    """A parameter group of :data:`PARAMS`, or its frozen copy (``"theta0"``)."""
+    if not isinstance(params, str):
+        return False
+    return params in PARAMS or (params.endswith(FROZEN) and params[: -len(FROZEN)] in PARAMS)
 
 
 def _vars(spec: str | tuple[str, ...] | list[str], argument: str) -> tuple[Var, ...]:

@@ -24,6 +24,7 @@ from unigen.algebra.expr import (
     Dist,
     Entropy,
     Expectation,
+    ImportanceWeightedBound,
     JSDivergence,
     KLDivergence,
     Log,
@@ -87,20 +88,77 @@ def _var(v: Var) -> str:
     return v.name if v.value is None else f"{v.name}={v.value}"
 
 
-def _dist(d: Dist, s: _Style) -> str:
-    base, _, subscript = d.name.partition("_")
-    if d.params is not None:
-        subscript = _LATEX_GREEK[d.params] if s.latex else PARAMS[d.params]
-    head = base
+def _group(params: str, s: _Style) -> str:
+    """``θ`` / ``\\theta``, and the frozen copy ``θ0`` / ``\\theta_0``."""
+    frozen = params not in PARAMS
+    group = params[:-1] if frozen else params
+    if not s.latex:
+        return PARAMS[group] + ("0" if frozen else "")
+    return _LATEX_GREEK[group] + ("_0" if frozen else "")
+
+
+def _head(d: Dist, s: _Style) -> str:
+    """``q^r_φ``: the base letter, the superscript (``r``) and the subscript."""
+    name, _, subscript = d.name.partition("_")
+    base, _, superscript = name.partition("^")
     if d.reversed:
-        head += "^{r}" if s.latex else "^r"
+        superscript = "r"
+    if d.params is not None:
+        subscript = _group(d.params, s)
+    head = base
+    if superscript:
+        head += "^{" + superscript + "}" if s.latex else "^" + superscript
     if subscript:
-        braced = s.latex and (len(subscript) > 1 and not subscript.startswith("\\"))
-        head += "_{" + subscript + "}" if braced else "_" + subscript
-    args = s.comma.join(_var(v) for v in d.over)
+        single = len(subscript) == 1 or subscript in _LATEX_GREEK.values()
+        head += "_" + subscript if single or not s.latex else "_{" + subscript + "}"
+    return head
+
+
+def _dist(d: Dist, s: _Style, at: dict[str, int] | None = None, drawn: str = "") -> str:
+    """``d`` with the variables in ``at`` fixed to values, and the variable ``drawn`` (the
+    latent of an importance-weighted bound) written as the i-th draw, ``z_i``."""
+    at = at or {}
+
+    def variable(v: Var) -> str:
+        if v.name in at:
+            return f"{v.name}={at[v.name]}"
+        if v.name == drawn and v.value is None:
+            return f"{v.name}_i"
+        return _var(v)
+
+    args = s.comma.join(variable(v) for v in d.over)
     if d.given:
-        args += s.bar + s.comma.join(_var(v) for v in d.given)
-    return f"{head}({args})"
+        args += s.bar + s.comma.join(variable(v) for v in d.given)
+    return f"{_head(d, s)}({args})"
+
+
+def _distribution(node: Node, s: _Style, at: dict[str, int] | None = None,
+                  drawn: str = "") -> str:
+    factors = node.factors if isinstance(node, Product) else (node,)
+    return (" " if s.latex else "").join(_dist(f, s, at, drawn) for f in factors)
+
+
+def _log(node: Log, s: _Style) -> str:
+    at = {v.name: v.value for v in node.at}
+    return s.operator("log") + " " + _distribution(node.dist, s, at)  # type: ignore[arg-type]
+
+
+def _importance_weighted(node: ImportanceWeightedBound, s: _Style) -> str:
+    """``E_{z_1, …, z_k ~ q(z|x)}[log (1/k) Σ_{i=1}^{k} p(x,z_i)/q(z_i|x)]``."""
+    (latent,) = (v.name for v in node.proposal.over)
+    k = "k" if node.k is None else str(node.k)
+    target = _distribution(node.target, s, drawn=latent)
+    proposal_i = _dist(node.proposal, s, drawn=latent)
+    proposal = _dist(node.proposal, s)
+    if s.latex:
+        last = k if len(k) == 1 else "{" + k + "}"
+        draws = rf"{latent}_1, \ldots, {latent}_{last} \sim {proposal}"
+        body = (rf"\log \frac{{1}}{{{k}}} \sum_{{i=1}}^{{{k}}} "
+                rf"\frac{{{target}}}{{{proposal_i}}}")
+    else:
+        draws = f"{latent}_1,…,{latent}_{k} ~ {proposal}"
+        body = f"log (1/{k}) Σ_{{i=1}}^{{{k}}} {target}/{proposal_i}"
+    return s.operator("E") + "_{" + draws + "}" + s.bracket(body)
 
 
 def _summand(term: Node, s: _Style, first: bool) -> str:
@@ -138,10 +196,11 @@ def _scale(node: Scale, s: _Style) -> str:
 
 _PRINTERS: dict[type, Callable[..., str]] = {
     Var: lambda n, s: _var(n),
-    Dist: _dist,
-    Product: lambda n, s: (" " if s.latex else "").join(_dist(f, s) for f in n.factors),
+    Dist: lambda n, s: _dist(n, s),
+    Product: lambda n, s: _distribution(n, s),
     Constant: lambda n, s: (n.latex_name or n.name) if s.latex else n.name,
-    Log: lambda n, s: s.operator("log") + " " + _print(n.dist, s),
+    Log: _log,
+    ImportanceWeightedBound: _importance_weighted,
     Expectation: lambda n, s: (
         s.operator("E") + "_{" + _print(n.dist, s) + "}" + s.bracket(_print(n.body, s))
     ),

@@ -8,6 +8,16 @@ r"""The importance-weighted autoencoder: a tighter bound from k pathwise draws (
 p_\theta(x)` and :math:`\mathcal{L}_k \to \log p_\theta(x)` as :math:`k \to \infty` when the
 weights are bounded. The sum is taken in log space (log-sum-exp), so no weight is exponentiated.
 
+Declared in the algebra (:data:`DECLARATION`, phase ``"iwae"`` in :math:`\theta` and
+:math:`\eta`), the objective is the bound averaged over the data,
+
+.. math::
+   \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{z_1, \ldots, z_k \sim q_\eta(z \mid x)}\left[
+   \log \frac{1}{k} \sum_{i=1}^{k} \frac{p_\theta(x, z_i)}{q_\eta(z_i \mid x)}\right]\right]
+
+(one :class:`~unigen.algebra.expr.ImportanceWeightedBound` node, which prints but is not compiled
+yet: the trainer runs the hand-written loss below).
+
 Only the :class:`~unigen.core.Joint` and :class:`~unigen.core.Inference` protocols are used
 (``joint.log_prob``, ``inference.sample`` and ``inference.log_prob``), so the bound applies to any
 pair over ``x`` and a continuous ``z``; the same code estimates :math:`-\log p(x)` in
@@ -21,16 +31,41 @@ import math
 import jax
 import jax.numpy as jnp
 
+from unigen.algebra.declaration import Declaration, PhaseObjective
+from unigen.algebra.expr import E, dist, importance_weighted_bound
 from unigen.algorithms.vae import batch_data, init_params
 from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
 from unigen.models.vae import VAEModel, positive_int
 
-__all__ = ["OBJECTIVE", "iwae", "iwae_bound", "log_importance_weights"]
+__all__ = ["DECLARATION", "OBJECTIVE", "iwae", "iwae_bound", "log_importance_weights"]
 
 OBJECTIVE = (
     r"\mathcal{L}_k(\theta, \eta; x) = \mathbb{E}_{z_1, \ldots, z_k \sim q_\eta(z \mid x)}\left["
     r"\log \frac{1}{k} \sum_{i=1}^{k} \frac{p_\theta(x, z_i)}{q_\eta(z_i \mid x)}\right]"
 )
+
+
+DECLARATION = Declaration(
+    name="iwae",
+    title="Importance-weighted autoencoder",
+    section="§2.3 (Burda et al. 2016)",
+    phases=(
+        PhaseObjective(
+            "iwae",
+            ("theta", "eta"),
+            E(
+                dist("p_data", over="x"),
+                importance_weighted_bound(
+                    dist("p", over="x,z", params="theta"),
+                    dist("q", over="z", given="x", params="eta"),
+                ),
+            ),
+            "max",
+        ),
+    ),
+    figure5=None,
+)
+"""The IWAE objective in the algebra (the bound with a symbolic k; not compiled yet)."""
 
 
 def log_importance_weights(

@@ -1,11 +1,16 @@
 r"""The VAE algorithm: maximize the evidence lower bound by reparameterized gradients (§2.3–2.4).
 
-.. math::
-   \mathcal{L}(\theta, \eta; x) = \mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)\right]
-   - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)
+The objective, declared once in the algebra (:data:`OBJECTIVE`) and compiled into the loss the
+trainer runs (:func:`unigen.algebra.compile`):
 
-which equals :math:`\mathbb{E}_{q_\eta(z \mid x)}[\log p_\theta(x, z) - \log q_\eta(z \mid x)]`
-(§2.1) and bounds :math:`\log p_\theta(x)` from below by
+.. math::
+   \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)\right] - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)\right]
+
+The per-example bound
+:math:`\mathcal{L}(\theta, \eta; x) = \mathbb{E}_{q_\eta(z \mid x)}[\log p_\theta(x \mid z)]
+- \mathrm{KL}(q_\eta(z \mid x) \,\|\, p(z))` equals
+:math:`\mathbb{E}_{q_\eta(z \mid x)}[\log p_\theta(x, z) - \log q_\eta(z \mid x)]` (§2.1) and
+bounds :math:`\log p_\theta(x)` from below by
 :math:`\mathrm{KL}(q_\eta(z \mid x) \,\|\, p_\theta(z \mid x))`. (The lecture's §1.1.4 and §2.3
 write :math:`\log p_\theta(x, z)` inside the expectation *and* subtract the KL to the prior, which
 counts :math:`\log p(z)` twice; the bound above is the one of Kingma & Welling's AEVB, §2.4.)
@@ -14,27 +19,71 @@ The expectation is estimated with ``n_samples`` pathwise draws
 :math:`z = \mu_\eta(x) + \sigma_\eta(x) \odot \epsilon`; the KL term either in closed form
 (``kl="analytic"``, numpyro's ``kl_divergence``) or by the same draws
 (``kl="monte_carlo"``, :math:`\log q_\eta(z \mid x) - \log p(z)`). Both are unbiased; the analytic
-one has lower variance.
+one has lower variance. :func:`reference_loss` is the hand-written loss of the first version,
+kept as the oracle the compiled loss is tested against (equal to 1e-6) and as the baseline of
+``benchmarks/vae_throughput.py``.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from typing import Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from unigen.algebra.compiler import compile
+from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective, check
+from unigen.algebra.expr import KL, E, dist, log, reverse
 from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
 from unigen.distributions import kl_divergence
 from unigen.errors import ConfigError, DataError, describe
 from unigen.models.vae import VAEModel, positive_int
 
-__all__ = ["KL_ESTIMATORS", "OBJECTIVE", "ElboTerms", "elbo", "elbo_terms", "vae"]
+__all__ = [
+    "DECODER",
+    "DECLARATION",
+    "ENCODER",
+    "KL_ESTIMATORS",
+    "OBJECTIVE",
+    "PRIOR",
+    "ElboTerms",
+    "bindings",
+    "elbo",
+    "elbo_terms",
+    "reference_loss",
+    "vae",
+]
 
-OBJECTIVE = (
-    r"\mathcal{L}(\theta, \eta; x) = \mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)"
-    r"\right] - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)"
-)
+P_DATA = dist("p_data", over="x")
+DECODER = dist("p", over="x", given="z", params="theta")
+r"""The decoder :math:`p_\theta(x \mid z)`."""
+ENCODER = dist("q", over="z", given="x", params="eta")
+r"""The encoder :math:`q_\eta(z \mid x)`."""
+PRIOR = dist("p", over="z")
+"""The prior :math:`p(z)`."""
+RECONSTRUCTION = E(ENCODER, log(DECODER))
+KL_TO_PRIOR = KL(ENCODER, PRIOR)
+OBJECTIVE = E(P_DATA, RECONSTRUCTION - KL_TO_PRIOR)
+r"""The VAE objective (§3.3), maximized in θ and η."""
+
+_PERFECT = dist("q_*", over="y", given="x")
+DECLARATION = check(Declaration(
+    name="vae",
+    title="VAE",
+    section="§2.3, §3.3",
+    phases=(PhaseObjective("elbo", ("theta", "eta"), OBJECTIVE, "max"),),
+    figure5=Figure5(
+        generative=dist("p", over="x", given="z,y", params="theta"),
+        discriminator=_PERFECT,
+        inference=dist("q", over="z", given="x,y", params="eta"),
+        kl=KL(
+            dist("q", over="z", given="x,y", params="eta") * reverse(_PERFECT),
+            dist("p", over="z,y", given="x", params="theta"),
+        ),
+        wrt="theta",
+    ),
+))
+"""The declaration: one phase, and the VAE column of the lecture's Figure 5 (Lemma 2)."""
 KL_ESTIMATORS = ("analytic", "monte_carlo")
 
 
@@ -146,17 +195,28 @@ def elbo(
     return terms.reconstruction - terms.kl
 
 
+def bindings(model: VAEModel) -> dict:
+    """What :data:`ENCODER`, :data:`DECODER` and :data:`PRIOR` are for ``model`` (for
+    :func:`unigen.algebra.compile`); ``p_data(x)`` is the batch."""
+    return {
+        ENCODER: lambda params, given: model.encoder_distribution(params["eta"], given["x"]),
+        DECODER: lambda params, given: model.decoder_distribution(params["theta"], given["z"]),
+        PRIOR: lambda params, given: model.prior(params["theta"]),
+    }
+
+
 def vae(model: VAEModel, *, kl: str = "analytic", n_samples: int = 1) -> Algorithm:
     r"""Auto-encoding variational Bayes (§2.4): one phase that maximizes the ELBO in θ and η.
 
     .. math::
-       \mathcal{L}(\theta, \eta; x) = \mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)
-       \right] - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)
+       \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\eta(z \mid x)}\left[\log p_\theta(x \mid z)\right] - \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)\right]
 
-    The phase ``"elbo"`` updates ``("theta", "eta")``; its loss on ``batch = {"x": [B, D]}`` is
-    the batch mean of :math:`-\mathcal{L}` (see :func:`elbo`), example i drawn with
-    ``jax.random.split(key, B)[i]`` (so the value does not depend on how the batch is sharded),
-    and its metrics are the batch means ``{"loss", "elbo", "kl", "reconstruction"}``.
+    The phase ``"elbo"`` updates ``("theta", "eta")``; its loss is :data:`OBJECTIVE` compiled by
+    :func:`unigen.algebra.compile` and negated: on ``batch = {"x": [B, D]}`` the batch mean of
+    :math:`-\mathcal{L}` (see :func:`elbo`), example i drawn with ``jax.random.split(key, B)[i]``
+    (so the value does not depend on how the batch is sharded). Its metrics are the batch means
+    ``{"loss", "elbo", "kl", "reconstruction"}``. It equals :func:`reference_loss`, the
+    hand-written loss, to float rounding for the same key.
 
     Args:
       model: a :class:`~unigen.models.vae.VAEModel`.
@@ -165,8 +225,33 @@ def vae(model: VAEModel, *, kl: str = "analytic", n_samples: int = 1) -> Algorit
 
     Returns:
       An :class:`~unigen.core.Algorithm`; ``init(key)`` gives ``{"theta": ..., "eta": ...}`` and
-      ``objective`` is the LaTeX string above.
+      ``objective`` is :data:`OBJECTIVE`.
     """
+    n_samples = check_options(kl, n_samples)
+    compiled = compile(
+        OBJECTIVE,
+        bindings(model),
+        n_samples=n_samples,
+        kl="auto" if kl == "analytic" else "monte_carlo",
+        metrics={"elbo": OBJECTIVE, "kl": KL_TO_PRIOR, "reconstruction": RECONSTRUCTION},
+    )
+
+    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
+        return compiled(params, key, {"x": batch_data(batch, model.data_dim)})
+
+    return Algorithm(
+        init=lambda key: init_params(model, key),
+        phases=(Phase("elbo", ("theta", "eta"), loss),),
+        objective=OBJECTIVE,
+    )
+
+
+def reference_loss(
+    model: VAEModel, *, kl: str = "analytic", n_samples: int = 1
+) -> Callable[[Params, PRNGKey, Batch], tuple[jax.Array, Metrics]]:
+    r"""The hand-written loss of :func:`vae` (before the algebra compiled it): the batch mean of
+    :math:`-\mathcal{L}` by :func:`elbo_terms`, with the same keys and metrics. The oracle the
+    compiled loss is tested against, and the baseline of ``benchmarks/vae_throughput.py``."""
     n_samples = check_options(kl, n_samples)
 
     def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
@@ -186,8 +271,4 @@ def vae(model: VAEModel, *, kl: str = "analytic", n_samples: int = 1) -> Algorit
         }
         return -bound, metrics
 
-    return Algorithm(
-        init=lambda key: init_params(model, key),
-        phases=(Phase("elbo", ("theta", "eta"), loss),),
-        objective=OBJECTIVE,
-    )
+    return loss

@@ -1,0 +1,150 @@
+r"""What an algorithm declares: its phases' objectives and the lecture's Figure-5 fields.
+
+Every algorithm file under :mod:`unigen.algorithms` declares its objective once, as expressions of
+:mod:`unigen.algebra.expr`, in a :class:`Declaration`. The declaration is what
+``unigen algebra show`` prints, what :func:`unigen.algebra.table` renders as the lecture's
+Figure 5, what :func:`unigen.algebra.direction` reads, and (through
+:func:`unigen.algebra.compile`) what the trainer runs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from unigen.algebra.expr import PARAMS, Distribution, KLDivergence, Term, free_params
+from unigen.errors import ConfigError, describe
+
+__all__ = ["SENSES", "Declaration", "Figure5", "PhaseObjective", "check"]
+
+SENSES = ("max", "min")
+
+
+class PhaseObjective(NamedTuple):
+    r"""One phase's objective: :math:`\max_{params} objective` or :math:`\min_{params}`.
+
+    Attributes:
+      name: the phase's name, as the trainer's :class:`~unigen.core.Phase` carries it
+        (``"elbo"``, ``"wake"``, ``"discriminator"``, ...).
+      params: the parameter group(s) the phase updates, ``"theta"`` or ``("theta", "eta")``.
+      objective: the expression optimized.
+      sense: ``"max"`` or ``"min"``.
+    """
+
+    name: str
+    params: str | tuple[str, ...]
+    objective: Term
+    sense: str = "max"
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The parameter groups, always as a tuple."""
+        return (self.params,) if isinstance(self.params, str) else tuple(self.params)
+
+
+class Figure5(NamedTuple):
+    r"""The lecture's Figure 5 fields (GANs vs VAEs) for one algorithm; ``None`` where the
+    figure has no entry.
+
+    Attributes:
+      generative: the generative distribution, e.g. :math:`p_\theta(x \mid y)`.
+      discriminator: the discriminator distribution, e.g. :math:`q_\phi(y \mid x)`.
+      inference: the z-inference model, e.g. :math:`q_\eta(z \mid x, y)`.
+      kl: the KL divergence whose minimization in ``wrt`` the algorithm performs.
+      wrt: the parameter group that KL is minimized in (``"theta"``).
+    """
+
+    generative: Distribution | None
+    discriminator: Distribution | None
+    inference: Distribution | None
+    kl: KLDivergence | None
+    wrt: str = "theta"
+
+
+class Declaration(NamedTuple):
+    """An algorithm's objective, declared once in the algebra.
+
+    Attributes:
+      name: the algorithm's command-line name (``"vae"``, ``"gan"``, ...).
+      title: a human title (``"Variational autoencoder"``).
+      section: where the lecture states it (``"§2.3, §3.3"``).
+      phases: the phase objectives, in the order the trainer runs them.
+      figure5: the Figure-5 fields, or ``None`` for algorithms the figure does not cover.
+    """
+
+    name: str
+    title: str
+    section: str
+    phases: tuple[PhaseObjective, ...]
+    figure5: Figure5 | None = None
+
+    def phase(self, name: str) -> PhaseObjective:
+        """The phase called ``name``; :class:`ConfigError` listing the phases otherwise."""
+        for phase in self.phases:
+            if phase.name == name:
+                return phase
+        names = [p.name for p in self.phases]
+        raise ConfigError(f"phase of {self.name}: got {describe(name)}, expected one of {names}")
+
+
+def check(declaration: Declaration) -> Declaration:
+    """``declaration`` unchanged, after checking it is well formed.
+
+    Raises:
+      ConfigError: a sense or a group is unknown, a phase updates a group its objective does
+        not depend on, two phases share a name, or a Figure-5 field has the wrong kind (the KL's
+        ``wrt`` must be a group the KL depends on).
+    """
+    if not isinstance(declaration, Declaration):
+        raise ConfigError(f"declaration: got {describe(declaration)}, expected a Declaration")
+    if not declaration.phases:
+        raise ConfigError(f"phases of {declaration.name}: got none, expected at least one")
+    names = [phase.name for phase in declaration.phases]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"phases of {declaration.name}: got names {names}, expected distinct")
+    for phase in declaration.phases:
+        if not isinstance(phase.objective, Term):
+            raise ConfigError(
+                f"objective of {declaration.name}/{phase.name}: got {describe(phase.objective)}, "
+                "expected a scalar term of unigen.algebra"
+            )
+        if phase.sense not in SENSES:
+            raise ConfigError(
+                f"sense of {declaration.name}/{phase.name}: got {describe(phase.sense)}, "
+                f"expected one of {SENSES}"
+            )
+        for group in phase.groups:
+            if group not in PARAMS:
+                raise ConfigError(
+                    f"params of {declaration.name}/{phase.name}: got {describe(group)}, "
+                    f"expected groups from {tuple(PARAMS)}"
+                )
+            if group not in free_params(phase.objective):
+                raise ConfigError(
+                    f"params of {declaration.name}/{phase.name}: got {group!r}, expected groups "
+                    f"the objective depends on, {sorted(free_params(phase.objective))}"
+                )
+    if declaration.figure5 is not None:
+        _check_figure5(declaration.name, declaration.figure5)
+    return declaration
+
+
+def _check_figure5(name: str, figure5: Figure5) -> None:
+    if not isinstance(figure5, Figure5):
+        raise ConfigError(f"figure5 of {name}: got {describe(figure5)}, expected a Figure5")
+    for field in ("generative", "discriminator", "inference"):
+        value = getattr(figure5, field)
+        if value is not None and not isinstance(value, Distribution):
+            raise ConfigError(
+                f"figure5.{field} of {name}: got {describe(value)}, expected a distribution "
+                "or None"
+            )
+    if figure5.kl is not None:
+        if not isinstance(figure5.kl, KLDivergence):
+            raise ConfigError(
+                f"figure5.kl of {name}: got {describe(figure5.kl)}, expected a KL(a, b) or None"
+            )
+        if figure5.wrt not in free_params(figure5.kl):
+            raise ConfigError(
+                f"figure5.wrt of {name}: got {describe(figure5.wrt)}, expected a group the KL "
+                f"depends on, {sorted(free_params(figure5.kl))}"
+            )
