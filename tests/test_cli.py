@@ -178,3 +178,44 @@ def test_algebra_verify_refuses_an_unknown_identity(capsys):
     assert cli.main(["algebra", "verify", "lemma3"]) == 2
     err = capsys.readouterr().err
     assert "unknown identity 'lemma3', expected one of ['elbo-decomposition', 'lemma1', 'lemma2', 'wake-sleep']" in err
+
+
+def test_algebra_direction_reports_opposite_sides_for_gan_and_vae(capsys):
+    """Lemma 1 puts the GAN generator first in its KL, Lemma 2 puts the VAE's model second."""
+    records = {}
+    for name in ("gan", "vae"):
+        assert cli.main(["algebra", "direction", name, "--json"]) == 0
+        records[name] = json.loads(capsys.readouterr().out)
+    assert records["gan"]["side"] == "first" and records["gan"]["behaviour"] == "mode-seeking"
+    assert records["vae"]["side"] == "second" and records["vae"]["behaviour"] == "mode-covering"
+    assert records["gan"]["kl"] == "KL(p_θ(x|y) ‖ q^r(x|y))"
+    assert records["vae"]["kl"] == "KL(q_η(z|x,y)q^r_*(y|x) ‖ p_θ(z,y|x))"
+    assert cli.main(["algebra", "direction", "iwae"]) == 2
+    assert "has no Figure-5 KL; expected one of ['gan'" in capsys.readouterr().err
+
+
+def test_algebra_show_prints_the_declared_objectives(capsys):
+    from unigen.algorithms.vae import OBJECTIVE
+
+    assert cli.main(["algebra", "show", "vae"]) == 0
+    out = capsys.readouterr().out
+    assert f"elbo: max_{{θ,η}} {OBJECTIVE}" in out
+    assert cli.main(["algebra", "show", "vae", "--latex"]) == 0
+    out = capsys.readouterr().out
+    assert f"elbo: \\max_{{\\theta, \\eta}} {OBJECTIVE.latex()}" in out
+    assert cli.main(["algebra", "show", "wake-sleep"]) == 0
+    out = capsys.readouterr().out
+    assert "max_{λ} E_{p_θ(x|h)p(h)}[log q_λ(h|x)]" in out  # the sleep phase updates λ (§3.4 typo)
+    assert cli.main(["algebra", "show", "gann"]) == 2
+    assert "expected one of ['gan'" in capsys.readouterr().err
+
+
+def test_algebra_table_renders_figure5_in_markdown_and_latex(capsys):
+    assert cli.main(["algebra", "table"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert rows[0].split("|")[2:5] == [" GAN ", " InfoGAN ", " VAE "]
+    kl_row = next(row for row in rows if row.startswith("| KL to minimize"))
+    assert "KL(p_θ(x\\|y) ‖ q^r(x\\|y))" in kl_row and "p_θ(z,y\\|x))" in kl_row
+    assert cli.main(["algebra", "table", "--latex"]) == 0
+    out = capsys.readouterr().out
+    assert out.lstrip().startswith("\\begin{tabular}") and "\\end{tabular}" in out

@@ -4,6 +4,9 @@
     unigen eval DIR [--k 1000] [--split test]
     unigen sample DIR --n 64 --out FILE.png
     unigen algebra verify lemma1|lemma2|elbo-decomposition|wake-sleep [--seed S] [--json]
+    unigen algebra show ALGORITHM [--latex]
+    unigen algebra table [--latex]
+    unigen algebra direction ALGORITHM [--json]
 
 Bad input (an unknown data set or algorithm, a bad size, bad data, a checkpoint that does not
 match) is reported in one line without a traceback, with exit status 2; a run whose loss turns
@@ -89,8 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=int, default=64)
     sample.add_argument("--out", required=True, help="the PNG file to write")
     sample.add_argument("--seed", type=int, default=0)
-    algebra = commands.add_parser("algebra", help="the objective algebra: check the lecture's identities")
-    algebra_commands = algebra.add_subparsers(dest="algebra_command", required=True, metavar="{verify}")
+    algebra = commands.add_parser(
+        "algebra", help="the objective algebra: print objectives, Figure 5, KL directions; check identities")
+    algebra_commands = algebra.add_subparsers(
+        dest="algebra_command", required=True, metavar="{verify,show,table,direction}")
+    show = algebra_commands.add_parser("show", help="print an algorithm's declared objective(s) as the lecture writes them")
+    show.add_argument("algorithm", help="a declared algorithm: vae, gan, wake-sleep, ... (a bad name lists them)")
+    show.add_argument("--latex", action="store_true", help="LaTeX instead of Unicode")
+    table = algebra_commands.add_parser("table", help="the lecture's Figure 5 (GANs vs VAEs) from the declarations")
+    table.add_argument("--latex", action="store_true", help="a LaTeX tabular instead of Markdown")
+    direction = algebra_commands.add_parser(
+        "direction", help="which side of its KL an algorithm's model sits on: mode-seeking or mode-covering")
+    direction.add_argument("algorithm", help="an algorithm with a Figure-5 KL: gan, infogan, vae, ...")
+    direction.add_argument("--json", action="store_true", help="print one JSON object")
     verify = algebra_commands.add_parser(
         "verify", help="check an identity exactly (float64, enumerated finite spaces), values and gradients")
     verify.add_argument("identity", help="elbo-decomposition | lemma1 | lemma2 | wake-sleep")
@@ -100,6 +114,78 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _algebra(args: argparse.Namespace) -> int:
+    if args.algebra_command == "show":
+        print(show_algorithm(args.algorithm, latex=args.latex))
+        return 0
+    if args.algebra_command == "table":
+        from unigen.algebra.table import table
+
+        print(table(latex=args.latex))
+        return 0
+    if args.algebra_command == "direction":
+        record = algorithm_direction(args.algorithm)
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            from unigen.algebra.expr import PARAMS
+
+            print(f"{record['algorithm']}: min_{PARAMS[record['wrt']]} {record['kl']}")
+            print(f"  the trained model is the {record['side']} argument of the KL: {record['behaviour']}")
+            print(f"  {record['explanation']}")
+        return 0
+    return _verify(args)
+
+
+def show_algorithm(name: str, *, latex: bool = False) -> str:
+    """An algorithm's declaration as text: title, section, ``max_{groups} objective`` per phase,
+    and its Figure-5 fields when it has them."""
+    from unigen.algebra.expr import PARAMS
+    from unigen.algorithms.declarations import declaration
+
+    found = declaration(name)
+    render = (lambda node: node.latex()) if latex else str  # noqa: E731
+    lines = [f"{found.title} ({found.section})"]
+    for phase in found.phases:
+        if latex:
+            groups = ", ".join("\\" + g for g in phase.groups)
+            head = f"\\{phase.sense}_{{{groups}}}"
+        else:
+            head = f"{phase.sense}_{{{','.join(PARAMS[g] for g in phase.groups)}}}"
+        lines.append(f"  {phase.name}: {head} {render(phase.objective)}")
+    if found.figure5 is not None:
+        lines.append("  Figure 5:")
+        labels = {"generative": "generative distribution", "discriminator": "discriminator",
+                  "inference": "z-inference model", "kl": "KL to minimize"}
+        for field, label in labels.items():
+            value = getattr(found.figure5, field)
+            if value is not None:
+                lines.append(f"    {label}: {render(value)}")
+    return "\n".join(lines)
+
+
+def algorithm_direction(name: str) -> dict[str, Any]:
+    """The side of the algorithm's Figure-5 KL its trained group sits on, as a JSON-able dict."""
+    from unigen.algebra.direction import direction
+    from unigen.algorithms.declarations import declaration
+
+    from unigen.algorithms.declarations import DECLARATIONS
+
+    found = declaration(name)
+    if found.figure5 is None or found.figure5.kl is None:
+        covered = sorted(n for n, d in DECLARATIONS.items() if d.figure5 and d.figure5.kl)
+        raise ConfigError(f"algorithm: {name!r} has no Figure-5 KL; expected one of {covered}")
+    result = direction(found.figure5.kl, found.figure5.wrt)
+    return {
+        "algorithm": found.name,
+        "kl": str(found.figure5.kl),
+        "wrt": found.figure5.wrt,
+        "side": result.side,
+        "behaviour": result.behaviour,
+        "explanation": result.explanation,
+    }
+
+
+def _verify(args: argparse.Namespace) -> int:
     from unigen.algebra.verify import verify
 
     result = verify(args.identity, seed=args.seed)
