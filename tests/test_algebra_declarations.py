@@ -52,7 +52,7 @@ EXPECTED_PHASES = {
         "E_{p_θ(x|y)p(y)}[log q^r_φ(y|x)] + (E_{p_θ(x|z,y=0)p(z)}[log q_η(z|x,y=0)] + H(p(z)))"),
     ("iwae", "iwae"): (
         "max", ("theta", "eta"),
-        "E_{p_data(x)}[E_{z_1,…,z_k ~ q_η(z|x)}[log (1/k) Σ_{i=1}^{k} p_θ(x,z_i)/q_η(z_i|x)]]"),
+        "E_{p_data(x)}[E_{z_1,…,z_k ~ q_η(z|x)}[log (1/k) Σ_{i=1}^{k} p(z_i)p_θ(x|z_i)/q_η(z_i|x)]]"),
     ("vae", "elbo"): (
         "max", ("theta", "eta"), "E_{p_data(x)}[E_{q_η(z|x)}[log p_θ(x|z)] − KL(q_η(z|x) ‖ p(z))]"),
 }

@@ -15,6 +15,8 @@ trainer jit-compiles. How each piece is computed:
 discrete, ``estimator="score"``             the score-function estimator (§2.2) with the
                                              leave-one-out baseline over the S draws
 implicit (sample only, a GAN generator)      draws of the sampler, gradients pathwise through it
+importance-weighted bound (IWAE)             :math:`\operatorname{logsumexp}_i \log w_i - \log k`,
+                                             k pathwise draws ``split(key, k)[i]``
 :math:`\mathrm{KL}(a \| b)`                  numpyro's closed form where it has one, else
                                              :math:`\mathbb{E}_a[\log a - \log b]` as above
 :math:`\mathrm{H}(a)`                        closed form where numpyro has one, else
@@ -71,6 +73,7 @@ from unigen.algebra.expr import (
     Entropy,
     Expectation,
     ExpressionError,
+    ImportanceWeightedBound,
     JSDivergence,
     KLDivergence,
     Log,
@@ -192,6 +195,11 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
             )
         if isinstance(node, Constant) and node.value is None:
             raise ExpressionError(f"expr: the symbolic constant {node} has no value to compute")
+        if isinstance(node, ImportanceWeightedBound) and node.k is None:
+            raise ExpressionError(
+                f"expr: {node} has a symbolic k; give the number of draws, "
+                "importance_weighted_bound(target, proposal, k=5)"
+            )
     table = _check_bindings(expr, bindings)
     methods = _check_estimators(expr, estimator)
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
@@ -217,8 +225,8 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
 # --------------------------------------------------------------------------------------------
 # Checks at compile time
 
-_SUPPORTED = (Constant, Dist, Entropy, Expectation, JSDivergence, KLDivergence, Log, Neg, Product,
-              Scale, StopGradient, Sum, Var)
+_SUPPORTED = (Constant, Dist, Entropy, Expectation, ImportanceWeightedBound, JSDivergence,
+              KLDivergence, Log, Neg, Product, Scale, StopGradient, Sum, Var)
 
 
 def _unreversed(d: Dist) -> Dist:
@@ -392,6 +400,8 @@ class _Evaluator:
             return self.entropy(node, scope, key)
         if isinstance(node, JSDivergence):
             return self.jsd(node, scope, key)
+        if isinstance(node, ImportanceWeightedBound):
+            return self.importance_weighted(node, scope, key), {}
         raise ExpressionError(f"node: got {type(node).__name__}, which compile does not support")
 
     def kl(self, node: KLDivergence, scope: _Scope, key: PRNGKey) -> tuple[Any, Records]:
@@ -426,6 +436,25 @@ class _Evaluator:
             jax.random.fold_in(key, 1),
         )
         return 0.5 * left + 0.5 * right, {}
+
+    def importance_weighted(self, node: ImportanceWeightedBound, scope: _Scope,
+                            key: PRNGKey) -> Any:
+        """``logsumexp_i [log target(z_i) − log proposal(z_i)] − log k``, ``z_i`` drawn pathwise
+        with ``split(key, k)[i]`` (one draw of the bound's estimator)."""
+        (var,) = node.proposal.over
+        binding = self.binding(node.proposal, scope)
+        built = self.distribution(node.proposal, binding, scope) if binding.kind == "explicit" else None
+        if built is None or not built.has_rsample:
+            raise ExpressionError(
+                f"{node}: the proposal {node.proposal} needs an explicit binding with rsample"
+            )
+
+        def log_weight(draw_key: PRNGKey) -> Any:
+            inner = scope.bind(var.name, _draw(built, draw_key, True))
+            return self.log_prob(node.target, inner) - self.log_prob(node.proposal, inner)
+
+        log_w = jax.vmap(log_weight)(jax.random.split(key, node.k))
+        return jax.nn.logsumexp(log_w) - math.log(node.k)
 
     def _closed_form(self, dists: tuple[Distribution, ...], scope: _Scope, fn: Callable) -> Any:
         built = []

@@ -433,9 +433,9 @@ class ImportanceWeightedBound(Term):
 
     the log of the mean of k importance weights, in expectation over the k independent draws.
     It is one node, not an expectation of a log of a sum, because the algebra has no indexed
-    draws. It prints but is not compiled yet (the loss :func:`unigen.algebra.compile` builds
-    raises :class:`ExpressionError` on it); :func:`unigen.algorithms.iwae.iwae_bound` is the
-    hand-written estimator.
+    draws. :func:`unigen.algebra.compile` computes it (with a number for k, a target it can take
+    the log-density of, e.g. :math:`p(z)\,p_\theta(x \mid z)`, and a reparameterizable
+    proposal); :func:`unigen.algorithms.iwae.iwae_bound` is the hand-written estimator.
 
     Attributes:
       target: the unnormalized target, a joint over the data and the latent, :math:`p_\theta(x, z)`.

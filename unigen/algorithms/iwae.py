@@ -8,20 +8,21 @@ r"""The importance-weighted autoencoder: a tighter bound from k pathwise draws (
 p_\theta(x)` and :math:`\mathcal{L}_k \to \log p_\theta(x)` as :math:`k \to \infty` when the
 weights are bounded. The sum is taken in log space (log-sum-exp), so no weight is exponentiated.
 
-Declared in the algebra (:data:`DECLARATION`, phase ``"iwae"`` in :math:`\theta` and
-:math:`\eta`), the objective is the bound averaged over the data,
+Declared in the algebra (:data:`OBJECTIVE`, :data:`DECLARATION`, phase ``"iwae"`` in
+:math:`\theta` and :math:`\eta`) with the joint written as :math:`p(z)\,p_\theta(x \mid z)`, the
+objective is the bound averaged over the data,
 
 .. math::
-   \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{z_1, \ldots, z_k \sim q_\eta(z \mid x)}\left[
-   \log \frac{1}{k} \sum_{i=1}^{k} \frac{p_\theta(x, z_i)}{q_\eta(z_i \mid x)}\right]\right]
+   \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{z_1, \ldots, z_k \sim q_\eta(z \mid x)}\left[\log \frac{1}{k} \sum_{i=1}^{k} \frac{p(z_i) p_\theta(x \mid z_i)}{q_\eta(z_i \mid x)}\right]\right]
 
-(one :class:`~unigen.algebra.expr.ImportanceWeightedBound` node, which prints but is not compiled
-yet: the trainer runs the hand-written loss below).
+and :func:`iwae` trains it compiled by :func:`unigen.algebra.compile` (with a number for k), which
+builds the encoder once per example for the draws and the :math:`\log q_\eta` terms alike.
+:func:`reference_loss` is the hand-written loss it replaced (the oracle of the tests).
 
-Only the :class:`~unigen.core.Joint` and :class:`~unigen.core.Inference` protocols are used
-(``joint.log_prob``, ``inference.sample`` and ``inference.log_prob``), so the bound applies to any
-pair over ``x`` and a continuous ``z``; the same code estimates :math:`-\log p(x)` in
-:func:`unigen.metrics.is_nll`.
+:func:`log_importance_weights` and :func:`iwae_bound` use only the :class:`~unigen.core.Joint` and
+:class:`~unigen.core.Inference` protocols (``joint.log_prob``, ``inference.sample`` and
+``inference.log_prob``), so they apply to any pair over ``x`` and a continuous ``z``; the same code
+estimates :math:`-\log p(x)` in :func:`unigen.metrics.is_nll`.
 """
 
 from __future__ import annotations
@@ -31,41 +32,42 @@ import math
 import jax
 import jax.numpy as jnp
 
+from typing import Callable
+
+from unigen.algebra.compiler import compile
 from unigen.algebra.declaration import Declaration, PhaseObjective
-from unigen.algebra.expr import E, dist, importance_weighted_bound
-from unigen.algorithms.vae import batch_data, init_params
+from unigen.algebra.expr import E, importance_weighted_bound
+from unigen.algorithms.vae import DECODER, ENCODER, P_DATA, PRIOR, batch_data, bindings, init_params
 from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
 from unigen.models.vae import VAEModel, positive_int
 
-__all__ = ["DECLARATION", "OBJECTIVE", "iwae", "iwae_bound", "log_importance_weights"]
+__all__ = [
+    "DECLARATION",
+    "OBJECTIVE",
+    "iwae",
+    "iwae_bound",
+    "log_importance_weights",
+    "objective",
+    "reference_loss",
+]
 
-OBJECTIVE = (
-    r"\mathcal{L}_k(\theta, \eta; x) = \mathbb{E}_{z_1, \ldots, z_k \sim q_\eta(z \mid x)}\left["
-    r"\log \frac{1}{k} \sum_{i=1}^{k} \frac{p_\theta(x, z_i)}{q_\eta(z_i \mid x)}\right]"
-)
 
+def objective(k: int | None = None) -> E:
+    r"""The IWAE objective averaged over the data, with k draws (``None``: the symbol k)."""
+    return E(P_DATA, importance_weighted_bound(PRIOR * DECODER, ENCODER, k))
+
+
+OBJECTIVE = objective()
+"""The IWAE objective with a symbolic k, as the lecture-style text writes it."""
 
 DECLARATION = Declaration(
     name="iwae",
     title="Importance-weighted autoencoder",
     section="§2.3 (Burda et al. 2016)",
-    phases=(
-        PhaseObjective(
-            "iwae",
-            ("theta", "eta"),
-            E(
-                dist("p_data", over="x"),
-                importance_weighted_bound(
-                    dist("p", over="x,z", params="theta"),
-                    dist("q", over="z", given="x", params="eta"),
-                ),
-            ),
-            "max",
-        ),
-    ),
+    phases=(PhaseObjective("iwae", ("theta", "eta"), OBJECTIVE, "max"),),
     figure5=None,
 )
-"""The IWAE objective in the algebra (the bound with a symbolic k; not compiled yet)."""
+"""The IWAE declaration: one phase in θ and η."""
 
 
 def log_importance_weights(
@@ -141,19 +143,38 @@ def iwae(model: VAEModel, k: int) -> Algorithm:
        \mathcal{L}_k(\theta, \eta; x) = \mathbb{E}_{z_1, \ldots, z_k \sim q_\eta(z \mid x)}\left[
        \log \frac{1}{k} \sum_{i=1}^{k} \frac{p_\theta(x, z_i)}{q_\eta(z_i \mid x)}\right]
 
-    The phase ``"iwae"`` updates ``("theta", "eta")``; its loss on ``batch = {"x": [B, D]}`` is
-    the batch mean of :math:`-\mathcal{L}_k` (example i drawn with ``jax.random.split(key, B)[i]``)
-    and its metrics are the batch means ``{"loss", "iwae_bound", "elbo"}``, where ``"elbo"`` is
-    the mean log weight (a k-draw estimate of :math:`\mathcal{L}_1`, at no extra cost).
+    The phase ``"iwae"`` updates ``("theta", "eta")``; its loss is ``objective(k)`` compiled by
+    :func:`unigen.algebra.compile` and negated: on ``batch = {"x": [B, D]}`` the batch mean of
+    :math:`-\mathcal{L}_k` (example i drawn with ``jax.random.split(key, B)[i]``, its draw j with
+    ``split(that key, k)[j]``, as :func:`log_importance_weights`), equal to
+    :func:`reference_loss` to float rounding. Metrics: ``{"loss", "iwae_bound"}``.
 
     Args:
-      model: a :class:`~unigen.models.vae.VAEModel` (only ``joint``, ``inference`` and
-        ``data_dim`` are used).
+      model: a :class:`~unigen.models.vae.VAEModel`.
       k: the number of importance samples per example.
 
     Returns:
-      An :class:`~unigen.core.Algorithm` with ``init(key) -> {"theta", "eta"}``.
+      An :class:`~unigen.core.Algorithm` with ``init(key) -> {"theta", "eta"}``; its
+      ``objective`` is ``objective(k)``.
     """
+    k = positive_int("k", k)
+    expression = objective(k)
+    compiled = compile(expression, bindings(model), metrics={"iwae_bound": expression})
+
+    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
+        return compiled(params, key, {"x": batch_data(batch, model.data_dim)})
+
+    return Algorithm(
+        init=lambda key: init_params(model, key),
+        phases=(Phase("iwae", ("theta", "eta"), loss),),
+        objective=expression,
+    )
+
+
+def reference_loss(model: VAEModel, k: int) -> Callable[[Params, PRNGKey, Batch], tuple[jax.Array, Metrics]]:
+    r"""The hand-written IWAE loss (before the algebra compiled it): the batch mean of
+    :math:`-\mathcal{L}_k` by :func:`log_importance_weights`; metrics ``{"loss", "iwae_bound",
+    "elbo"}`` (``"elbo"``: the mean log weight). The oracle of the compiled loss's tests."""
     k = positive_int("k", k)
 
     def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
@@ -165,8 +186,4 @@ def iwae(model: VAEModel, k: int) -> Algorithm:
         bound = jnp.mean(jax.nn.logsumexp(log_w, axis=-1) - math.log(k))
         return -bound, {"loss": -bound, "iwae_bound": bound, "elbo": jnp.mean(log_w)}
 
-    return Algorithm(
-        init=lambda key: init_params(model, key),
-        phases=(Phase("iwae", ("theta", "eta"), loss),),
-        objective=OBJECTIVE,
-    )
+    return loss
