@@ -151,9 +151,9 @@ FINITE = {
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("sizes", [{"x": 5, "z": 3}, {"x": 20, "z": 6}])
 def test_enumerated_vae_objective_equals_the_exact_sum(seed, sizes):
-    """K = 20 > 16 states takes the vmapped enumeration; K = 5 the Python loop."""
+    """Every sum enumerated (vmapped over the support: no binding fixes a value here)."""
     with jax.enable_x64(True):
-        params = verify._latent_point(jax.random.key(seed), sizes)
+        params = verify.latent_point(jax.random.key(seed), sizes)
         value, _ = _loss(vae_module.OBJECTIVE, FINITE, params)
         np.testing.assert_allclose(value, verify.vae_objective(params), rtol=1e-12, atol=1e-12)
         grad = jax.grad(lambda p: _loss(vae_module.OBJECTIVE, FINITE, p)[0])(params)
@@ -167,7 +167,7 @@ def test_enumerated_wake_and_gan_discriminator_objectives(key):
     sleep/GAN discriminator objective E_{p(y)p_θ(x|y)}[log q_φ(y|x)] with p_θ(x|y=0) the model
     marginal and p_θ(x|y=1) = p_data bound separately (a fixed-value binding per branch)."""
     with jax.enable_x64(True):
-        params = verify._latent_point(key, {"x": 6, "z": 4})
+        params = verify.latent_point(key, {"x": 6, "z": 4})
         joint = dist("p", over="x", given="z", params="theta")
         wake = E(encoder * p_data, log(joint) + log(prior))
         value, _ = _loss(wake, FINITE, params)
@@ -200,7 +200,7 @@ def test_log_at_a_fixed_value_if_supported(key):
     except TypeError:
         pytest.skip("log(d, y=1) not in the expression language yet")
     with jax.enable_x64(True):
-        params = verify._latent_point(key, {"x": 5, "z": 2})
+        params = verify.latent_point(key, {"x": 5, "z": 2})
         bindings = {
             p_data: _categorical(lambda p, g: p["data"]),
             discriminator: explicit(lambda p, g: nd.BernoulliLogits(p["phi"][g["x"]])),

@@ -80,7 +80,7 @@ def test_elbo_decomposition_with_kl_reversed_fails():
 
 def test_lemma1_without_jsd_fails():
     def right(params):
-        log_p_x_given_y, _, log_qr_x_given_y = v._lemma1_tables(params)
+        log_p_x_given_y, _, log_qr_x_given_y = v.lemma1_tables(params)
         return jnp.mean(v.kl(log_p_x_given_y, log_qr_x_given_y))
 
     wrong = v.LEMMA1._replace(right=right)
@@ -91,7 +91,7 @@ def test_lemma1_without_jsd_fails():
 
 def test_lemma1_with_kl_reversed_fails():
     def right(params):
-        log_p_x_given_y, _, log_qr_x_given_y = v._lemma1_tables(params)
+        log_p_x_given_y, _, log_qr_x_given_y = v.lemma1_tables(params)
         reversed_kl = jnp.mean(v.kl(log_qr_x_given_y, log_p_x_given_y))
         return reversed_kl - v.jsd(log_p_x_given_y[0], log_p_x_given_y[1])
 
@@ -103,7 +103,7 @@ def test_lemma1_with_kl_reversed_fails():
 
 def test_lemma1_with_unreversed_discriminator_fails():
     def left(params):
-        log_p_x_given_y, _, _ = v._lemma1_tables(params)
+        log_p_x_given_y, _, _ = v.lemma1_tables(params)
         log_p_y = jnp.full((2,), -jnp.log(2.0), dtype=jnp.float64)
         return -v.sleep_objective(log_p_y, log_p_x_given_y, v.log_discriminator(params))
 

@@ -207,7 +207,8 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
     if kl not in KL_METHODS:
         raise ConfigError(f"kl: got {describe(kl)}, expected one of {KL_METHODS}")
     watch = _check_metrics(expr, metrics or {})
-    options = _Options(table, methods, n_samples, kl, watch)
+    fixed = frozenset(v.name for d in table for v in d.given if v.value is not None)
+    options = _Options(table, methods, n_samples, kl, watch, fixed)
     sign = -1.0 if maximize else 1.0
 
     def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
@@ -326,6 +327,7 @@ class _Options:
     n_samples: int
     kl: str
     watch: dict[Node, str]
+    fixed: frozenset[str] = frozenset()  # variables some binding fixes to a value (y in p(x|y=0))
 
 
 @dataclass(frozen=True)
@@ -637,9 +639,10 @@ class _Evaluator:
 
     def _expect_enumerated(self, name: str, built: Any, states: np.ndarray, flip: Callable,
                            body: Body, scope: _Scope, key: PRNGKey) -> tuple[Any, Records]:
-        if states.ndim == 1 and len(states) <= _LOOP_LIMIT:
-            # Small scalar supports (y in {0, 1}): a Python loop, so the values stay static and a
-            # binding fixed to a value (p(x|y=0) vs p(x|y=1)) can be chosen per branch.
+        if states.ndim == 1 and len(states) <= _LOOP_LIMIT and name in self.options.fixed:
+            # A small scalar support (y in {0, 1}) that some binding fixes (p(x|y=0) vs
+            # p(x|y=1)): a Python loop, so the values stay static and each branch finds its
+            # binding. (Otherwise one vmap: it compiles faster than unrolled branches.)
             total = None
             for i, state in enumerate(states.tolist()):
                 value = flip(int(state))

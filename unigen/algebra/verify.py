@@ -210,7 +210,9 @@ def _logits(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return 1.5 * jax.random.normal(key, shape, dtype=jnp.float64)
 
 
-def _latent_point(key: jax.Array, sizes: Mapping[str, int]) -> Params:
+def latent_point(key: jax.Array, sizes: Mapping[str, int]) -> Params:
+    """Random float64 logit tables ``{"theta" (M, K), "eta" (K, M), "prior" (M,), "data" (K,),
+    "phi" (K,)}`` for the finite spaces of sizes ``{"x": K, "z": M}``."""
     k, m = sizes["x"], sizes["z"]
     keys = jax.random.split(key, 5)
     return {
@@ -259,7 +261,7 @@ ELBO_DECOMPOSITION = Identity(
     right=elbo_decomposition_right,
     constant=zero,
     wrt=("theta", "eta"),
-    points=lambda key, sizes: tuple(_latent_point(k, sizes) for k in jax.random.split(key, 2)),
+    points=lambda key, sizes: tuple(latent_point(k, sizes) for k in jax.random.split(key, 2)),
 )
 
 
@@ -277,7 +279,7 @@ def _log_mixture0(params: Params) -> jax.Array:
     return jnp.logaddexp(log_gan_generator(frozen), log_data(frozen)) - jnp.log(2.0)
 
 
-def _lemma1_tables(params: Params) -> tuple[jax.Array, jax.Array, jax.Array]:
+def lemma1_tables(params: Params) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The tables of Lemma 1.
 
     Returns ``log p_θ(x|y)`` ``[y, x]``, ``log q^r_{φ0}(y|x)`` ``[x, y]`` and
@@ -293,14 +295,14 @@ def _lemma1_tables(params: Params) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 def lemma1_left(params: Params) -> jax.Array:
     """The generator loss ``−E_{p_θ(x|y)p(y)}[log q^r_{φ0}(y|x)]``."""
-    log_p_x_given_y, log_reversed, _ = _lemma1_tables(params)
+    log_p_x_given_y, log_reversed, _ = lemma1_tables(params)
     log_p_y = jnp.full((2,), -jnp.log(2.0), dtype=jnp.float64)
     return -sleep_objective(log_p_y, log_p_x_given_y, log_reversed)
 
 
 def lemma1_right(params: Params) -> jax.Array:
     """``E_{p(y)}[KL(p_θ(x|y) ‖ q^r(x|y))] − JSD(p_θ(x|y=0) ‖ p_θ(x|y=1))``."""
-    log_p_x_given_y, _, log_qr_x_given_y = _lemma1_tables(params)
+    log_p_x_given_y, _, log_qr_x_given_y = lemma1_tables(params)
     expected_kl = jnp.mean(kl(log_p_x_given_y, log_qr_x_given_y))
     return expected_kl - jsd(log_p_x_given_y[0], log_p_x_given_y[1])
 
@@ -381,7 +383,7 @@ LEMMA2 = Identity(
     right=lemma2_right,
     constant=data_entropy,
     wrt=("theta", "eta"),
-    points=lambda key, sizes: tuple(_latent_point(k, sizes) for k in jax.random.split(key, 2)),
+    points=lambda key, sizes: tuple(latent_point(k, sizes) for k in jax.random.split(key, 2)),
 )
 
 
@@ -438,7 +440,7 @@ WAKE_SLEEP = Identity(
     right=wake_sleep_right,
     constant=wake_sleep_constant,
     wrt=("theta", "phi"),
-    points=lambda key, sizes: tuple(_latent_point(k, sizes) for k in jax.random.split(key, 2)),
+    points=lambda key, sizes: tuple(latent_point(k, sizes) for k in jax.random.split(key, 2)),
 )
 
 
