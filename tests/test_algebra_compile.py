@@ -374,6 +374,36 @@ def test_implicit_generator_draws_batch_size_samples_pathwise(key):
     np.testing.assert_allclose(grad["phi"], expected["phi"], rtol=1e-5)
 
 
+def test_nested_model_expectations_draw_one_dream_per_outer_draw(key):
+    """The sleep phase E_{p(h)p_θ(x|h)}[log q_λ(h|x)]: B draws of h (the batch size), and for
+    each one draw of x (n_samples), not B: compared with the same draws made by hand."""
+    h_prior = dist("p", over="h")
+    dream = dist("p", over="x", given="h", params="theta")
+    recognition = dist("q", over="h", given="x", params="lambda")
+    bindings = {
+        h_prior: explicit(lambda p, g: nd.Normal(0.0, 1.0)),
+        dream: implicit(lambda p, k, g: p["theta"] * g["h"] + jax.random.normal(k, ())),
+        recognition: explicit(lambda p, g: nd.Normal(p["lambda"] * g["x"], 1.0)),
+    }
+    params = {"theta": jnp.float32(0.8), "lambda": jnp.float32(0.3)}
+    batch = {"x": jnp.zeros((5, 1))}
+    loss = compile(E(h_prior * dream, log(recognition)), bindings, maximize=False)
+
+    def by_hand(p, k):
+        keys = jax.random.split(k, 5)
+        h = jax.vmap(lambda kk: jax.random.normal(kk, ()))(keys)
+        inner = jax.vmap(lambda kk: jax.random.split(jax.random.fold_in(kk, 1), 1)[0])(keys)
+        x = p["theta"] * h + jax.vmap(lambda kk: jax.random.normal(kk, ()))(inner)
+        return jnp.mean(jax.scipy.stats.norm.logpdf(h, p["lambda"] * x, 1.0))
+
+    value, _ = jax.jit(loss)(params, key, batch)
+    np.testing.assert_allclose(value, by_hand(params, key), rtol=1e-6)
+    grad = jax.grad(lambda p: loss(p, key, batch)[0])(params)
+    expected = jax.grad(by_hand)(params, key)
+    for group in params:
+        np.testing.assert_allclose(grad[group], expected[group], rtol=1e-5)
+
+
 # ---------------------------------------------------------------------------------------------
 # Errors: named, at compile time where possible
 

@@ -20,6 +20,7 @@ from unigen.errors import ConfigError
 EXPECTED_NAMES = {
     "variational-em",
     "wake-sleep",
+    "rws",
     "vae",
     "iwae",
     "gan",
@@ -30,6 +31,11 @@ EXPECTED_NAMES = {
 
 # (algorithm, phase) -> (sense, groups, the objective in Unicode, typed from the lecture)
 EXPECTED_PHASES = {
+    ("rws", "wake_theta"): (
+        "max", ("theta",),
+        "E_{p_data(x)}[E_{h_1,…,h_k ~ q_φ(h|x)}[log (1/k) Σ_{i=1}^{k} p_θ(x,h_i)/q_φ(h_i|x)]]"),
+    ("rws", "wake_phi"): ("max", ("phi",), "E_{p_data(x)}[E_{p_θ(h|x)}[log q_φ(h|x)]]"),
+    ("rws", "sleep_phi"): ("max", ("phi",), "E_{p_θ(x|h)p(h)}[log q_φ(h|x)]"),
     ("variational-em", "e_step"): (
         "max", ("phi",), "E_{p_data(x)}[E_{q_φ(z|x)}[log p_θ(x,z) − log q_φ(z|x)]]"),
     ("variational-em", "m_step"): (

@@ -18,12 +18,14 @@ NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = [
     "00_quickstart.ipynb",
     "02_objective_algebra.ipynb",
+    "04_gradient_estimators.ipynb",
 ]
 """Every notebook the suite executes; a notebook missing here fails the coverage test."""
 
 BUDGET_SECONDS = {
     "00_quickstart.ipynb": 180,  # about 20 s on 2 CPU cores; the budget allows a busy machine
     "02_objective_algebra.ipynb": 180,  # about 35-50 s on 2 busy CPU cores
+    "04_gradient_estimators.ipynb": 180,  # about 30 s on 2 CPU cores
 }
 
 KERNEL_NAME = "unigen-test-python"

@@ -237,6 +237,17 @@ def test_bernoulli_log_prob_of_grey_levels_is_the_cross_entropy():
     np.testing.assert_allclose(value, expected, rtol=1e-5)
 
 
+def test_bernoulli_log_prob_gradient_is_x_minus_sigmoid_everywhere_including_zero():
+    """d/dl [x log σ(l) + (1 − x) log σ(−l)] = x − σ(l), also at l = 0 exactly (a clip/abs
+    formula gets x there), and the value stays finite at |l| = 1000."""
+    logits = jnp.array([-1000.0, -2.0, 0.0, 0.0, 0.5, 1000.0])
+    x = jnp.array([0.0, 1.0, 0.0, 1.0, 0.3, 1.0])
+    grad = jax.grad(lambda l: distributions.bernoulli_logits(l).log_prob(x))(logits)
+    np.testing.assert_allclose(grad, x - jax.nn.sigmoid(logits), atol=1e-7)
+    big = distributions.bernoulli_logits(jnp.array([1000.0, -1000.0])).log_prob(jnp.array([0.0, 0.0]))
+    np.testing.assert_allclose(big, -1000.0)
+
+
 def test_bernoulli_draws_have_the_decoder_probabilities(key):
     model = BERNOULLI
     theta = random_params(model, key)["theta"]

@@ -1,12 +1,13 @@
-"""The ``unigen`` command: ``unigen train|eval|sample``.
+"""The ``unigen`` command: ``unigen train|eval|sample|algebra|bench``.
 
-    unigen train vae [--data digits] [--steps N | --epochs E] [--out DIR] ...
+    unigen train vae|iwae|wake-sleep|rws|vem [--data digits] [--steps N | --epochs E] [--out DIR] ...
     unigen eval DIR [--k 1000] [--split test]
     unigen sample DIR --n 64 --out FILE.png
     unigen algebra verify lemma1|lemma2|elbo-decomposition|wake-sleep [--seed S] [--json]
     unigen algebra show ALGORITHM [--latex]
     unigen algebra table [--latex]
     unigen algebra direction ALGORITHM [--json]
+    unigen bench variance --problem NAME [--estimators a,b,...] [--json] [--out DIR] ...
 
 Bad input (an unknown data set or algorithm, a bad size, bad data, a checkpoint that does not
 match) is reported in one line without a traceback, with exit status 2; a run whose loss turns
@@ -27,12 +28,16 @@ from typing import Any, Sequence
 
 from unigen.errors import CheckpointError, ConfigError, TrainingDiverged, UnigenError
 
-ALGORITHMS = ("vae", "iwae")
-PLANNED = ("gan", "infogan", "wake-sleep", "rws", "vem", "pm")  # later issues
+ALGORITHMS = ("vae", "iwae", "wake-sleep", "rws", "vem")
+PLANNED = ("gan", "infogan", "pm")  # later issues
+SBN_ALGORITHMS = ("wake-sleep", "rws", "vem")  # Helmholtz machines (sigmoid belief nets)
+# The recognition model's parameter group of each SBN algorithm (what IS-NLL samples from).
+RECOGNITION_GROUPS = {"wake-sleep": "lambda", "rws": "phi", "vem": "phi"}
 # The settings a resumed run must share with the run it continues (the rest may change).
 SAME_ON_RESUME = (
     "algorithm", "data", "data_dir", "binarize", "batch_size", "optimizer", "lr", "latent_dim",
     "hidden", "activation", "likelihood", "kl", "k", "seed", "steps_per_call",
+    "layers", "estimator", "baseline",
 )
 
 
@@ -50,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unigen", description="Deep generative models in the unified view, in JAX."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample,algebra}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample,algebra,bench}")
 
     train = commands.add_parser("train", help="train a model; writes config, metrics, summary, samples, checkpoints")
     train.add_argument("algorithm", help=f"one of {', '.join(ALGORITHMS)}")
@@ -71,7 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--likelihood", default="auto",
                        help="bernoulli | gaussian | auto (bernoulli for images, gaussian for 2-D points)")
     train.add_argument("--kl", default="analytic", help="analytic | monte_carlo (vae)")
-    train.add_argument("--k", type=int, default=5, help="importance samples of the IWAE bound (iwae)")
+    train.add_argument("--k", type=int, default=5, help="importance samples of the IWAE bound (iwae) and of "
+                                                       "reweighted wake-sleep (rws)")
+    train.add_argument("--layers", type=_hidden, help="hidden layers of the sigmoid belief net, bottom to top, "
+                                                      "e.g. 200 or 200,200 (wake-sleep, rws, vem; default 200)")
+    train.add_argument("--estimator", choices=("score", "exact"),
+                       help="vem: score-function E-step (default) or the exact E-step by enumeration (classic EM, "
+                            "at most 12 hidden units)")
+    train.add_argument("--baseline", choices=("none", "mean", "nvil"),
+                       help="vem with --estimator score: the score-function baseline (default none)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--steps-per-call", type=int, default=10, help="steps fused in one compiled call")
     train.add_argument("--checkpoint-every", type=int, default=1000)
@@ -110,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("identity", help="elbo-decomposition | lemma1 | lemma2 | wake-sleep")
     verify.add_argument("--seed", type=int, default=0, help="seed of the random parameters")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_bench_parser(commands)
     return parser
 
 
@@ -207,6 +221,70 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if record["holds"] else 1
 
 
+# --- bench variance (issue [5]) ---------------------------------------------------------------
+
+
+BENCH_PROBLEMS = ("gaussian-square", "gaussian-exp", "gaussian-cos", "gaussian-sum-squares", "bernoulli", "categorical",
+                  "vae", "sbn")
+BENCH_ESTIMATORS = ("score", "score-mean-baseline", "score-optimal-baseline", "score-learned-baseline",
+                    "score-control-variate", "pathwise", "concrete", "leave-one-out")  # help text only
+
+
+def _add_bench_parser(commands: Any) -> None:
+    # The names are spelled out (not imported) so that building the parser does not import jax;
+    # tests/test_estimators_cli.py checks they equal unigen.estimators' registries.
+    PROBLEMS, ESTIMATORS = BENCH_PROBLEMS, BENCH_ESTIMATORS
+    bench = commands.add_parser("bench", help="benchmarks: gradient-estimator variance")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="{variance}")
+    variance = bench_commands.add_parser(
+        "variance", help="mean, variance, bias, time and efficiency of gradient estimators on a problem")
+    variance.add_argument("--problem", required=True, help=" | ".join(PROBLEMS))
+    variance.add_argument("--mu", type=float, help="mean of the Gaussian problems (default 1; 0 for sum-squares); "
+                                                   "the logit for bernoulli (default 0); the logit scale for categorical")
+    variance.add_argument("--sigma", type=float, help="standard deviation of the Gaussian problems (default 1)")
+    variance.add_argument("--k", help="k of f, or comma-separated values to sweep (default 1; 0.45 for bernoulli)")
+    variance.add_argument("--dim", type=int, help="D for gaussian-sum-squares (default 10) and bernoulli (default 1); "
+                                                  "K for categorical (default 4)")
+    variance.add_argument("--estimators", help=f"comma-separated, from {','.join(ESTIMATORS)} "
+                                               "(default: every one that applies)")
+    variance.add_argument("--samples", type=int, default=100, help="draws per estimate N (default 100)")
+    variance.add_argument("--replicas", type=int, default=1000, help="independent estimates R (default 1000)")
+    variance.add_argument("--repeats", type=int, default=3, help="timed calls per estimator (default 3)")
+    variance.add_argument("--seed", type=int, default=0)
+    variance.add_argument("--checkpoint", help="vae: a run directory from `unigen train vae` (default: initial "
+                                               "parameters of a 64-16-2 tanh VAE)")
+    variance.add_argument("--json", action="store_true", help="print one JSON object")
+    variance.add_argument("--out", help="directory for report.json and variance.png")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import jax
+
+    from unigen.estimators import report as variance
+
+    try:
+        ks = [None] if args.k is None else [float(part) for part in args.k.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--k: expected a number or comma-separated numbers, got {args.k!r}") from None
+    estimators = None if args.estimators is None else [e.strip() for e in args.estimators.split(",") if e.strip()]
+    options: dict[str, Any] = {"mu": args.mu, "sigma": args.sigma, "dim": args.dim}
+    if args.checkpoint is not None:
+        if args.problem != "vae":
+            raise ConfigError(f"--checkpoint: expected only with --problem vae, got --problem {args.problem}")
+        config, model, params = _load_run(args.checkpoint)
+        options.update(model=model, params=params, x=_dataset(config, "test").x[0])
+    report = variance.sweep_k(args.problem, ks, estimators, args.samples, args.replicas,
+                              jax.random.key(args.seed), repeats=args.repeats, **options)
+    record = report.to_json()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(record, indent=2) + "\n")
+        variance.save_variance_plot(report, out / "variance.png")
+    print(json.dumps(record) if args.json else variance.format_table(report))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -215,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(summary))
         elif args.command == "algebra":
             return _algebra(args)
+        elif args.command == "bench":
+            return _bench(args)
         elif args.command == "eval":
             print(json.dumps(evaluate(args.run, k=args.k, split=args.split, data_dir=args.data_dir, seed=args.seed)))
         else:
@@ -263,6 +343,23 @@ def _check_settings(config: dict[str, Any]) -> None:
         raise ConfigError(f"--steps: expected a positive integer, got {config['steps']}")
     if config["epochs"] is not None and not (math.isfinite(config["epochs"]) and config["epochs"] > 0):
         raise ConfigError(f"--epochs: expected a positive number, got {config['epochs']}")
+    sbn_options = {"layers": "--layers", "estimator": "--estimator", "baseline": "--baseline"}
+    if algorithm in SBN_ALGORITHMS:
+        config["layers"] = list(config.get("layers") or (200,))
+        if algorithm == "vem":
+            config["estimator"] = config.get("estimator") or "score"
+            config["baseline"] = config.get("baseline") or "none"
+            if config["estimator"] == "exact" and config["baseline"] != "none":
+                raise ConfigError(f"--baseline: expected none with --estimator exact, got {config['baseline']}")
+        for name in ("estimator", "baseline"):
+            if algorithm != "vem" and config.get(name) is not None:
+                raise ConfigError(f"{sbn_options[name]}: expected only with vem, got {config[name]} for {algorithm}")
+    else:
+        for name, flag in sbn_options.items():
+            value = config.get(name)
+            if value is not None:
+                shown = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
+                raise ConfigError(f"{flag}: expected only with {', '.join(SBN_ALGORITHMS)}, got {shown} for {algorithm}")
 
 
 def _dataset(config: dict[str, Any], split: str, data_dir: str | None = None):
@@ -277,17 +374,51 @@ def _dataset(config: dict[str, Any], split: str, data_dir: str | None = None):
 
 
 def _model(config: dict[str, Any]):
+    from unigen.models.helmholtz import helmholtz_machine
     from unigen.models.vae import vae_model
 
+    if config["algorithm"] in SBN_ALGORITHMS:
+        return helmholtz_machine(config["data_dim"], tuple(config["layers"]))
     return vae_model(config["data_dim"], config["latent_dim"], hidden=tuple(config["hidden"]),
                      activation=config["activation"], likelihood=config["likelihood"])
 
 
 def _algorithm(config: dict[str, Any], model):
     from unigen.algorithms.iwae import iwae
+    from unigen.algorithms.rws import rws
     from unigen.algorithms.vae import vae
+    from unigen.algorithms.variational_em import variational_em
+    from unigen.algorithms.wake_sleep import wake_sleep
 
-    return vae(model, kl=config["kl"]) if config["algorithm"] == "vae" else iwae(model, config["k"])
+    name = config["algorithm"]
+    if name == "wake-sleep":
+        return wake_sleep(model)
+    if name == "rws":
+        return rws(model, k=config["k"])
+    if name == "vem":
+        return variational_em(model, estimator=config["estimator"], baseline=config["baseline"])
+    return vae(model, kl=config["kl"]) if name == "vae" else iwae(model, config["k"])
+
+
+def _likelihoods(config: dict[str, Any], model, params, x, key, k: int) -> dict[str, Any]:
+    """Test IS-NLL (k importance samples) and ELBO of a run's model.
+
+    VAEs: :func:`unigen.metrics.is_nll` and :func:`unigen.metrics.test_elbo`. Helmholtz machines:
+    the IS-NLL with the recognition model as proposal, and the ELBO as minus the k=1 IS-NLL (a
+    one-draw estimate per example); with classic EM (no recognition model) the exact NLL by
+    enumeration, which is then also the ELBO at the exact posterior.
+    """
+    from unigen.metrics import is_nll, test_elbo
+    from unigen.models.sbn import exact_nll
+
+    if config["algorithm"] not in SBN_ALGORITHMS:
+        return {"is_nll": is_nll(model, params, x, key, k=k), "elbo": test_elbo(model, params, x, key)}
+    if config["algorithm"] == "vem" and config["estimator"] == "exact":
+        nll = exact_nll(model, params["theta"], x)
+        return {"is_nll": nll, "elbo": -nll, "exact_nll": nll}
+    groups = ("theta", RECOGNITION_GROUPS[config["algorithm"]])
+    return {"is_nll": is_nll(model, params, x, key, k=k, groups=groups),
+            "elbo": -is_nll(model, params, x, key, k=1, groups=groups)}
 
 
 def _resolve_likelihood(requested: str, dataset) -> str:
@@ -329,7 +460,6 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     import jax
 
     from unigen import data
-    from unigen.metrics import is_nll, test_elbo
     from unigen.training import fit, make_optimizer
 
     config = {k: v for k, v in options.items() if k not in ("command", "resume", "no_progress")}
@@ -338,6 +468,9 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     train_set = _dataset(config, "train")
     test_set = _dataset(config, "test")
     config["likelihood"] = _resolve_likelihood(config["likelihood"], train_set)
+    if config["algorithm"] in SBN_ALGORITHMS and config["likelihood"] != "bernoulli":
+        raise ConfigError(f"--likelihood: expected bernoulli (binary data) for {config['algorithm']}, a sigmoid belief "
+                          f"net, got {config['likelihood']}")
     if config["likelihood"] == "bernoulli":
         data.check_array(train_set.x, source=train_set.source, bernoulli=True)
     config["data_dim"] = int(train_set.x.shape[1])
@@ -364,10 +497,11 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     )
     params = result.state.params
     key = jax.random.key(config["seed"] + 1)
+    likelihoods = _likelihoods(config, model, params, test_set.x, key, config["eval_k"])
     summary = {
         "final_loss": result.history[-1][f"{algorithm.phases[0].name}/loss"] if result.history else None,
-        "test_elbo": test_elbo(model, params, test_set.x, key),
-        "is_nll": is_nll(model, params, test_set.x, key, k=config["eval_k"]),
+        "test_elbo": likelihoods["elbo"],
+        "is_nll": likelihoods["is_nll"],
         "eval_k": config["eval_k"],
         "steps": int(result.state.step),
         "images_per_second": result.examples_per_second,
@@ -405,16 +539,14 @@ def evaluate(run: str | Path, *, k: int = 1000, split: str = "test", data_dir: s
     """``unigen eval``: test IS-NLL (k importance samples) and ELBO of a trained run."""
     import jax
 
-    from unigen.metrics import is_nll, test_elbo
-
     if k < 1:
         raise ConfigError(f"--k: expected a positive integer, got {k}")
     config, model, params = _load_run(run)
     dataset = _dataset(config, split, data_dir)
     key = jax.random.key(seed)
+    likelihoods = _likelihoods(config, model, params, dataset.x, key, k)
     return {
-        "is_nll": is_nll(model, params, dataset.x, key, k=k),
-        "elbo": test_elbo(model, params, dataset.x, key),
+        **likelihoods,
         "k": k,
         "split": split,
         "examples": int(dataset.x.shape[0]),

@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 from jax.typing import ArrayLike
 from numpyro.distributions import Distribution, kl_divergence
-from numpyro.distributions.util import binary_cross_entropy_with_logits
 
 from unigen.errors import ConfigError
 
@@ -48,10 +47,14 @@ class BernoulliLogits(dist.BernoulliLogits):
         return draws.astype(jnp.result_type(self.logits))
 
     def log_prob(self, value: ArrayLike) -> jax.Array:
-        # numpyro's own formula, without its support mask: the mask sends a grey level such as
-        # 0.3 to -inf, where the formula gives the cross-entropy that grey-level VAEs train on.
+        # v·l − softplus(l) = v log σ(l) + (1 − v) log σ(−l): smooth in l, so its gradient
+        # v − σ(l) is right at l = 0 too (numpyro's clip/abs form gives v there, not v − ½),
+        # and without numpyro's support mask, which sends a grey level such as 0.3 to −inf
+        # where this gives the cross-entropy grey-level VAEs train on.
+        logits = self.logits
         with jax.numpy_dtype_promotion("standard"):
-            return -binary_cross_entropy_with_logits(self.logits, value)
+            value = jnp.asarray(value, dtype=jnp.result_type(logits))
+        return value * logits - jax.nn.softplus(logits)
 
 
 def diagonal_normal(loc: ArrayLike, scale: ArrayLike) -> Distribution:

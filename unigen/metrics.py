@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 from functools import partial
-from typing import Callable
+from typing import Callable, Mapping
 
 import jax
 import numpy as np
@@ -34,7 +34,7 @@ from tqdm import tqdm
 from unigen.algorithms.iwae import iwae_bound
 from unigen.algorithms.vae import check_options, elbo
 from unigen.core import Params, PRNGKey
-from unigen.errors import DataError, describe
+from unigen.errors import ConfigError, DataError, describe
 from unigen.models.vae import VAEModel, positive_int
 
 __all__ = ["is_nll", "test_elbo"]
@@ -49,6 +49,7 @@ def is_nll(
     k: int = 1000,
     batch_size: int = 100,
     sample_batch_size: int = 100,
+    groups: tuple[str, str] = ("theta", "eta"),
 ) -> float:
     r"""The importance-sampled negative log-likelihood, in nats per example.
 
@@ -56,27 +57,33 @@ def is_nll(
        \left[\log p_\theta(x_n, z_{n,i}) - \log q_\eta(z_{n,i} \mid x_n)\right] - \log k\right)
 
     Uses only ``model.joint.log_prob`` and ``model.inference`` (``sample``, ``log_prob``), so any
-    Joint/Inference pair over ``x`` and ``z`` works.
+    Joint/Inference pair over ``x`` and ``z`` works (a VAE, a Helmholtz machine of
+    :mod:`unigen.models.helmholtz`, whose recognition model is the proposal).
 
     Args:
       model: the model; ``model.data_dim`` is checked against ``x``.
-      params: ``{"theta": ..., "eta": ...}``.
+      params: the parameter groups, ``{"theta": ..., "eta": ...}`` by default (see ``groups``).
       x: ``[N, D]`` examples.
       key: the PRNG key; example n uses ``jax.random.split(key, N)[n]``.
       k: importance samples per example (1000 is the usual benchmark; 5000 in the IWAE paper).
       batch_size: examples per jit-compiled call.
       sample_batch_size: importance samples computed at once for each example.
+      groups: the names of the joint's and the inference model's groups in ``params``:
+        ``("theta", "eta")`` for a VAE, ``("theta", "lambda")`` after wake-sleep,
+        ``("theta", "phi")`` after reweighted wake-sleep or variational EM.
 
     Returns:
       The mean of :math:`-\log \hat p(x_n)` over the N examples, as a Python float.
 
     Raises:
-      ConfigError: ``k``, ``batch_size`` or ``sample_batch_size`` is not a positive int.
+      ConfigError: ``k``, ``batch_size`` or ``sample_batch_size`` is not a positive int, or
+        ``groups`` does not name two groups of ``params``.
       DataError: ``x`` is not a non-empty ``[N, model.data_dim]`` array of finite numbers.
     """
     k = positive_int("k", k)
     batch_size = positive_int("batch_size", batch_size)
     sample_batch_size = positive_int("sample_batch_size", sample_batch_size)
+    params = _select_groups(params, groups)
     x = _examples(x, model.data_dim)
     log_p = _map_examples(
         partial(_log_likelihood_chunk, model, k=k, sample_batch_size=sample_batch_size),
@@ -152,6 +159,23 @@ def _elbo_chunk(
     )
 
 
+def _select_groups(params: Params, groups: tuple[str, str]) -> Params:
+    """``{"theta": params[groups[0]], "eta": params[groups[1]]}``, what the bound reads."""
+    if (
+        not isinstance(groups, (tuple, list))
+        or len(groups) != 2
+        or not all(isinstance(g, str) for g in groups)
+    ):
+        raise ConfigError(
+            f"groups: expected two group names (joint, inference), got {describe(groups)}"
+        )
+    missing = [g for g in groups if not isinstance(params, Mapping) or g not in params]
+    if missing:
+        keys = sorted(params) if isinstance(params, Mapping) else describe(params)
+        raise ConfigError(f"groups: {missing} not in params, whose groups are {keys}")
+    return {"theta": params[groups[0]], "eta": params[groups[1]]}
+
+
 def _examples(x: ArrayLike, data_dim: int) -> np.ndarray:
     """``x`` as a host array of shape ``[N, data_dim]``, ``N >= 1``, finite, floating."""
     array = np.asarray(x)
@@ -191,3 +215,4 @@ def _map_examples(
             out.append(np.asarray(values)[: min(size, n - start)])
             bar.update(min(size, n - start))
     return np.concatenate(out)
+

@@ -32,8 +32,9 @@ draws of z, which is what the usual single-sample ELBO estimator does). An expec
 draw uses ``split(key, S)[s]`` and its body ``fold_in(split(key, S)[s], 1)``; the i-th branch of
 an enumeration uses ``fold_in(key, i)``. An expectation over a model distribution outside any
 data expectation (the GAN's :math:`\mathbb{E}_{p_\theta(x|y=0)}`) draws as many samples as the
-batch has rows, so the model half and the data half weigh the same; inside a data expectation
-it draws ``n_samples`` per example.
+batch has rows, so the model half and the data half weigh the same; inside a data expectation,
+or inside a draw of another model expectation (the x of :math:`\mathbb{E}_{p(h)
+p_\theta(x|h)}`: one dream per drawn h, not a batch of them), it draws ``n_samples``.
 
 Each distribution is built once per example and reused: the VAE's encoder runs once for both
 :math:`\mathbb{E}_{q_\eta(z|x)}` and :math:`\mathrm{KL}(q_\eta(z|x) \| p(z))`, so the compiled
@@ -171,7 +172,7 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
       estimator: one of :data:`ESTIMATORS` for every explicit distribution expected over, or a
         dict from some of the Dists to one of them (the others get ``"auto"``).
       n_samples: S, the draws per expectation over a sampled distribution inside a data
-        expectation (outside one, the batch size).
+        expectation or inside another expectation's draw (at the top, the batch size).
       kl: ``"auto"`` or ``"monte_carlo"`` (see :data:`KL_METHODS`).
       maximize: the objective is maximized, so the loss is its negation; ``False``: minimized.
       metrics: names for sub-terms of ``expr`` whose values (averaged the same way as the
@@ -619,7 +620,9 @@ class _Evaluator:
         keys = jax.random.split(key, self._sample_count(scope))
         values = jax.vmap(draw)(keys)
         body_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
-        out = jax.vmap(lambda v, k: body(scope.bind(name, v), k))(values, body_keys)
+        out = jax.vmap(lambda v, k: body(scope.bind(name, v, per_example=True), k))(
+            values, body_keys
+        )
         return jax.tree.map(lambda a: jnp.mean(a, axis=0), out)
 
     def _expect_score(self, name: str, built: Any, flip: Callable, body: Body, scope: _Scope,
@@ -629,7 +632,9 @@ class _Evaluator:
         keys = jax.random.split(key, self._sample_count(scope))
         values = jax.lax.stop_gradient(jax.vmap(lambda k: _draw(built, k, False))(keys))
         body_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
-        f, records = jax.vmap(lambda v, k: body(scope.bind(name, flip(v)), k))(values, body_keys)
+        f, records = jax.vmap(
+            lambda v, k: body(scope.bind(name, flip(v), per_example=True), k)
+        )(values, body_keys)
         log_q = jax.vmap(lambda v: _log_prob(built, v))(values)
         count = f.shape[0]
         fixed = jax.lax.stop_gradient(f)

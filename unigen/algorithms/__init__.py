@@ -7,6 +7,19 @@ same names are reached with ``from unigen.algorithms.vae import ...`` or
 """
 
 from unigen.algorithms.iwae import iwae, iwae_bound, log_importance_weights
+from unigen.algorithms.rws import rws
 from unigen.algorithms.vae import elbo, elbo_terms, vae
+from unigen.algorithms.variational_em import variational_em
+from unigen.algorithms.wake_sleep import wake_sleep
 
-__all__ = ["elbo", "elbo_terms", "iwae", "iwae_bound", "log_importance_weights", "vae"]
+__all__ = [
+    "elbo",
+    "elbo_terms",
+    "iwae",
+    "iwae_bound",
+    "log_importance_weights",
+    "rws",
+    "vae",
+    "variational_em",
+    "wake_sleep",
+]

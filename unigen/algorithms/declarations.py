@@ -21,6 +21,7 @@ __all__ = ["DECLARATIONS", "MODULES", "SOURCES", "declaration"]
 SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("unigen.algorithms.variational_em", ("DECLARATION",)),
     ("unigen.algorithms.wake_sleep", ("DECLARATION",)),
+    ("unigen.algorithms.rws", ("DECLARATION",)),
     ("unigen.algorithms.vae", ("DECLARATION",)),
     ("unigen.algorithms.iwae", ("DECLARATION",)),
     ("unigen.algorithms.gan", ("DECLARATION", "MINIMAX", "VARIATIONAL_EM")),

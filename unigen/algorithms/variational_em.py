@@ -25,16 +25,82 @@ the bound averaged over the data,
   rich enough its optimum is the posterior, :math:`q^*_\phi(z \mid x) \propto p_\theta(x, z)`;
 - the M-step (phase ``"m_step"``) in :math:`\theta` with :math:`\phi` fixed.
 
-The declaration is compiled later; :data:`DECLARATION` records it for printing, the Figure-5
-table (which does not cover variational EM) and :func:`unigen.algebra.direction`.
+:data:`DECLARATION` records it for printing, the Figure-5 table (which does not cover
+variational EM) and :func:`unigen.algebra.direction`.
+
+Training (:func:`variational_em`), for a sigmoid belief net :math:`p_\theta` and a recognition
+SBN :math:`q_\phi` (a Helmholtz machine, :mod:`unigen.models.helmholtz`; the model's hidden
+vector ``z`` is :math:`z`). The losses are written by hand, not compiled from :data:`ELBO`: its
+joint :math:`p_\theta(x, z)` is one distribution over two variables, which
+:func:`unigen.algebra.compile` does not bind, and the E-step's baselines below are not the
+compiler's (it has only the leave-one-out baseline).
+
+- ``estimator="score"``: the E-step gradient is the score-function (log-derivative) estimator of
+  §2.2 with the learning signal :math:`l(x, z) = \log p_\theta(x, z) - \log q_\phi(z \mid x)`,
+  :math:`\nabla_\phi \mathcal{L} = \mathbb{E}_{q_\phi}[(l(x, z) - b)
+  \nabla_\phi \log q_\phi(z \mid x)]` for any :math:`b` independent of z (the term
+  :math:`-\mathbb{E}_q[\nabla_\phi \log q_\phi] = 0` is dropped). Baselines :math:`b`
+  (:data:`BASELINES`):
+
+  * ``"none"``: :math:`b = 0`.
+  * ``"mean"``: the mean learning signal of the *other* draws of the batch (leave-one-out).
+    This is the choice made for the issue's "moving average": a batch mean needs no state, so
+    training stays a pure function of the parameters (resume is exact, the trainer's parameter
+    groups are all optimized), and leaving the draw out keeps the estimator unbiased; an
+    exponential moving average over steps would need a non-optimized state the trainer does not
+    carry.
+  * ``"nvil"`` (Mnih & Gregor 2014): an input-dependent baseline
+    :math:`b_\psi(x)` (a one-hidden-layer tanh MLP, kept in :math:`\phi` under
+    ``"nvil_baseline"``, trained by regressing :math:`l - c` on x in the same E-step) plus the
+    leave-one-out batch mean :math:`c` of :math:`l - b_\psi(x)`; with ``normalize=True`` the
+    centred signal is divided by :math:`\max(1, \hat\sigma)`, :math:`\hat\sigma` the batch
+    standard deviation of the centred signal (NVIL's running estimate, made a batch statistic for
+    the reason above; it rescales the gradient, which Adam's normalization absorbs).
+
+  The M-step ascends :math:`\mathbb{E}_{q_\phi(z \mid x)}[\log p_\theta(x, z)]` in θ at
+  draws of :math:`q_\phi`.
+- ``estimator="exact"``: the classic EM of §2.1. The E-step is exact,
+  :math:`q^*(z \mid x) \propto \exp[\log p_\theta(x, z)]`, by enumerating the at most
+  :math:`2^{12}` hidden configurations, so it has no parameters; the M-step (the only phase) ascends
+  :math:`\sum_z q^*(z \mid x) \log p_\theta(x, z)`, whose gradient at the current θ is
+  :math:`\nabla_\theta \log p_\theta(x)`. With small enough steps the log-likelihood never
+  decreases (generalized EM).
 """
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+
 from unigen.algebra.declaration import Declaration, PhaseObjective
 from unigen.algebra.expr import KL, E, dist, log
+from unigen.algorithms.vae import batch_data
+from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
+from unigen.errors import ConfigError
+from unigen.models.helmholtz import HelmholtzMachine
+from unigen.models import sbn
+from unigen.models.sbn import SigmoidBeliefNet, latent_states
+from unigen.models.vae import positive_int
+from unigen.nets import mlp
 
-__all__ = ["DECLARATION", "ELBO", "FREE_ENERGY"]
+__all__ = [
+    "BASELINES",
+    "DECLARATION",
+    "ELBO",
+    "ESTIMATORS",
+    "FREE_ENERGY",
+    "e_step_phase",
+    "exact_m_step_phase",
+    "init_params",
+    "m_step_phase",
+    "variational_em",
+]
+
+ESTIMATORS = ("score", "exact")
+"""How the E-step is done: the score-function estimator on q_φ, or exactly by enumeration."""
+
+BASELINES = ("none", "mean", "nvil")
+"""Baselines of the score-function E-step (see the module docstring)."""
 
 p_data = dist("p_data", over="x")
 joint = dist("p", over="x,z", params="theta")  # p_θ(x, z) = p_θ(x|z) p(z)
@@ -59,3 +125,232 @@ DECLARATION = Declaration(
     ),
     figure5=None,
 )
+
+
+def _check(estimator: str, baseline: str) -> None:
+    if estimator not in ESTIMATORS:
+        raise ConfigError(f"estimator: expected one of {list(ESTIMATORS)}, got {estimator!r}")
+    if baseline not in BASELINES:
+        raise ConfigError(f"baseline: expected one of {list(BASELINES)}, got {baseline!r}")
+
+
+def baseline_network(model: HelmholtzMachine, hidden: int = 100):
+    r"""NVIL's input-dependent baseline :math:`b_\psi(x)`: an MLP ``[D, hidden, 1]`` (tanh)."""
+    return mlp([model.data_dim, positive_int("baseline_hidden", hidden), 1], "tanh")
+
+
+def init_params(
+    model: HelmholtzMachine | SigmoidBeliefNet,
+    key: PRNGKey,
+    *,
+    estimator: str = "score",
+    baseline: str = "none",
+    baseline_hidden: int = 100,
+) -> dict[str, Params]:
+    """``{"theta", "phi"}`` (score; ``phi["nvil_baseline"]`` with ``baseline="nvil"``) or
+    ``{"theta"}`` (exact: the E-step has no parameters)."""
+    _check(estimator, baseline)
+    key_theta, key_phi, key_baseline = jax.random.split(key, 3)
+    params = {"theta": model.joint.init(key_theta)}
+    if estimator == "score":
+        params["phi"] = dict(model.inference.init(key_phi))
+        if baseline == "nvil":
+            params["phi"]["nvil_baseline"] = baseline_network(model, baseline_hidden).init(
+                key_baseline
+            )
+    return params
+
+
+def _draws(model: HelmholtzMachine, params: Params, key: PRNGKey, x: jax.Array, n: int):
+    """n draws of z from q_φ(z|x) (draw s uses ``split(key, n)[s]``), with log p_θ(x, z) and
+    log q_φ(z|x)."""
+    theta, phi = params["theta"], params["phi"]
+    keys = jax.random.split(key, n)
+    z = jax.lax.stop_gradient(
+        jax.vmap(lambda k: model.inference.sample(phi, k, {"x": x})["z"])(keys)
+    )
+    log_p = jax.vmap(lambda z_s: model.joint.log_prob(theta, {"x": x, "z": z_s}, {}))(z)
+    log_q = jax.vmap(lambda z_s: model.inference.log_prob(phi, {"z": z_s}, {"x": x}))(z)
+    return log_p, log_q
+
+
+def _leave_one_out_mean(values: jax.Array) -> jax.Array:
+    """For each entry, the mean of all the other entries (0 when there is only one)."""
+    count = values.size
+    if count == 1:
+        return jnp.zeros_like(values)
+    return (jnp.sum(values) - values) / (count - 1)
+
+
+def e_step_phase(
+    model: HelmholtzMachine,
+    *,
+    baseline: str = "none",
+    n_samples: int = 1,
+    normalize: bool = True,
+    baseline_hidden: int = 100,
+) -> Phase:
+    r"""The E-step by the score-function estimator: ascend the bound in φ.
+
+    .. math::
+       \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(x, z)
+       - \log q_\phi(z \mid x)\right]\right]
+
+    On ``{"x": [B, D]}`` with S draws per example (example b uses ``split(key, B)[b]``), the loss
+    is the surrogate :math:`-\frac{1}{BS}\sum_{b,s} \mathrm{sg}[a_{b,s}] \log q_\phi(z_{b,s}
+    \mid x_b)` (plus, for NVIL, the baseline's squared error), whose φ-gradient is the estimator;
+    :math:`a = l - b` is the centred learning signal (see the module docstring). Metrics
+    ``{"loss", "elbo"}`` (``"elbo"``: the batch mean of l), and ``"baseline_loss"`` for NVIL.
+
+    Args:
+      model: a :class:`~unigen.models.helmholtz.HelmholtzMachine`.
+      baseline: ``"none"``, ``"mean"`` or ``"nvil"``.
+      n_samples: S, draws of z per example.
+      normalize: NVIL only: divide the centred signal by :math:`\max(1, \hat\sigma)`.
+      baseline_hidden: NVIL only: the hidden width of :math:`b_\psi(x)`.
+    """
+    _check("score", baseline)
+    n_samples = positive_int("n_samples", n_samples)
+    network = baseline_network(model, baseline_hidden) if baseline == "nvil" else None
+
+    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
+        x = batch_data(batch, model.data_dim)
+        keys = jax.random.split(key, x.shape[0])
+        log_p, log_q = jax.vmap(lambda k, x_b: _draws(model, params, k, x_b, n_samples))(keys, x)
+        signal = jax.lax.stop_gradient(log_p - log_q)  # [B, S]
+        metrics = {"elbo": jnp.mean(signal)}
+        penalty = jnp.zeros((), signal.dtype)
+        if baseline == "none":
+            centred = signal
+        elif baseline == "mean":
+            centred = signal - _leave_one_out_mean(signal)
+        else:
+            learned = jax.vmap(lambda x_b: network.apply(params["phi"]["nvil_baseline"], x_b)[0])(x)
+            residual = signal - jax.lax.stop_gradient(learned)[:, None]
+            mean = _leave_one_out_mean(residual)
+            centred = residual - mean
+            if normalize:
+                centred = centred / jnp.maximum(1.0, jnp.std(centred))
+            penalty = jnp.mean((signal - jax.lax.stop_gradient(mean) - learned[:, None]) ** 2)
+            metrics["baseline_loss"] = penalty
+        surrogate = -jnp.mean(jax.lax.stop_gradient(centred) * log_q) + penalty
+        metrics["loss"] = surrogate
+        return surrogate, metrics
+
+    return Phase("e_step", "phi", loss)
+
+
+def m_step_phase(model: HelmholtzMachine, *, n_samples: int = 1) -> Phase:
+    r"""The M-step at draws of :math:`q_\phi`: ascend the bound in θ.
+
+    .. math::
+       \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(x, z)
+       - \log q_\phi(z \mid x)\right]\right]
+
+    Loss: :math:`-\frac{1}{BS}\sum_{b,s} \log p_\theta(x_b, z_{b,s})`,
+    :math:`z_{b,s} \sim q_\phi(z \mid x_b)`; metrics ``{"loss", "elbo"}``.
+    """
+    n_samples = positive_int("n_samples", n_samples)
+
+    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
+        x = batch_data(batch, model.data_dim)
+        keys = jax.random.split(key, x.shape[0])
+        log_p, log_q = jax.vmap(lambda k, x_b: _draws(model, params, k, x_b, n_samples))(keys, x)
+        value = -jnp.mean(log_p)
+        return value, {"loss": value, "elbo": jnp.mean(log_p - jax.lax.stop_gradient(log_q))}
+
+    return Phase("m_step", "theta", loss)
+
+
+def exact_m_step_phase(model: HelmholtzMachine | SigmoidBeliefNet) -> Phase:
+    r"""Classic EM's step: the exact E-step :math:`q^*(z \mid x) \propto p_\theta(x, z)` by
+    enumeration, then an M-step in θ on :math:`\sum_z q^*(z \mid x) \log p_\theta(x, z)`.
+
+    Loss: the batch mean of :math:`-\sum_z \mathrm{sg}[q^*(z \mid x)] \log p_\theta(x, z)`
+    (its θ-gradient is :math:`-\nabla_\theta \log p_\theta(x)`); metrics ``{"loss",
+    "log_likelihood"}``, the exact batch mean of :math:`\log p_\theta(x)` before the step.
+
+    Raises:
+      ConfigError: the model has more than :data:`unigen.models.sbn.MAX_LATENT_STATES` hidden
+        configurations.
+    """
+    latent_states(model.latent_dim)  # raises now, not at the first step, if too many states
+
+    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
+        x = batch_data(batch, model.data_dim)
+        theta = params["theta"]
+
+        def one(x_b: jax.Array) -> tuple[jax.Array, jax.Array]:
+            states, log_post = sbn.posterior(model, theta, x_b)
+            log_joint = jax.vmap(lambda z: model.joint.log_prob(theta, {"x": x_b, "z": z}, {}))(
+                states
+            )
+            weights = jax.lax.stop_gradient(jnp.exp(log_post))
+            return jnp.sum(weights * log_joint), jax.nn.logsumexp(log_joint)
+
+        expected, log_likelihood = jax.vmap(one)(x)
+        value = -jnp.mean(expected)
+        return value, {"loss": value, "log_likelihood": jnp.mean(log_likelihood)}
+
+    return Phase("m_step", "theta", loss)
+
+
+def variational_em(
+    model: HelmholtzMachine | SigmoidBeliefNet,
+    *,
+    estimator: str = "score",
+    baseline: str = "none",
+    n_samples: int = 1,
+    normalize: bool = True,
+    baseline_hidden: int = 100,
+) -> Algorithm:
+    r"""Variational EM (§2.1): the E-step in φ, then the M-step in θ, alternating.
+
+    .. math::
+       \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(x, z)
+       - \log q_\phi(z \mid x)\right]\right]
+
+    Args:
+      model: a :class:`~unigen.models.helmholtz.HelmholtzMachine`; with ``estimator="exact"``
+        a bare :class:`~unigen.models.sbn.SigmoidBeliefNet` works too.
+      estimator: ``"score"`` (phases ``e_step`` on φ and ``m_step`` on θ) or ``"exact"``
+        (classic EM: one phase ``m_step`` on θ, the E-step exact inside it).
+      baseline: the E-step's baseline, ``"none"``, ``"mean"`` or ``"nvil"`` (score only).
+      n_samples: draws of z per example in each phase (score only).
+      normalize: NVIL's variance normalization (``baseline="nvil"`` only).
+      baseline_hidden: the hidden width of NVIL's baseline network.
+
+    Returns:
+      An :class:`~unigen.core.Algorithm` whose ``objective`` is the :data:`DECLARATION`.
+
+    Raises:
+      ConfigError: unknown estimator or baseline, a baseline with ``estimator="exact"``, a
+        non-positive ``n_samples``, or too many hidden configurations for ``"exact"``.
+    """
+    _check(estimator, baseline)
+    n_samples = positive_int("n_samples", n_samples)
+    baseline_hidden = positive_int("baseline_hidden", baseline_hidden)
+
+    def init(key: PRNGKey) -> dict[str, Params]:
+        return init_params(
+            model, key, estimator=estimator, baseline=baseline, baseline_hidden=baseline_hidden
+        )
+
+    if estimator == "exact":
+        if baseline != "none":
+            raise ConfigError(
+                f"baseline: expected 'none' with estimator='exact' (the E-step is exact, no "
+                f"estimator to baseline), got {baseline!r}"
+            )
+        return Algorithm(init=init, phases=(exact_m_step_phase(model),), objective=DECLARATION)
+    phases = (
+        e_step_phase(
+            model,
+            baseline=baseline,
+            n_samples=n_samples,
+            normalize=normalize,
+            baseline_hidden=baseline_hidden,
+        ),
+        m_step_phase(model, n_samples=n_samples),
+    )
+    return Algorithm(init=init, phases=phases, objective=DECLARATION)

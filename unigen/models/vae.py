@@ -33,7 +33,7 @@ Parameters are plain nested dicts: ``theta = {"decoder": <mlp params>[, "log_sca
 from __future__ import annotations
 
 import numbers
-from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +41,8 @@ import jax.numpy as jnp
 from unigen import distributions
 from unigen.core import Inference, Joint, Params, PRNGKey, Values
 from unigen.distributions import Distribution
-from unigen.errors import ConfigError, DataError, describe
+from unigen.errors import ConfigError, describe
+from unigen.models.values import check_keys, take
 from unigen.nets import mlp
 
 __all__ = ["LIKELIHOODS", "VAEModel", "vae_model"]
@@ -90,25 +91,6 @@ def positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ConfigError(f"{name}: expected a positive int, got {describe(value)}")
     return int(value)
-
-
-def _take(name: str, values: Mapping[str, jax.Array], key: str, dim: int) -> jax.Array:
-    """``values[key]`` as a vector of length ``dim``, or an error naming what was expected."""
-    if key not in values:
-        raise ConfigError(f"{name}: expected a value for {key!r}, got keys {sorted(values)}")
-    value = jnp.asarray(values[key])
-    if value.shape != (dim,):
-        raise DataError(
-            f"{name}[{key!r}]: expected one example of shape ({dim},) (batch with jax.vmap), "
-            f"got {describe(value)}"
-        )
-    return value
-
-
-def _check_keys(name: str, values: Mapping[str, jax.Array], allowed: Sequence[set[str]]) -> None:
-    if set(values) not in allowed:
-        expected = " or ".join(str(sorted(a)) for a in allowed)
-        raise ConfigError(f"{name}: expected keys {expected}, got {sorted(values)}")
 
 
 def vae_model(
@@ -210,24 +192,24 @@ def vae_model(
         return theta
 
     def joint_sample(theta: Params, key: PRNGKey, given: Values) -> dict[str, jax.Array]:
-        _check_keys("given", given, [set(), {"z"}])
+        check_keys("given", given, [set(), {"z"}])
         if "z" in given:
-            z = _take("given", given, "z", latent_dim)
+            z = take("given", given, "z", latent_dim)
             return {"x": _draw(decoder_distribution(theta, z), key)}
         key_z, key_x = jax.random.split(key)
         z = prior(theta).rsample(key_z)
         return {"z": z, "x": _draw(decoder_distribution(theta, z), key_x)}
 
     def joint_log_prob(theta: Params, values: Values, given: Values) -> jax.Array:
-        _check_keys("given", given, [set(), {"z"}])
+        check_keys("given", given, [set(), {"z"}])
         if "z" in given:
-            _check_keys("values", values, [{"x"}])
-            z = _take("given", given, "z", latent_dim)
-            x = _take("values", values, "x", data_dim)
+            check_keys("values", values, [{"x"}])
+            z = take("given", given, "z", latent_dim)
+            x = take("values", values, "x", data_dim)
             return decoder_distribution(theta, z).log_prob(x)
-        _check_keys("values", values, [{"x", "z"}])
-        z = _take("values", values, "z", latent_dim)
-        x = _take("values", values, "x", data_dim)
+        check_keys("values", values, [{"x", "z"}])
+        z = take("values", values, "z", latent_dim)
+        x = take("values", values, "x", data_dim)
         return prior(theta).log_prob(z) + decoder_distribution(theta, z).log_prob(x)
 
     # -- the inference model q_eta(z | x) ----------------------------------------------------
@@ -236,15 +218,15 @@ def vae_model(
         return {"encoder": encoder.init(key)}
 
     def inference_sample(eta: Params, key: PRNGKey, given: Values) -> dict[str, jax.Array]:
-        _check_keys("given", given, [{"x"}])
-        x = _take("given", given, "x", data_dim)
+        check_keys("given", given, [{"x"}])
+        x = take("given", given, "x", data_dim)
         return {"z": encoder_distribution(eta, x).rsample(key)}
 
     def inference_log_prob(eta: Params, values: Values, given: Values) -> jax.Array:
-        _check_keys("given", given, [{"x"}])
-        _check_keys("values", values, [{"z"}])
-        x = _take("given", given, "x", data_dim)
-        z = _take("values", values, "z", latent_dim)
+        check_keys("given", given, [{"x"}])
+        check_keys("values", values, [{"z"}])
+        x = take("given", given, "x", data_dim)
+        z = take("values", values, "z", latent_dim)
         return encoder_distribution(eta, x).log_prob(z)
 
     return VAEModel(

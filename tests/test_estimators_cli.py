@@ -1,0 +1,66 @@
+"""``unigen bench variance``: the JSON schema, its numbers against closed forms, refusals."""
+
+import json
+
+import pytest
+
+from unigen import cli
+from unigen.estimators.exact import closed_form_square
+from unigen.estimators.problems import PROBLEMS
+from unigen.estimators.report import ESTIMATORS
+
+SCHEMA = {"estimator", "parameter", "mean", "variance", "exact_gradient", "bias", "seconds_per_estimate", "efficiency"}
+
+
+def test_json_schema_and_numbers(capsys, tmp_path):
+    mu, k = 1.0, 0.5
+    code = cli.main(["bench", "variance", "--problem", "gaussian-square", "--mu", str(mu), "--k", str(k),
+                     "--estimators", "score,pathwise", "--samples", "4", "--replicas", "4000", "--repeats", "1",
+                     "--json", "--out", str(tmp_path)])
+    assert code == 0
+    record = json.loads(capsys.readouterr().out)
+    assert set(record) == {"problem", "settings", "rows"}
+    assert record["problem"] == "gaussian-square"
+    assert record["settings"]["samples"] == 4 and record["settings"]["replicas"] == 4000
+    assert [(r["estimator"], r["parameter"]) for r in record["rows"]] == [
+        ("score", "mu"), ("score", "sigma"), ("pathwise", "mu"), ("pathwise", "sigma")]
+    closed = closed_form_square(mu - k)
+    for row in record["rows"]:
+        assert SCHEMA <= set(row)
+        exact = closed["gradient_mu"] if row["parameter"] == "mu" else closed["gradient_sigma"]
+        assert row["exact_gradient"] == pytest.approx(exact, abs=1e-9)
+        assert row["bias"] == pytest.approx(row["mean"] - exact, abs=1e-9)
+        assert abs(row["bias"]) <= 4 * row["standard_error"]
+        assert row["efficiency"] == pytest.approx(1 / (row["variance"] * row["seconds_per_estimate"]))
+    score_mu = record["rows"][0]
+    assert score_mu["exact_variance"] == pytest.approx(closed["score_mu_variance"] / 4, rel=1e-9)
+    assert abs(score_mu["variance"] - score_mu["exact_variance"]) <= 4 * score_mu["variance_standard_error"]
+    assert json.loads((tmp_path / "report.json").read_text()) == record
+    assert (tmp_path / "variance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_k_sweep_rows_carry_k_and_the_table_prints(capsys):
+    assert cli.main(["bench", "variance", "--problem", "gaussian-cos", "--k", "0.5,2", "--estimators", "pathwise",
+                     "--samples", "2", "--replicas", "50", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split()[:3] == ["k", "estimator", "param"]
+    assert len(out.splitlines()) == 2 + 2 * 2
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--problem", "bernoulli", "--estimators", "pathwise"], "'pathwise' does not apply to the bernoulli problem"),
+    (["--problem", "gaussian-cos", "--estimators", "concrete"], "'concrete' does not apply"),
+    (["--problem", "sbn"], "issue [3]"),
+    (["--problem", "gaussian-cos", "--estimators", "reinforce"], "expected names from"),
+    (["--problem", "gaussian-cos", "--k", "two"], "--k: expected a number"),
+    (["--problem", "gaussian-cos", "--samples", "0"], "n_samples: expected a positive integer"),
+    (["--problem", "gaussian-cos", "--checkpoint", "runs/x"], "--checkpoint: expected only with --problem vae"),
+])
+def test_refusals_exit_2_with_a_clear_message(argv, message, capsys):
+    assert cli.main(["bench", "variance", "--replicas", "10", "--samples", "2", *argv]) == 2  # later flags win
+    assert message in capsys.readouterr().err
+
+
+def test_cli_help_names_equal_the_registries():
+    assert cli.BENCH_PROBLEMS == PROBLEMS
+    assert cli.BENCH_ESTIMATORS == ESTIMATORS
