@@ -6,6 +6,7 @@ same names are reached with ``from unigen.algorithms.vae import ...`` or
 ``importlib.import_module("unigen.algorithms.vae")``.
 """
 
+from unigen.algorithms.infogan import infogan
 from unigen.algorithms.iwae import iwae, iwae_bound, log_importance_weights
 from unigen.algorithms.rws import rws
 from unigen.algorithms.vae import elbo, elbo_terms, vae
@@ -15,6 +16,7 @@ from unigen.algorithms.wake_sleep import wake_sleep
 __all__ = [
     "elbo",
     "elbo_terms",
+    "infogan",
     "iwae",
     "iwae_bound",
     "log_importance_weights",

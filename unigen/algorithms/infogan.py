@@ -31,14 +31,46 @@ weight 1; InfoGAN's :math:`\lambda` weight is a scaling of the second term):
 In Figure 5 the generator then minimizes :math:`\mathrm{KL}(p_\theta(x \mid y) \,\|\,
 q^r(x \mid z, y))`, where the reversed posterior now also involves the inference model; the
 model is in the first argument, as for the GAN: mode-seeking.
+
+**The algorithm.** :func:`infogan` compiles :data:`DISCRIMINATOR` and :data:`GENERATOR` with
+:func:`unigen.algebra.compile` over an :class:`~unigen.models.infogan.InfoGANModel`. With a
+categorical code of K values the expectation over :math:`p(z)` is an exact sum over the K codes
+(each with one generated example per batch row) and :math:`\mathrm{H}(p(z)) = \log K`; with
+continuous codes as well (:class:`~unigen.models.infogan.MixedCode`) one code is drawn per batch
+row and one example generated from each, and :math:`\mathrm{H}(p(z)) = \log K + C \log 2`.
+Both in closed form; the generator is drawn pathwise. :func:`code_mode_information` measures what
+the code learned on a mixture with known modes (the plug-in mutual information between the code
+and the nearest-mode index of the generated example).
 """
 
 from __future__ import annotations
 
-from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective
-from unigen.algebra.expr import KL, E, H, dist, log, reverse
+from typing import Mapping
 
-__all__ = ["DECLARATION", "DISCRIMINATOR", "FIGURE5", "GENERATOR", "MUTUAL_INFORMATION_BOUND"]
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from unigen.algebra.compiler import compile, data, explicit, implicit
+from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective
+from unigen.algebra.expr import KL, E, H, Scale, dist, log, reverse
+from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
+from unigen.distributions import BernoulliLogits
+from unigen.errors import ConfigError, DataError, describe
+from unigen.models.infogan import InfoGANModel
+
+__all__ = [
+    "DECLARATION",
+    "DISCRIMINATOR",
+    "FIGURE5",
+    "GENERATOR",
+    "MUTUAL_INFORMATION_BOUND",
+    "bindings",
+    "code_mode_information",
+    "infogan",
+    "mutual_information",
+]
 
 p_y = dist("p", over="y")  # uniform
 code_prior = dist("p", over="z")  # p(z)
@@ -77,3 +109,156 @@ DECLARATION = Declaration(
     ),
     figure5=FIGURE5,
 )
+
+# --------------------------------------------------------------------------------------------
+# The algorithm
+
+generated = dist("p", over="x", given="y=0", params="theta")  # p_θ(x|y=0), code marginalized
+real = dist("p", over="x", given="y=1", params="theta")  # p_θ(x|y=1) = p_data(x)
+GAN_GENERATOR = E(generative * p_y, log(reverse(discriminator)))
+
+
+def bindings(model: InfoGANModel) -> dict:
+    r"""What each distribution of the InfoGAN objectives is for ``model``.
+
+    :math:`p_\theta(x \mid y=0)`: implicit, a code from :math:`p(z)` and noise, then
+    :math:`G_\theta`; :math:`p_\theta(x \mid z, y=0)`: implicit, noise then
+    :math:`G_\theta(\epsilon, z)`; :math:`p_\theta(x \mid y=1)`: the batch; :math:`p(z)`:
+    ``model.code_prior`` (the uniform categorical, enumerated, or
+    :class:`~unigen.models.infogan.MixedCode`, drawn); :math:`q_\eta(z \mid x, y=0)`:
+    ``model.inference_distribution``; :math:`q_\phi(y \mid x)`: Bernoulli with the
+    discriminator's logits;
+    :math:`p(y)`: uniform.
+    """
+
+    def dtype_of(params: Params) -> jnp.dtype:
+        return jax.tree.leaves(params["phi"])[0].dtype
+
+    return {
+        generated: implicit(lambda params, key, given: model.generator.sample(
+            params["theta"], key, {})["x"]),
+        generator: implicit(lambda params, key, given: model.generator.sample(
+            params["theta"], key, {"z": given["z"]})["x"]),
+        real: data("x"),
+        code_prior: explicit(lambda params, given: model.code_prior(dtype_of(params))),
+        inference_generated: explicit(lambda params, given: model.inference_distribution(
+            params["eta"], given["x"])),
+        discriminator: explicit(lambda params, given: BernoulliLogits(
+            model.discriminator_logit(params["phi"], given["x"]))),
+        p_y: explicit(lambda params, given: BernoulliLogits(jnp.zeros((), dtype_of(params)))),
+    }
+
+
+def _batch_data(batch: Batch, data_dim: int) -> jax.Array:
+    if not isinstance(batch, Mapping) or "x" not in batch:
+        keys = sorted(batch) if isinstance(batch, Mapping) else describe(batch)
+        raise DataError(f"batch: expected a dict with key 'x', got {keys}")
+    x = batch["x"]
+    shape = getattr(x, "shape", None)
+    if shape is None or len(shape) != 2 or shape[0] < 1 or shape[1] != data_dim:
+        raise DataError(
+            f"batch['x']: expected shape (B, {data_dim}) with B >= 1, got {describe(x)}"
+        )
+    return jnp.asarray(x)
+
+
+def infogan(model: InfoGANModel, *, information_weight: float = 1.0) -> Algorithm:
+    r"""InfoGAN in the unified view: the GAN's variational-EM phases plus the mutual-information
+    bound in the generator-and-inference phase.
+
+    Phase ``"discriminator"`` (``"phi"``) maximizes :data:`DISCRIMINATOR`,
+    :math:`\mathbb{E}_{p_\theta(x|y)p(y)}[\log q_\phi(y|x)]`; phase ``"generator"``
+    (``("theta", "eta")``) maximizes :data:`GENERATOR`,
+    :math:`\mathbb{E}_{p_\theta(x|y)p(y)}[\log q^r_\phi(y|x)] + \lambda \left(
+    \mathbb{E}_{p_\theta(x|z,y=0)p(z)}[\log q_\eta(z|x,y=0)] + \mathrm{H}(p(z))\right)` with
+    :math:`\lambda` = ``information_weight`` (1: the declared objective). For a categorical
+    code the expectation over it is exact (K branches, each with B generated examples for a
+    batch of B rows); with continuous codes, B codes are drawn and one example generated from
+    each.
+    Metrics: ``"loss"``, ``"objective"`` and, for the generator, ``"information"`` (the
+    bound, in nats, at most :math:`\log K`).
+
+    Args:
+      model: an :class:`~unigen.models.infogan.InfoGANModel`.
+      information_weight: :math:`\lambda`, InfoGAN's weight of the information term (positive).
+
+    Returns:
+      An :class:`~unigen.core.Algorithm`; ``init(key)`` gives ``{"theta", "phi", "eta"}`` and
+      ``objective`` is :data:`DECLARATION`.
+
+    Raises:
+      ConfigError: ``information_weight`` is not a positive finite number.
+    """
+    if (isinstance(information_weight, bool) or not isinstance(information_weight, (int, float))
+            or not np.isfinite(information_weight) or information_weight <= 0):
+        raise ConfigError(
+            f"information_weight: expected a positive finite number, got {information_weight!r}"
+        )
+    objective = (GENERATOR if information_weight == 1.0
+                 else GAN_GENERATOR + Scale(float(information_weight), MUTUAL_INFORMATION_BOUND))
+    table = bindings(model)
+    discriminator_loss = compile(DISCRIMINATOR, table, metrics={"objective": DISCRIMINATOR})
+    generator_loss = compile(
+        objective, table,
+        metrics={"objective": objective, "information": MUTUAL_INFORMATION_BOUND},
+    )
+
+    def wrap(compiled):
+        def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
+            return compiled(params, key, {"x": _batch_data(batch, model.data_dim)})
+
+        return loss
+
+    def init(key: PRNGKey) -> dict[str, Params]:
+        key_theta, key_phi, key_eta = jax.random.split(key, 3)
+        return {
+            "theta": model.generator.init(key_theta),
+            "phi": model.discriminator.init(key_phi),
+            "eta": model.inference.init(key_eta),
+        }
+
+    return Algorithm(
+        init=init,
+        phases=(
+            Phase("discriminator", "phi", wrap(discriminator_loss)),
+            Phase("generator", ("theta", "eta"), wrap(generator_loss)),
+        ),
+        objective=DECLARATION,
+    )
+
+
+def mutual_information(first: ArrayLike, second: ArrayLike) -> float:
+    r"""The plug-in mutual information (nats) of two integer label arrays of the same length,
+    :math:`\sum_{a,b} \hat p(a,b) \log \frac{\hat p(a,b)}{\hat p(a)\hat p(b)}` from their joint
+    histogram."""
+    a, b = np.asarray(first), np.asarray(second)
+    if a.ndim != 1 or a.shape != b.shape or a.size < 1:
+        raise DataError(
+            f"first, second: expected two label vectors of the same length, got {describe(a)} "
+            f"and {describe(b)}"
+        )
+    _, a = np.unique(a, return_inverse=True)
+    _, b = np.unique(b, return_inverse=True)
+    joint = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(joint, (a, b), 1.0)
+    joint /= a.size
+    outer = joint.sum(1, keepdims=True) * joint.sum(0, keepdims=True)
+    present = joint > 0
+    return float(np.sum(joint[present] * np.log(joint[present] / outer[present])))
+
+
+def code_mode_information(
+    model: InfoGANModel, theta: Params, key: PRNGKey, centres: ArrayLike, n: int = 2500
+) -> float:
+    r"""How much the code says about the mode: the plug-in mutual information (nats) between the
+    code :math:`z \sim p(z)` and the index of the centre nearest to :math:`x = G_\theta(\epsilon,
+    z)`, over ``n`` generated examples (example i with ``jax.random.split(key, n)[i]``). At most
+    :math:`\log K`; :math:`\log 8` on ``ring8`` when each code value generates its own mode."""
+    centres = np.asarray(centres, np.float64)
+    if centres.ndim != 2 or centres.shape[1] != model.data_dim:
+        raise DataError(f"centres: expected shape (M, {model.data_dim}), got {describe(centres)}")
+    draws = jax.jit(jax.vmap(lambda k: model.generator.sample(theta, k, {})))(
+        jax.random.split(key, int(n)))
+    x = np.asarray(draws["x"], np.float64)
+    nearest = np.argmin(((x[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+    return mutual_information(np.asarray(model.category(draws["z"])), nearest)
