@@ -72,6 +72,7 @@ from jax.typing import ArrayLike
 from unigen.algebra.compiler import compile, data, explicit, implicit
 from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective
 from unigen.algebra.expr import KL, E, dist, log, reverse
+from unigen.algorithms.vae import batch_data
 from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
 from unigen.distributions import BernoulliLogits
 from unigen.errors import ConfigError, DataError, describe
@@ -209,19 +210,6 @@ def bindings(model: GANModel) -> dict:
     }
 
 
-def _batch_data(batch: Batch, data_dim: int) -> jax.Array:
-    if not isinstance(batch, Mapping) or "x" not in batch:
-        keys = sorted(batch) if isinstance(batch, Mapping) else describe(batch)
-        raise DataError(f"batch: expected a dict with key 'x', got {keys}")
-    x = batch["x"]
-    shape = getattr(x, "shape", None)
-    if shape is None or len(shape) != 2 or shape[0] < 1 or shape[1] != data_dim:
-        raise DataError(
-            f"batch['x']: expected shape (B, {data_dim}) with B >= 1, got {describe(x)}"
-        )
-    return jnp.asarray(x)
-
-
 def _check_form(generator_loss: str, form: str) -> Declaration:
     if generator_loss not in GENERATOR_LOSSES:
         raise ConfigError(
@@ -302,7 +290,7 @@ def gan(
         def loss(params: Params, key: PRNGKey, batch: Batch, compiled=compiled) -> tuple[
             jax.Array, Metrics
         ]:
-            return compiled(params, key, {"x": _batch_data(batch, model.data_dim)})
+            return compiled(params, key, {"x": batch_data(batch, model.data_dim)})
 
         losses.append(Phase(phase.name, phase.params, loss))
 
@@ -415,7 +403,7 @@ def saturation_curve(
     offsets = jnp.asarray(offsets)
     if offsets.ndim != 1 or offsets.shape[0] < 1:
         raise ConfigError(f"offsets: expected a non-empty vector [K], got {describe(offsets)}")
-    x = _batch_data(batch, model.data_dim)
+    x = batch_data(batch, model.data_dim)
     def shifted_logit(phi: Params, row: jax.Array) -> jax.Array:
         return model.discriminator_logit(phi["net"], row) - phi["offset"]
 

@@ -45,8 +45,6 @@ and the nearest-mode index of the generated example).
 
 from __future__ import annotations
 
-from typing import Mapping
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,6 +53,7 @@ from jax.typing import ArrayLike
 from unigen.algebra.compiler import compile, data, explicit, implicit
 from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective
 from unigen.algebra.expr import KL, E, H, Scale, dist, log, reverse
+from unigen.algorithms.vae import batch_data
 from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
 from unigen.distributions import BernoulliLogits
 from unigen.errors import ConfigError, DataError, describe
@@ -149,19 +148,6 @@ def bindings(model: InfoGANModel) -> dict:
     }
 
 
-def _batch_data(batch: Batch, data_dim: int) -> jax.Array:
-    if not isinstance(batch, Mapping) or "x" not in batch:
-        keys = sorted(batch) if isinstance(batch, Mapping) else describe(batch)
-        raise DataError(f"batch: expected a dict with key 'x', got {keys}")
-    x = batch["x"]
-    shape = getattr(x, "shape", None)
-    if shape is None or len(shape) != 2 or shape[0] < 1 or shape[1] != data_dim:
-        raise DataError(
-            f"batch['x']: expected shape (B, {data_dim}) with B >= 1, got {describe(x)}"
-        )
-    return jnp.asarray(x)
-
-
 def infogan(model: InfoGANModel, *, information_weight: float = 1.0) -> Algorithm:
     r"""InfoGAN in the unified view: the GAN's variational-EM phases plus the mutual-information
     bound in the generator-and-inference phase.
@@ -205,7 +191,7 @@ def infogan(model: InfoGANModel, *, information_weight: float = 1.0) -> Algorith
 
     def wrap(compiled):
         def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-            return compiled(params, key, {"x": _batch_data(batch, model.data_dim)})
+            return compiled(params, key, {"x": batch_data(batch, model.data_dim)})
 
         return loss
 
