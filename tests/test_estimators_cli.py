@@ -50,7 +50,7 @@ def test_k_sweep_rows_carry_k_and_the_table_prints(capsys):
 @pytest.mark.parametrize("argv,message", [
     (["--problem", "bernoulli", "--estimators", "pathwise"], "'pathwise' does not apply to the bernoulli problem"),
     (["--problem", "gaussian-cos", "--estimators", "concrete"], "'concrete' does not apply"),
-    (["--problem", "sbn"], "issue [3]"),
+    (["--problem", "sbn", "--dim", "13"], "expected at most 12"),
     (["--problem", "gaussian-cos", "--estimators", "reinforce"], "expected names from"),
     (["--problem", "gaussian-cos", "--k", "two"], "--k: expected a number"),
     (["--problem", "gaussian-cos", "--samples", "0"], "n_samples: expected a positive integer"),

@@ -17,6 +17,7 @@ NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 NOTEBOOKS = [
     "00_quickstart.ipynb",
+    "01_belief_nets_and_wake_sleep.ipynb",
     "02_objective_algebra.ipynb",
     "04_gradient_estimators.ipynb",
 ]
@@ -24,6 +25,7 @@ NOTEBOOKS = [
 
 BUDGET_SECONDS = {
     "00_quickstart.ipynb": 180,  # about 20 s on 2 CPU cores; the budget allows a busy machine
+    "01_belief_nets_and_wake_sleep.ipynb": 180,  # about 75 s on 2 busy CPU cores
     "02_objective_algebra.ipynb": 180,  # about 35-50 s on 2 busy CPU cores
     "04_gradient_estimators.ipynb": 180,  # about 30 s on 2 CPU cores
 }

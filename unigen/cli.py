@@ -244,7 +244,8 @@ def _add_bench_parser(commands: Any) -> None:
     variance.add_argument("--sigma", type=float, help="standard deviation of the Gaussian problems (default 1)")
     variance.add_argument("--k", help="k of f, or comma-separated values to sweep (default 1; 0.45 for bernoulli)")
     variance.add_argument("--dim", type=int, help="D for gaussian-sum-squares (default 10) and bernoulli (default 1); "
-                                                  "K for categorical (default 4)")
+                                                  "K for categorical (default 4); hidden units H <= 12 for sbn "
+                                                  "(default 8)")
     variance.add_argument("--estimators", help=f"comma-separated, from {','.join(ESTIMATORS)} "
                                                "(default: every one that applies)")
     variance.add_argument("--samples", type=int, default=100, help="draws per estimate N (default 100)")

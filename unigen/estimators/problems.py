@@ -26,7 +26,16 @@ A :class:`Problem` is :math:`\nabla_\lambda \mathbb{E}_{q_\lambda}[f]` at given 
   :math:`\mathbb{E}_q[\nabla_\eta \log q_\eta] = 0`. The exact gradient comes from
   tensor-product Gauss–Hermite quadrature of the reconstruction term plus the analytic KL
   (latent_dim ≤ 3).
-* ``sbn`` — the sigmoid belief net of issue [3]; refused until it lands.
+* ``sbn`` — the ELBO gradient of a small Helmholtz machine (:func:`unigen.models.helmholtz.helmholtz_machine`:
+  a sigmoid belief net :math:`p_\theta(x, h)` with one layer of H ≤ 12 binary hidden units and a
+  factorized Bernoulli recognition model :math:`q_\phi(h \mid x)`) with respect to the
+  recognition parameters φ, at one example x. The same construction as ``vae``:
+  :math:`f(h) = \log p_\theta(x, h) - \log q_{\phi_0}(h \mid x)`, and
+  :math:`\nabla_\phi \mathbb{E}_{q_\phi}[f]` at φ = φ₀ is the ELBO gradient. The draws are
+  discrete, so ``pathwise`` is refused; the score-function estimators, ``leave-one-out`` and the
+  (biased) ``concrete`` relaxation apply. References by enumeration of the :math:`2^H` hidden
+  configurations (gradient, and the variances of ``score``, ``score-control-variate`` and
+  ``leave-one-out``).
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ __all__ = [
     "categorical_problem",
     "gaussian_problem",
     "make_problem",
+    "sbn_problem",
     "sum_squares_problem",
     "vae_problem",
 ]
@@ -421,6 +431,127 @@ def vae_problem(
     )
 
 
+def sbn_problem(
+    *,
+    model: Any = None,
+    params: Any = None,
+    x: Any = None,
+    seed: int = 0,
+    hidden: int = 8,
+    init_scale: float = 0.5,
+) -> Problem:
+    r"""``sbn``: :math:`\nabla_\phi \mathcal{L}(\theta, \phi; x)`, the ELBO gradient of a small
+    Helmholtz machine in its recognition parameters φ, at one example.
+
+    .. math::
+       \mathcal{L}(\theta, \phi; x) = \sum_{h \in \{0,1\}^H} q_\phi(h \mid x)
+       \bigl[\log p_\theta(x, h) - \log q_\phi(h \mid x)\bigr]
+
+    is a finite sum, so the exact gradient (and the exact variance of the score-function,
+    delta-method and leave-one-out estimates) comes from enumerating the :math:`2^H` hidden
+    configurations in float64, with the per-configuration scores
+    :math:`\nabla_\phi \log q_\phi(h \mid x)` at φ₀.
+
+    Args:
+      model: a :class:`~unigen.models.helmholtz.HelmholtzMachine` with one hidden layer of at most
+        12 units; default ``helmholtz_machine(64, (hidden,), init_scale=init_scale)`` for the 8×8
+        ``digits``. (A deeper recognition model is a chain of dependent layers: neither the
+        Concrete relaxation nor the delta method's independent-coordinate closed form applies.)
+      params: ``{"theta": ..., "phi": ...}`` — the generative and recognition parameters (e.g. of
+        a wake-sleep run); default ``init`` with ``seed``.
+      x: the example, ``[data_dim]``; default the first test digit (static binarization).
+      seed: the seed of the default parameters.
+      hidden: H, the default model's hidden units (1 ≤ H ≤ 12).
+      init_scale: the default model's initial weight scale (0.5: posteriors away from uniform).
+
+    Returns:
+      A :class:`Problem` whose ``params`` are φ (``{"weights": [U], "biases": [c]}``; rows
+      ``weights.0`` and ``biases.0``).
+
+    Raises:
+      ConfigError: a model with more than one hidden layer or more than 12 hidden units, bad
+        ``params`` or a bad ``x``.
+    """
+    from unigen.models.helmholtz import helmholtz_machine
+    from unigen.models.sbn import latent_states
+
+    if model is None:
+        model = helmholtz_machine(64, (_dim(hidden, 12, "the exact references enumerate 2^H hidden states"),),
+                                  init_scale=_number("init_scale", init_scale, positive=True))
+    if len(model.layers) != 1:
+        raise ConfigError(
+            f"model: expected a Helmholtz machine with one hidden layer, got layers {model.layers}: a deeper "
+            "recognition model's layers are dependent, so neither 'concrete' nor 'score-control-variate' applies"
+        )
+    states = latent_states(model.latent_dim)  # ConfigError beyond 12 hidden units
+    if params is None:
+        key_theta, key_phi = jax.random.split(jax.random.key(int(seed)))
+        params = {"theta": model.joint.init(key_theta), "phi": model.inference.init(key_phi)}
+    if not isinstance(params, dict) or set(params) != {"theta", "phi"}:
+        raise ConfigError(f"params: expected a dict with keys ['phi', 'theta'], got {describe(params)}")
+    if x is None:
+        from unigen import data
+
+        x = data.load("digits", "test", binarize="static").x[0]
+        if model.data_dim != x.shape[0]:
+            raise ConfigError(f"x: expected an example of the model's data_dim {model.data_dim}; "
+                              f"the default digit has {x.shape[0]}: pass x")
+    x = jnp.asarray(x, jnp.float32)
+    if x.shape != (model.data_dim,):
+        raise ConfigError(f"x: expected one example of shape ({model.data_dim},), got {describe(x)}")
+    theta = params["theta"]
+    phi0 = {"weights": list(params["phi"]["weights"]), "biases": list(params["phi"]["biases"])}
+
+    def distribution(phi: Any) -> Any:
+        return model.encoder_distribution(phi, x)
+
+    def f(z: jax.Array) -> jax.Array:
+        return model.joint.log_prob(theta, {"x": x, "z": z}, {}) - distribution(phi0).log_prob(z)
+
+    with jax.enable_x64(True):
+        wide = lambda tree: jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)  # noqa: E731
+        theta64, phi64, x64 = wide(theta), wide(phi0), jnp.asarray(x, jnp.float64)
+
+        def log_q(phi: Any, z: jax.Array) -> jax.Array:
+            return model.encoder_distribution(phi, x64).log_prob(z)
+
+        def f64(z: jax.Array) -> jax.Array:
+            return model.joint.log_prob(theta64, {"x": x64, "z": z}, {}) - log_q(phi64, z)
+
+        def one(z: jax.Array) -> tuple[jax.Array, jax.Array, Any]:
+            return f64(z), log_q(phi64, z), jax.grad(log_q)(phi64, z)
+
+        def enumerate_states(z: jax.Array) -> tuple:
+            # the delta method's expansion point: the mean of q (its coordinates are independent)
+            mean = model.encoder_distribution(phi64, x64).mean
+            return jax.vmap(one)(z), (mean, f64(mean), jax.grad(f64)(mean), jax.hessian(f64)(mean))
+
+        (values, log_weights, scores), expansion = jax.jit(enumerate_states)(jnp.asarray(states, jnp.float64))
+        weights = np.exp(np.asarray(log_weights, np.float64))
+        values = np.asarray(values, np.float64)
+        mean, value, gradient, hessian = (np.asarray(a, np.float64) for a in expansion)
+    deltas = np.asarray(states, np.float64) - mean
+    taylor = value + deltas @ gradient + 0.5 * np.sum((deltas @ hessian) * deltas, axis=1)
+    leaves = jax.tree_util.tree_leaves_with_path(scores)
+    flat_scores = {_leaf_name(path): np.asarray(leaf, np.float64).reshape(len(states), -1) for path, leaf in leaves}
+    shapes = {_leaf_name(path): tuple(leaf.shape[1:]) for path, leaf in leaves}
+    reference = reference_from_nodes(weights / weights.sum(), values, flat_scores, residual=values - taylor,
+                                     shapes=shapes)
+    return Problem(
+        name="sbn",
+        distribution=distribution,
+        params=phi0,
+        f=f,
+        settings={"data_dim": model.data_dim, "hidden": model.latent_dim, "states": len(states),
+                  "elbo": float(np.sum(weights * values) / weights.sum()),
+                  "log_marginal": float(np.log(np.sum(weights * np.exp(values - values.max())) / weights.sum())
+                                        + values.max())},
+        reference=reference,
+        discrete=True,
+        baseline_input=x,
+    )
+
+
 def _leaf_name(path: tuple) -> str:
     parts = []
     for entry in path:
@@ -457,10 +588,11 @@ def make_problem(
     """A problem by its CLI name. ``mu`` is the logit for ``bernoulli``; unset numbers take each
     problem's defaults (μ = σ = k = 1 for the Gaussian functions, μ = 0, σ = 1, D = 10 for
     sum-squares, logit 0, k = 0.45, D = 1 for Bernoulli; logit scale 1, k = 0.45, K = 4 for
-    categorical); ``options`` go to :func:`vae_problem`.
+    categorical); ``dim`` is the number of hidden units H for ``sbn`` (default 8); ``options`` go to
+    :func:`vae_problem` or :func:`sbn_problem`.
 
     Raises:
-      ConfigError: an unknown name, ``sbn`` (issue [3] has not landed), or a bad number.
+      ConfigError: an unknown name or a bad number.
     """
     given = {"mu": mu, "sigma": sigma, "k": k}
     given = {key: value for key, value in given.items() if value is not None}
@@ -485,8 +617,9 @@ def make_problem(
             raise ConfigError(f"mu/sigma/k/dim: expected unset for the vae problem, got {dict(given, dim=dim)}")
         return vae_problem(**options)
     if name == "sbn":
-        raise ConfigError(
-            "problem: 'sbn' needs the sigmoid belief net of issue [3], which has not landed yet; "
-            f"expected one of {[p for p in PROBLEMS if p != 'sbn']}"
-        )
+        if given:
+            raise ConfigError(f"mu/sigma/k: expected unset for the sbn problem, got {given}")
+        if dim is not None:
+            options = dict(options, hidden=dim)
+        return sbn_problem(**options)
     raise ConfigError(f"problem: expected one of {list(PROBLEMS)}, got {name!r}")

@@ -47,7 +47,7 @@ from numpyro.distributions import constraints
 from unigen import distributions
 from unigen.core import Joint, Params, PRNGKey, Values
 from unigen.distributions import Distribution
-from unigen.errors import ConfigError, describe
+from unigen.errors import ConfigError, DataError, describe
 from unigen.models.values import check_keys, take
 from unigen.models.vae import positive_int
 
