@@ -79,7 +79,6 @@ def test_classic_em_run_reports_the_exact_nll(runs, capsys):
         (["vem", "--estimator", "exact", "--baseline", "mean"], "--baseline: expected none with --estimator exact"),
         (["rws", "--data", "ring8"], "--likelihood: expected bernoulli (binary data) for rws"),
         (["vem", "--estimator", "exact", "--layers", "13"], "latent_dim: exact enumeration needs at most 4096"),
-        (["pm"], "'pm' is planned but not built yet"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(argv, message, tmp_path, capsys):

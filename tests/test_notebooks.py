@@ -19,6 +19,7 @@ NOTEBOOKS = [
     "00_quickstart.ipynb",
     "01_belief_nets_and_wake_sleep.ipynb",
     "02_objective_algebra.ipynb",
+    "03_gans_and_the_unified_view.ipynb",
     "04_gradient_estimators.ipynb",
 ]
 """Every notebook the suite executes; a notebook missing here fails the coverage test."""
@@ -27,6 +28,7 @@ BUDGET_SECONDS = {
     "00_quickstart.ipynb": 180,  # about 20 s on 2 CPU cores; the budget allows a busy machine
     "01_belief_nets_and_wake_sleep.ipynb": 180,  # about 75 s on 2 busy CPU cores
     "02_objective_algebra.ipynb": 180,  # about 35-50 s on 2 busy CPU cores
+    "03_gans_and_the_unified_view.ipynb": 180,  # about 50 s on 2 busy CPU cores
     "04_gradient_estimators.ipynb": 180,  # about 30 s on 2 CPU cores
 }
 

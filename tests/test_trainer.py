@@ -115,6 +115,40 @@ def test_nan_stops_training_naming_step_and_phase_and_keeps_the_last_checkpoint(
     assert all(np.isfinite(row["wake/loss"]) for row in rows)
 
 
+class _CtrlCAt(ArraySource):
+    """Sends SIGINT to this process while the batch of step ``at`` is being read: in the middle
+    of training, before that step's call is dispatched."""
+
+    def __init__(self, x, batch_size, at):
+        super().__init__(x, batch_size)
+        self.step_at = at
+
+    def at(self, step, **kwargs):
+        if step == self.step_at:
+            signal.raise_signal(signal.SIGINT)
+        return super().at(step, **kwargs)
+
+
+def test_ctrl_c_stops_at_a_step_boundary_and_checkpoints_the_whole_state(tmp_path):
+    """The first Ctrl-C is taken after the current call: the checkpoint holds the state after
+    exactly the steps done (equal to an uninterrupted run's), and the handler is restored."""
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        fit(mean_tracking(), _CtrlCAt(DATA, 8, at=6), steps=40, optimizer=make_optimizer("sgd", 0.1),
+            out_dir=tmp_path, checkpoint_every=100, steps_per_call=2, progress=False)
+    assert signal.getsignal(signal.SIGINT) is before
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    trainer = make_trainer(mean_tracking(), make_optimizer("sgd", 0.1), steps_per_call=2)
+    saved = checkpoints.latest_step()
+    restored = checkpoints.restore(trainer.init(jax.random.key(0)))
+    checkpoints.close()
+    assert saved == 8  # the call for steps 7-8 was under way: it finishes, then training stops
+    straight = fit(mean_tracking(), ArraySource(DATA, 8), steps=8, optimizer=make_optimizer("sgd", 0.1),
+                   steps_per_call=2, progress=False)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), restored.params,
+                 straight.state.params)
+
+
 def test_an_existing_run_is_not_overwritten(tmp_path):
     source = ArraySource(DATA, 8)
     fit(mean_tracking(), source, steps=2, optimizer=make_optimizer("sgd", 0.1), out_dir=tmp_path,

@@ -1,6 +1,8 @@
 """The ``unigen`` command: ``unigen train|eval|sample|algebra|bench``.
 
-    unigen train vae|iwae|wake-sleep|rws|vem [--data digits] [--steps N | --epochs E] [--out DIR] ...
+    unigen train vae|iwae|wake-sleep|rws|vem|gan|infogan|pm [--data digits] [--steps N | --epochs E] [--out DIR] ...
+    unigen train gan|infogan --data ring8|grid25|digits [--generator-loss non-saturating|minimax]
+                 [--form classic|variational-em] [--code-values K] [--information-weight W] ...
     unigen eval DIR [--k 1000] [--split test]
     unigen sample DIR --n 64 --out FILE.png
     unigen algebra verify lemma1|lemma2|elbo-decomposition|wake-sleep [--seed S] [--json]
@@ -28,16 +30,17 @@ from typing import Any, Sequence
 
 from unigen.errors import CheckpointError, ConfigError, TrainingDiverged, UnigenError
 
-ALGORITHMS = ("vae", "iwae", "wake-sleep", "rws", "vem")
-PLANNED = ("gan", "infogan", "pm")  # later issues
+ALGORITHMS = ("vae", "iwae", "wake-sleep", "rws", "vem", "gan", "infogan", "pm")
+PLANNED = ()  # later issues
 SBN_ALGORITHMS = ("wake-sleep", "rws", "vem")  # Helmholtz machines (sigmoid belief nets)
+GAN_ALGORITHMS = ("gan", "infogan")  # implicit generators: no likelihood, mode coverage on 2-D data
 # The recognition model's parameter group of each SBN algorithm (what IS-NLL samples from).
 RECOGNITION_GROUPS = {"wake-sleep": "lambda", "rws": "phi", "vem": "phi"}
 # The settings a resumed run must share with the run it continues (the rest may change).
 SAME_ON_RESUME = (
     "algorithm", "data", "data_dir", "binarize", "batch_size", "optimizer", "lr", "latent_dim",
     "hidden", "activation", "likelihood", "kl", "k", "seed", "steps_per_call",
-    "layers", "estimator", "baseline",
+    "layers", "estimator", "baseline", "generator_loss", "form", "code_values", "information_weight",
 )
 
 
@@ -59,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model; writes config, metrics, summary, samples, checkpoints")
     train.add_argument("algorithm", help=f"one of {', '.join(ALGORITHMS)}")
-    train.add_argument("--data", default="digits", help="digits | ring8 | grid25 | tfds:NAME | idx:DIR (default digits)")
+    train.add_argument("--data", default="digits", help="digits | ring8 | grid25 | tfds:NAME | idx:DIR | pm-sources:K "
+                                                        "(K binary sources, mixed; for pm) (default digits)")
     train.add_argument("--data-dir", help="TFDS data directory for tfds:NAME (default $TFDS_DATA_DIR)")
     train.add_argument("--binarize", choices=("auto", "none", "static", "dynamic"), default="auto",
                        help="binarize image data: auto (default) is static thresholding for image data, "
@@ -70,8 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=100)
     train.add_argument("--optimizer", default="adam", help="sgd | adagrad | adam (default adam)")
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    train.add_argument("--latent-dim", type=int, default=20)
-    train.add_argument("--hidden", type=_hidden, default=(400,), help="hidden widths, e.g. 400 or 200,200")
+    train.add_argument("--latent-dim", type=int, help="latent dimension (default 20; gan, infogan: the noise "
+                                                       "dimension, default 2; pm: the code units, default K on "
+                                                       "pm-sources:K)")
+    train.add_argument("--hidden", type=_hidden, help="hidden widths, e.g. 400 or 200,200 (default 400; gan, "
+                                                      "infogan: 64,64 for every network; pm: the encoder's, "
+                                                      "default none, a linear encoder)")
     train.add_argument("--activation", default="relu", help="relu | tanh | softplus | elu | leaky_relu")
     train.add_argument("--likelihood", default="auto",
                        help="bernoulli | gaussian | auto (bernoulli for images, gaussian for 2-D points)")
@@ -85,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "at most 12 hidden units)")
     train.add_argument("--baseline", choices=("none", "mean", "nvil"),
                        help="vem with --estimator score: the score-function baseline (default none)")
+    train.add_argument("--generator-loss", choices=("non-saturating", "minimax"),
+                       help="gan: the generator's objective, max E[log D(G(z))] (default) or min E[log(1 - D(G(z)))]")
+    train.add_argument("--form", choices=("classic", "variational-em"),
+                       help="gan: the objectives as in §3 (default) or rewritten as variational EM (§3.1)")
+    train.add_argument("--code-values", type=int, help="infogan: values K of the categorical code (default: the "
+                                                       "number of modes, 8 for ring8, 25 for grid25; 10 otherwise)")
+    train.add_argument("--information-weight", type=float,
+                       help="infogan: weight of the mutual-information bound (default 1)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--steps-per-call", type=int, default=10, help="steps fused in one compiled call")
     train.add_argument("--checkpoint-every", type=int, default=1000)
@@ -273,6 +289,11 @@ def _bench(args: argparse.Namespace) -> int:
         if args.problem != "vae":
             raise ConfigError(f"--checkpoint: expected only with --problem vae, got --problem {args.problem}")
         config, model, params = _load_run(args.checkpoint)
+        if config.get("algorithm") != "vae":
+            raise ConfigError(
+                f"--checkpoint: expected a run of unigen train vae, got a {config.get('algorithm')!r} "
+                f"run in {args.checkpoint}"
+            )
         options.update(model=model, params=params, x=_dataset(config, "test").x[0])
     report = variance.sweep_k(args.problem, ks, estimators, args.samples, args.replicas,
                               jax.random.key(args.seed), repeats=args.repeats, **options)
@@ -344,6 +365,8 @@ def _check_settings(config: dict[str, Any]) -> None:
         raise ConfigError(f"--steps: expected a positive integer, got {config['steps']}")
     if config["epochs"] is not None and not (math.isfinite(config["epochs"]) and config["epochs"] > 0):
         raise ConfigError(f"--epochs: expected a positive number, got {config['epochs']}")
+    _check_pm_settings(config)
+    _check_gan_settings(config)
     sbn_options = {"layers": "--layers", "estimator": "--estimator", "baseline": "--baseline"}
     if algorithm in SBN_ALGORITHMS:
         config["layers"] = list(config.get("layers") or (200,))
@@ -363,12 +386,45 @@ def _check_settings(config: dict[str, Any]) -> None:
                 raise ConfigError(f"{flag}: expected only with {', '.join(SBN_ALGORITHMS)}, got {shown} for {algorithm}")
 
 
+def _check_gan_settings(config: dict[str, Any]) -> None:
+    """Resolves the network sizes (a GAN's defaults are smaller) and checks the gan/infogan options."""
+    algorithm = config["algorithm"]
+    adversarial = algorithm in GAN_ALGORITHMS
+    if config.get("hidden") is None:
+        config["hidden"] = (64, 64) if adversarial else (400,)
+    if config.get("latent_dim") is None:
+        config["latent_dim"] = 2 if adversarial else 20
+    config["hidden"] = list(config["hidden"])
+    owners = {"generator_loss": "gan", "form": "gan", "code_values": "infogan", "information_weight": "infogan"}
+    for name, owner in owners.items():
+        if algorithm != owner and config.get(name) is not None:
+            raise ConfigError(f"--{name.replace('_', '-')}: expected only with {owner}, got {config[name]} for {algorithm}")
+    if algorithm == "gan":
+        config["generator_loss"] = config.get("generator_loss") or "non-saturating"
+        config["form"] = config.get("form") or "classic"
+        if config["form"] == "variational-em" and config["generator_loss"] != "non-saturating":
+            raise ConfigError(f"--generator-loss: expected non-saturating with --form variational-em (§3.1's "
+                              f"generator objective is the non-saturating one), got {config['generator_loss']}")
+    if algorithm == "infogan":
+        if config.get("code_values") is not None and config["code_values"] < 2:
+            raise ConfigError(f"--code-values: expected an integer of at least 2, got {config['code_values']}")
+        weight = config.get("information_weight")
+        if weight is not None and not (math.isfinite(weight) and weight > 0):
+            raise ConfigError(f"--information-weight: expected a positive number, got {weight}")
+        config["information_weight"] = 1.0 if weight is None else weight
+    if adversarial and config.get("likelihood", "auto") != "auto":
+        raise ConfigError(f"--likelihood: expected none for {algorithm} (an implicit generator has no likelihood), "
+                          f"got {config['likelihood']}")
+
+
 def _dataset(config: dict[str, Any], split: str, data_dir: str | None = None):
     from unigen import data
 
+    if config["data"].startswith("pm-sources:"):
+        return _pm_dataset(config, split)
     binarize = config["binarize"]
-    if binarize == "auto":
-        binarize = None if config["data"] in ("ring8", "grid25") else "static"
+    if binarize == "auto":  # a GAN has no Bernoulli likelihood to make proper: it sees grey levels
+        binarize = None if config["data"] in ("ring8", "grid25") or config["algorithm"] in GAN_ALGORITHMS else "static"
     binarize = None if binarize == "none" else binarize
     return data.load(config["data"], split, data_dir=data_dir or config["data_dir"], binarize=binarize,
                      seed=config["seed"])
@@ -378,8 +434,20 @@ def _model(config: dict[str, Any]):
     from unigen.models.helmholtz import helmholtz_machine
     from unigen.models.vae import vae_model
 
+    if config["algorithm"] == "pm":
+        return _pm_model(config)
     if config["algorithm"] in SBN_ALGORITHMS:
         return helmholtz_machine(config["data_dim"], tuple(config["layers"]))
+    if config["algorithm"] in GAN_ALGORITHMS:
+        from unigen.models.gan import gan_model
+        from unigen.models.infogan import infogan_model
+
+        hidden = tuple(config["hidden"])
+        if config["algorithm"] == "gan":
+            return gan_model(config["data_dim"], config["latent_dim"], generator_hidden=hidden,
+                             discriminator_hidden=hidden, activation=config["activation"])
+        return infogan_model(config["data_dim"], config["latent_dim"], config["code_values"], generator_hidden=hidden,
+                             discriminator_hidden=hidden, inference_hidden=hidden, activation=config["activation"])
     return vae_model(config["data_dim"], config["latent_dim"], hidden=tuple(config["hidden"]),
                      activation=config["activation"], likelihood=config["likelihood"])
 
@@ -392,6 +460,18 @@ def _algorithm(config: dict[str, Any], model):
     from unigen.algorithms.wake_sleep import wake_sleep
 
     name = config["algorithm"]
+    if name == "pm":
+        from unigen.algorithms.pm import predictability_minimization
+
+        return predictability_minimization(model)
+    if name == "gan":
+        from unigen.algorithms.gan import gan
+
+        return gan(model, generator_loss=config["generator_loss"], form=config["form"])
+    if name == "infogan":
+        from unigen.algorithms.infogan import infogan
+
+        return infogan(model, information_weight=config["information_weight"])
     if name == "wake-sleep":
         return wake_sleep(model)
     if name == "rws":
@@ -469,6 +549,10 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     train_set = _dataset(config, "train")
     test_set = _dataset(config, "test")
     config["likelihood"] = _resolve_likelihood(config["likelihood"], train_set)
+    if config["algorithm"] in GAN_ALGORITHMS:
+        config["likelihood"] = None  # an implicit generator: samples only, no likelihood
+        if config["algorithm"] == "infogan" and config.get("code_values") is None:
+            config["code_values"] = 10 if train_set.centres is None else int(train_set.centres.shape[0])
     if config["algorithm"] in SBN_ALGORITHMS and config["likelihood"] != "bernoulli":
         raise ConfigError(f"--likelihood: expected bernoulli (binary data) for {config['algorithm']}, a sigmoid belief "
                           f"net, got {config['likelihood']}")
@@ -497,9 +581,26 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
         resume=bool(options.get("resume")), progress=False if options.get("no_progress") else None,
     )
     params = result.state.params
+    n_samples = 64 if config["image_shape"] else 2500  # 2,500 points: the mode-coverage convention
+    if config["algorithm"] in GAN_ALGORITHMS:
+        summary = _adversarial_summary(config, model, params, result, train_set, n_samples)
+    elif config["algorithm"] == "pm":
+        summary = _pm_summary(config, model, params, result, test_set)
+    else:
+        summary = _likelihood_summary(config, model, params, algorithm, result, test_set)
+    summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if config["algorithm"] != "pm":  # a code, not a generative model: nothing to sample
+        _write_samples(model, params, config, train_set, out / "samples.png", n=n_samples, seed=config["seed"])
+    return summary
+
+
+def _likelihood_summary(config, model, params, algorithm, result, test_set) -> dict[str, Any]:
+    import jax
+
     key = jax.random.key(config["seed"] + 1)
     likelihoods = _likelihoods(config, model, params, test_set.x, key, config["eval_k"])
-    summary = {
+    return {
         "final_loss": result.history[-1][f"{algorithm.phases[0].name}/loss"] if result.history else None,
         "test_elbo": likelihoods["elbo"],
         "is_nll": likelihoods["is_nll"],
@@ -508,11 +609,88 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
         "images_per_second": result.examples_per_second,
         "wall_seconds": result.wall_seconds,
     }
-    summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    n_samples = 64 if config["image_shape"] else 2500  # 2,500 points: the mode-coverage convention
-    _write_samples(model, params, config, train_set, out / "samples.png", n=n_samples, seed=config["seed"])
+
+
+def _adversarial_summary(config, model, params, result, dataset, n_samples: int) -> dict[str, Any]:
+    """A GAN's summary: its last losses and, on 2-D mixtures, the mode coverage of the
+    ``n_samples`` generated points of ``samples.png`` (VEEGAN/PacGAN Table 1:
+    :func:`unigen.metrics.mode_coverage` with the data set's centres and sigma)."""
+    last = result.history[-1] if result.history else {}
+    summary: dict[str, Any] = {
+        "final_loss": last.get("discriminator/loss"),
+        "generator_loss": last.get("generator/loss"),
+    }
+    if config["algorithm"] == "infogan":
+        summary["information"] = last.get("generator/information")
+    if dataset.centres is not None:
+        from unigen.metrics import mode_coverage
+
+        coverage = mode_coverage(_draw(model, params, config, n_samples, config["seed"]), dataset.centres,
+                                 dataset.sigma)
+        summary.update(modes_captured=int(coverage.modes_captured), modes=int(dataset.centres.shape[0]),
+                       high_quality_fraction=float(coverage.high_quality_fraction),
+                       reverse_kl=float(coverage.reverse_kl), coverage_samples=n_samples)
+    summary.update(steps=int(result.state.step), images_per_second=result.examples_per_second,
+                   wall_seconds=result.wall_seconds)
     return summary
+
+
+# --- pm: predictability minimization ------------------------------------------------------------
+
+
+def _check_pm_settings(config: dict[str, Any]) -> None:
+    """pm's defaults: a linear encoder (``--hidden ''``) and, on ``pm-sources:K``, K code units;
+    ``pm-sources:K`` (real-valued) is never binarized."""
+    if config["binarize"] in ("static", "dynamic") and config["data"].startswith("pm-sources:"):
+        raise ConfigError(f"--binarize: expected auto or none for {config['data']} (real-valued mixtures), "
+                          f"got {config['binarize']}")
+    if config["algorithm"] != "pm":
+        return
+    if config.get("hidden") is None:
+        config["hidden"] = ()
+    if config.get("latent_dim") is None and config["data"].startswith("pm-sources:"):
+        k = config["data"][len("pm-sources:"):]
+        config["latent_dim"] = int(k) if k.isdigit() and int(k) >= 2 else None  # _pm_dataset reports a bad K
+    if config.get("latent_dim") is not None and config["latent_dim"] < 2:
+        raise ConfigError(f"--latent-dim: expected at least 2 code units for pm, got {config['latent_dim']}")
+
+
+def _pm_dataset(config: dict[str, Any], split: str):
+    from unigen import data
+    from unigen.models.pm import sources_split
+
+    return data.from_array(sources_split(config["data"], split).x, name=config["data"], split=split)
+
+
+def _pm_model(config: dict[str, Any]):
+    from unigen.models.pm import pm_model
+
+    return pm_model(config["data_dim"], config["latent_dim"], hidden=tuple(config["hidden"]),
+                    activation=config["activation"])
+
+
+def _pm_metrics(config: dict[str, Any], model, params, dataset) -> dict[str, Any]:
+    """:func:`unigen.algorithms.pm.evaluate` on ``dataset``, with the sources of ``pm-sources:K``."""
+    from unigen.algorithms.pm import evaluate as pm_evaluate
+    from unigen.models.pm import sources_split
+
+    sources = None
+    if config["data"].startswith("pm-sources:"):
+        sources = sources_split(config["data"], dataset.split).sources
+    return pm_evaluate(model, params, dataset.x, sources)
+
+
+def _pm_summary(config, model, params, result, test_set) -> dict[str, Any]:
+    """PM's summary: its last losses and the code's metrics on the test split (instead of IS-NLL)."""
+    last = result.history[-1] if result.history else {}
+    return {
+        "final_loss": last.get("predictors/loss"),
+        "encoder_loss": last.get("encoder/loss"),
+        **_pm_metrics(config, model, params, test_set),
+        "steps": int(result.state.step),
+        "images_per_second": result.examples_per_second,
+        "wall_seconds": result.wall_seconds,
+    }
 
 
 # --- eval and sample ---------------------------------------------------------------------------
@@ -542,8 +720,15 @@ def evaluate(run: str | Path, *, k: int = 1000, split: str = "test", data_dir: s
 
     if k < 1:
         raise ConfigError(f"--k: expected a positive integer, got {k}")
+    config = _read_config(Path(run), "run")
+    if config.get("algorithm") in GAN_ALGORITHMS:
+        raise ConfigError(f"run: {run} is a {config['algorithm']} run, an implicit generator without a likelihood "
+                          "to evaluate; expected a run of vae, iwae, wake-sleep, rws or vem (its mode coverage is in "
+                          "summary.json)")
     config, model, params = _load_run(run)
     dataset = _dataset(config, split, data_dir)
+    if config["algorithm"] == "pm":
+        return {**_pm_metrics(config, model, params, dataset), "split": split, "examples": int(dataset.x.shape[0])}
     key = jax.random.key(seed)
     likelihoods = _likelihoods(config, model, params, dataset.x, key, k)
     return {
@@ -561,6 +746,9 @@ def sample(run: str | Path, *, n: int = 64, out: str | Path, seed: int = 0) -> P
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out: expected a .png file name, got {str(out)!r}")
+    if _read_config(Path(run), "run").get("algorithm") == "pm":
+        raise ConfigError(f"run: {run} is a pm run, which learns a code, not a generative model; expected a run "
+                          "of a generative model (vae, iwae, wake-sleep, rws, vem, gan, infogan)")
     config, model, params = _load_run(run)
     dataset = _dataset(config, "test") if config.get("image_shape") is None else None
     _write_samples(model, params, config, dataset, out, n=n, seed=seed)
@@ -573,6 +761,13 @@ def _write_samples(model, params, config, dataset, path: Path, *, n: int, seed: 
 
     from unigen import viz
 
+    if config["algorithm"] in GAN_ALGORITHMS:
+        drawn = _draw(model, params, config, n, seed)
+        if config.get("image_shape"):
+            viz.save_image_grid(np.clip(drawn, 0.0, 1.0), tuple(config["image_shape"]), path)
+        else:
+            viz.save_mode_scatter(drawn, dataset.centres, path, sigma=dataset.sigma)
+        return
     keys = jax.random.split(jax.random.key(seed), n)
     theta = params["theta"]
     if config.get("image_shape"):
@@ -582,6 +777,17 @@ def _write_samples(model, params, config, dataset, path: Path, *, n: int, seed: 
     else:
         drawn = jax.vmap(lambda k: model.joint.sample(theta, k, {}))(keys)
         viz.save_mode_scatter(np.asarray(drawn["x"]), dataset.centres, path, sigma=dataset.sigma)
+
+
+def _draw(model, params, config, n: int, seed: int):
+    """``n`` examples of a GAN's generator, ``[n, D]``: example i drawn with key
+    ``jax.random.split(jax.random.key(seed), n)[i]``."""
+    import jax
+    import numpy as np
+
+    theta = params["theta"]
+    keys = jax.random.split(jax.random.key(seed), n)
+    return np.asarray(jax.jit(jax.vmap(lambda k: model.generator.sample(theta, k, {})["x"]))(keys))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ same names are reached with ``from unigen.algorithms.vae import ...`` or
 
 from unigen.algorithms.infogan import infogan
 from unigen.algorithms.iwae import iwae, iwae_bound, log_importance_weights
+from unigen.algorithms.pm import predictability_minimization
 from unigen.algorithms.rws import rws
 from unigen.algorithms.vae import elbo, elbo_terms, vae
 from unigen.algorithms.variational_em import variational_em
@@ -20,6 +21,7 @@ __all__ = [
     "iwae",
     "iwae_bound",
     "log_importance_weights",
+    "predictability_minimization",
     "rws",
     "vae",
     "variational_em",

@@ -17,6 +17,8 @@ its own optax optimizer. Two levels of API:
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Protocol
@@ -296,6 +298,8 @@ def fit(
         bar.set_postfix({k: f"{float(v[-1]):.4g}" for k, v in metrics.items() if k.endswith("/loss")})
 
     pending = None
+    interrupts = _Interrupts()
+    interrupts.install()
     try:
         while step < steps:
             count = min(trainer.steps_per_call, steps - step)
@@ -312,11 +316,14 @@ def fit(
                 pending = None
                 checkpoints.save(step, state)
                 last_saved = step
+            if interrupts.requested:
+                raise KeyboardInterrupt  # at a step boundary: the state is whole, save it below
         if pending is not None:
             record(*pending)
     except KeyboardInterrupt:
-        # Ctrl-C: keep what was done. The state may be unusable if the interrupt came while a
-        # call was being dispatched (its buffers donated); then the last checkpoint stands.
+        # Ctrl-C: keep what was done. The first Ctrl-C is taken at the next step boundary (see
+        # _Interrupts); a second one interrupts at once, and if that came while a call was being
+        # dispatched (its buffers donated) the save fails and the last checkpoint stands.
         if checkpoints is not None and step > last_saved:
             try:
                 if pending is not None:
@@ -326,6 +333,7 @@ def fit(
                 pass
         raise
     finally:
+        interrupts.restore()
         bar.close()
         if log is not None:
             log.close()
@@ -348,3 +356,29 @@ def _short_call(trainer: Trainer, count: int) -> Callable:
         out_shardings=(replicated, replicated),
         donate_argnums=0,
     )
+
+
+class _Interrupts:
+    """Ctrl-C during :func:`fit`: the first one is noted and taken at the next step boundary,
+    where the state is whole and can be checkpointed; a second one interrupts at once.
+
+    Only the main thread can install a signal handler; elsewhere Ctrl-C keeps its default effect.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
