@@ -10,6 +10,8 @@
     unigen algebra table [--latex]
     unigen algebra direction ALGORITHM [--json]
     unigen bench variance --problem NAME [--estimators a,b,...] [--json] [--out DIR] ...
+    unigen bench modes --data ring8|grid25 [--algorithms gan,gan-minimax,infogan,vae] [--seeds N] [--steps S]
+                 [--json] [--out DIR]
 
 Bad input (an unknown data set or algorithm, a bad size, bad data, a checkpoint that does not
 match) is reported in one line without a traceback, with exit status 2; a run whose loss turns
@@ -250,8 +252,8 @@ def _add_bench_parser(commands: Any) -> None:
     # The names are spelled out (not imported) so that building the parser does not import jax;
     # tests/test_estimators_cli.py checks they equal unigen.estimators' registries.
     PROBLEMS, ESTIMATORS = BENCH_PROBLEMS, BENCH_ESTIMATORS
-    bench = commands.add_parser("bench", help="benchmarks: gradient-estimator variance")
-    bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="{variance}")
+    bench = commands.add_parser("bench", help="benchmarks: gradient-estimator variance, mode coverage")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True, metavar="{variance,modes}")
     variance = bench_commands.add_parser(
         "variance", help="mean, variance, bias, time and efficiency of gradient estimators on a problem")
     variance.add_argument("--problem", required=True, help=" | ".join(PROBLEMS))
@@ -272,9 +274,20 @@ def _add_bench_parser(commands: Any) -> None:
                                                "parameters of a 64-16-2 tanh VAE)")
     variance.add_argument("--json", action="store_true", help="print one JSON object")
     variance.add_argument("--out", help="directory for report.json and variance.png")
+    modes = bench_commands.add_parser(
+        "modes", help="mode coverage (VEEGAN/PacGAN Table 1) of GANs, InfoGAN and a VAE on ring8/grid25")
+    modes.add_argument("--data", required=True, help="ring8 | grid25")
+    modes.add_argument("--algorithms", default="gan,gan-minimax,infogan,vae",
+                       help="comma-separated, from gan,gan-minimax,infogan,vae (default: all)")
+    modes.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per algorithm (default 5)")
+    modes.add_argument("--steps", type=int, default=3000, help="training steps per run (default 3000)")
+    modes.add_argument("--json", action="store_true", help="print one JSON object")
+    modes.add_argument("--out", help="directory for results.json and samples.png")
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.bench_command == "modes":
+        return _bench_modes(args)
     import jax
 
     from unigen.estimators import report as variance
@@ -304,6 +317,24 @@ def _bench(args: argparse.Namespace) -> int:
         (out / "report.json").write_text(json.dumps(record, indent=2) + "\n")
         variance.save_variance_plot(report, out / "variance.png")
     print(json.dumps(record) if args.json else variance.format_table(report))
+    return 0
+
+
+def _bench_modes(args: argparse.Namespace) -> int:
+    from unigen import bench_modes
+    from unigen import data
+
+    record = bench_modes.run_modes(args.data, args.algorithms.split(","), args.seeds, args.steps,
+                                   keep_samples=bool(args.out))
+    samples = record.pop("samples", None)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
+        reference = data.load(args.data, "train", seed=0)
+        bench_modes.save_panels({**record, "samples": samples}, reference.centres, reference.sigma,
+                                out / "samples.png")
+    print(json.dumps(record) if args.json else bench_modes.format_table(record))
     return 0
 
 
