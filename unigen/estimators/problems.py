@@ -378,21 +378,7 @@ def vae_problem(
 
     if model is None:
         model = vae_model(64, latent_dim, hidden=hidden, activation="tanh")
-    if params is None:
-        key_theta, key_eta = jax.random.split(jax.random.key(int(seed)))
-        params = {"theta": model.joint.init(key_theta), "eta": model.inference.init(key_eta)}
-    if not isinstance(params, dict) or set(params) != {"theta", "eta"}:
-        raise ConfigError(f"params: expected a dict with keys ['eta', 'theta'], got {describe(params)}")
-    if x is None:
-        from unigen import data
-
-        x = data.load("digits", "test", binarize="static").x[0]
-        if model.data_dim != x.shape[0]:
-            raise ConfigError(f"x: expected an example of the model's data_dim {model.data_dim}; "
-                              f"the default digit has {x.shape[0]}: pass x")
-    x = jnp.asarray(x, jnp.float32)
-    if x.shape != (model.data_dim,):
-        raise ConfigError(f"x: expected one example of shape ({model.data_dim},), got {describe(x)}")
+    params, x = _model_point(model, params, x, seed, "eta")
     theta, eta0 = params["theta"], params["eta"]
     latent = model.latent_dim
 
@@ -484,21 +470,7 @@ def sbn_problem(
             "recognition model's layers are dependent, so neither 'concrete' nor 'score-control-variate' applies"
         )
     states = latent_states(model.latent_dim)  # ConfigError beyond 12 hidden units
-    if params is None:
-        key_theta, key_phi = jax.random.split(jax.random.key(int(seed)))
-        params = {"theta": model.joint.init(key_theta), "phi": model.inference.init(key_phi)}
-    if not isinstance(params, dict) or set(params) != {"theta", "phi"}:
-        raise ConfigError(f"params: expected a dict with keys ['phi', 'theta'], got {describe(params)}")
-    if x is None:
-        from unigen import data
-
-        x = data.load("digits", "test", binarize="static").x[0]
-        if model.data_dim != x.shape[0]:
-            raise ConfigError(f"x: expected an example of the model's data_dim {model.data_dim}; "
-                              f"the default digit has {x.shape[0]}: pass x")
-    x = jnp.asarray(x, jnp.float32)
-    if x.shape != (model.data_dim,):
-        raise ConfigError(f"x: expected one example of shape ({model.data_dim},), got {describe(x)}")
+    params, x = _model_point(model, params, x, seed, "phi")
     theta = params["theta"]
     phi0 = {"weights": list(params["phi"]["weights"]), "biases": list(params["phi"]["biases"])}
 
@@ -623,3 +595,27 @@ def make_problem(
             options = dict(options, hidden=dim)
         return sbn_problem(**options)
     raise ConfigError(f"problem: expected one of {list(PROBLEMS)}, got {name!r}")
+
+
+def _model_point(model, params, x, seed, inference_group: str):
+    """The point a model-level problem is at: ``params`` (``{"theta", inference_group}``, the
+    model's initial parameters from ``seed`` if None) and one example ``x`` (the first binarized
+    test digit if None), both checked."""
+    groups = {"theta", inference_group}
+    if params is None:
+        key_theta, key_inference = jax.random.split(jax.random.key(int(seed)))
+        params = {"theta": model.joint.init(key_theta),
+                  inference_group: model.inference.init(key_inference)}
+    if not isinstance(params, dict) or set(params) != groups:
+        raise ConfigError(f"params: expected a dict with keys {sorted(groups)}, got {describe(params)}")
+    if x is None:
+        from unigen import data
+
+        x = data.load("digits", "test", binarize="static").x[0]
+        if model.data_dim != x.shape[0]:
+            raise ConfigError(f"x: expected an example of the model's data_dim {model.data_dim}; "
+                              f"the default digit has {x.shape[0]}: pass x")
+    x = jnp.asarray(x, jnp.float32)
+    if x.shape != (model.data_dim,):
+        raise ConfigError(f"x: expected one example of shape ({model.data_dim},), got {describe(x)}")
+    return params, x
