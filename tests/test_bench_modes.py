@@ -9,6 +9,7 @@ import pytest
 from unigen import bench_modes
 from unigen import data as datasets
 from unigen.cli import main
+from unigen.errors import ConfigError
 
 
 def _coverage_by_hand(samples, centres, sigma):
@@ -49,7 +50,7 @@ def test_aggregate_single_seed_has_zero_se():
 def test_bad_algorithm_names_exit_2_listing_valid(names, capsys):
     assert main(["bench", "modes", "--data", "ring8", "--algorithms", names, "--seeds", "1", "--steps", "5"]) == 2
     err = capsys.readouterr().err
-    assert "gan,gan-minimax,infogan,vae" in err and "Traceback" not in err
+    assert "gan,gan-minimax,gan-r1,pacgan,infogan,vae" in err and "Traceback" not in err
 
 
 def test_bad_data_exits_2(capsys):
@@ -65,3 +66,21 @@ def test_cli_json_and_out(tmp_path, capsys):
     assert printed["results"]["vae"]["modes_captured"]["se"] == 0.0
     assert json.loads((out / "results.json").read_text()) == printed
     assert (out / "samples.png").stat().st_size > 0
+
+
+def test_rows_build_their_variant(key):
+    """pacgan packs 4 examples into the discriminator; gan-r1 adds the R1 penalty (reported as a
+    metric) and plain gan does not; unknown settings are refused."""
+    import jax
+
+    model, algorithm = bench_modes.build("pacgan", 8, hidden=(8,))
+    assert model.pack == 4
+    assert algorithm.init(key)["phi"]["discriminator"]["linear0"]["kernel"].shape == (8, 8)
+    batch = {"x": jax.random.normal(key, (8, 2))}
+    for name, penalized in (("gan-r1", True), ("gan", False)):
+        model, algorithm = bench_modes.build(name, 8, hidden=(8,))
+        assert model.pack == 1
+        _, metrics = algorithm.phases[0].loss(algorithm.init(key), key, batch)
+        assert ("gradient_penalty" in metrics) == penalized
+    with pytest.raises(ConfigError, match="settings: unknown \\['widths'\\]"):
+        bench_modes.train_one("ring8", "gan", 0, 5, widths=(8,))

@@ -40,6 +40,8 @@ def runs(tmp_path_factory):
         "infogan": ["infogan", "--data", "ring8", "--steps", "50", "--batch-size", "64", "--hidden", "32"],
         "digits": ["gan", "--data", "digits", "--steps", "50", "--batch-size", "50", "--hidden", "32",
                    "--form", "variational-em"],
+        "r1": ["gan", "--data", "grid25", "--steps", "50", "--hidden", "16", "--gradient-penalty", "2",
+               "--pack", "4", "--b1", "0.5"],
     }
     out = {}
     for name, command in commands.items():
@@ -98,6 +100,21 @@ def test_digits_run_writes_a_sample_grid_and_no_mode_coverage(runs):
     assert Image.open(run / "samples.png").size[0] > 0
 
 
+def test_gradient_penalty_pack_and_b1_reach_the_run(runs):
+    """--gradient-penalty, --pack and --b1 are stored, rebuild the same model and penalized
+    discriminator, and the penalty is logged (a positive value each step)."""
+    run = runs["r1"]
+    config, model, params = cli._load_run(run)
+    assert (config["gradient_penalty"], config["pack"], config["b1"]) == (2.0, 4, 0.5)
+    assert model.pack == 4 and params["phi"]["discriminator"]["linear0"]["kernel"].shape == (8, 16)
+    rows = _rows(run)
+    assert all(row["discriminator/gradient_penalty"] > 0 for row in rows)
+    # the logged loss is the declared objective's loss plus gamma times the penalty
+    last = rows[-1]
+    assert last["discriminator/loss"] == pytest.approx(-last["discriminator/objective"]
+                                                       + 2.0 * last["discriminator/gradient_penalty"], rel=1e-5)
+
+
 def test_sample_draws_from_the_generator(runs, tmp_path, capsys):
     out = tmp_path / "s.png"
     assert cli.main(["sample", str(runs["gan"]), "--n", "200", "--out", str(out), "--seed", "3"]) == 0
@@ -145,6 +162,10 @@ def test_eval_and_a_changed_resume_are_refused(runs, tmp_path, capsys):
         (["gan", "--likelihood", "gaussian"], "--likelihood: expected none for gan"),
         (["gan", "--layers", "10"], "--layers: expected only with wake-sleep, rws, vem, got 10 for gan"),
         (["gan", "--latent-dim", "0"], "--latent-dim: expected a positive integer, got 0"),
+        (["gan", "--gradient-penalty", "-1"], "--gradient-penalty: expected a number >= 0, got -1.0"),
+        (["gan", "--pack", "3"], "--pack: expected a positive divisor of --batch-size 100"),
+        (["vae", "--pack", "2"], "--pack: expected only with gan, got 2 for vae"),
+        (["gan", "--optimizer", "sgd", "--b1", "0.5"], "b1: expected only with the adam optimizer"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(argv, message, tmp_path, capsys):

@@ -138,6 +138,78 @@ def test_classic_losses_are_the_log_sigmoid_formulas(key):
         assert float(jnp.max(jnp.abs(jnp.asarray(jax.tree.leaves(grad[phase.params])[0])))) > 0
 
 
+def test_packed_discriminator_judges_m_rows_at_once(key):
+    """PacGAN with pack m = 3: the data batch [12, 2] is judged as 4 rows of 3 points ([4, 6],
+    consecutive rows together) and each generated row is 3 independent draws flattened (the
+    compiled loss's row j uses keys split(split(key, 4)[j], 3)); the loss and its gradient are the
+    log-sigmoid formula written out by hand on those rows."""
+    model = gan_model(2, 3, generator_hidden=(8,), discriminator_hidden=(8,), activation="tanh", pack=3)
+    assert model.pack == 3
+    params = gan(model).init(key)
+    assert params["phi"]["discriminator"]["linear0"]["kernel"].shape == (6, 8)
+    x = jax.random.normal(jax.random.fold_in(key, 7), (12, 2))
+    loss_key = jax.random.fold_in(key, 3)
+
+    def hand(p):
+        fake = jnp.stack([_fake(model, p["theta"], row_key, 3).reshape(-1)
+                          for row_key in jax.random.split(loss_key, 4)])
+        real = _logits(model, p["phi"], x.reshape(4, 6))
+        fake = _logits(model, p["phi"], fake)
+        return -(jnp.mean(jax.nn.log_sigmoid(real)) + jnp.mean(jax.nn.log_sigmoid(-fake)))
+
+    for phase in gan(model).phases[:1]:
+        value, grad = _value_and_grad(phase.loss, params, loss_key, {"x": x})
+        expected, expected_grad = jax.value_and_grad(hand)(params)
+        np.testing.assert_allclose(value, expected, rtol=1e-6)
+        _close(grad, expected_grad, rtol=1e-5, atol=1e-7)
+    with pytest.raises(DataError, match="batch size 10 is not a multiple of pack=3"):
+        gan(model).phases[0].loss(params, loss_key, {"x": x[:10]})
+    with pytest.raises(ConfigError, match="pack: expected a positive int, got 0"):
+        gan_model(2, pack=0)
+    # one generated example is still one point: sampling does not see the packing
+    assert model.generator.sample(params["theta"], key, {})["x"].shape == (2,)
+
+
+def test_gradient_penalty_is_half_the_squared_slope_at_the_data(key):
+    """R1 with a logistic-regression discriminator d(x) = w·x + b: the slope is w everywhere, so
+    the penalty is ½‖w‖², the penalized loss is the plain one plus γ·½‖w‖² and its w-gradient the
+    plain one plus γ·w (closed forms); the generator's phase is untouched. With an MLP the
+    penalty matches central finite differences of the logit in float64."""
+    gamma = 3.0
+    model = gan_model(2, 3, generator_hidden=(8,), discriminator_hidden=(), activation="tanh")
+    params = gan(model).init(key)
+    x = jax.random.normal(jax.random.fold_in(key, 7), (B, 2))
+    loss_key = jax.random.fold_in(key, 3)
+    plain, penalized = gan(model), gan(model, gradient_penalty=gamma)
+    w = params["phi"]["discriminator"]["linear0"]["kernel"][:, 0]
+    value, grad = _value_and_grad(penalized.phases[0].loss, params, loss_key, {"x": x})
+    plain_value, plain_grad = _value_and_grad(plain.phases[0].loss, params, loss_key, {"x": x})
+    np.testing.assert_allclose(value - plain_value, gamma * 0.5 * jnp.sum(w**2), rtol=1e-5)
+    np.testing.assert_allclose(
+        grad["phi"]["discriminator"]["linear0"]["kernel"][:, 0]
+        - plain_grad["phi"]["discriminator"]["linear0"]["kernel"][:, 0], gamma * w, rtol=1e-5, atol=1e-6)
+    _, metrics = penalized.phases[0].loss(params, loss_key, {"x": x})
+    np.testing.assert_allclose(metrics["gradient_penalty"], 0.5 * jnp.sum(w**2), rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(penalized.phases[1].loss(params, loss_key, {"x": x})),
+                    jax.tree.leaves(plain.phases[1].loss(params, loss_key, {"x": x}))):
+        np.testing.assert_array_equal(a, b)
+    with jax.enable_x64(True):
+        mlp_model = gan_model(2, 2, generator_hidden=(4,), discriminator_hidden=(6, 6), activation="tanh")
+        phi = jax.tree.map(lambda a: a.astype(jnp.float64), mlp_model.discriminator.init(key))
+        rows = np.asarray(x, np.float64)
+        h = 1e-6
+
+        def logit(row):
+            return float(mlp_model.discriminator_logit(phi, jnp.asarray(row)))
+
+        slopes = [[(logit(r + h * e) - logit(r - h * e)) / (2 * h) for e in np.eye(2)] for r in rows]
+        expected = 0.5 * np.mean(np.sum(np.square(slopes), axis=1))
+        np.testing.assert_allclose(gan_module.gradient_penalty(mlp_model, phi, rows), expected, rtol=1e-7)
+    for bad in (-1.0, float("nan"), "big"):
+        with pytest.raises(ConfigError, match="gradient_penalty: expected a finite number >= 0"):
+            gan(model, gradient_penalty=bad)
+
+
 def test_variational_em_discriminator_is_half_the_classic(key):
     """E_{p_θ(x|y)p(y)}[log q_φ(y|x)] = ½ L_D exactly when the draws are the same: enumeration
     evaluates the y=0 branch with fold_in(key, 0), so VE(key) = ½ · classic(fold_in(key, 0));

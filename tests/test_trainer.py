@@ -64,6 +64,28 @@ def test_the_compiled_step_does_not_retrace():
     assert len(traces) == first
 
 
+def test_adam_b1_is_the_first_moment_decay():
+    """Two Adam updates with b1 = 0.5 follow Kingma & Ba's formulas (b2 = 0.999, eps = 1e-8)
+    written out by hand; b1 is refused for other optimizers and outside [0, 1)."""
+    grads = [np.array([0.3, -1.0]), np.array([-0.2, 0.5])]
+    optimizer = make_optimizer("adam", 0.1, b1=0.5)
+    params = jnp.zeros(2)
+    state = optimizer.init(params)
+    m = v = np.zeros(2)
+    expected = np.zeros(2)
+    for t, g in enumerate(grads, start=1):
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes Python floats and int counts
+            updates, state = optimizer.update(jnp.asarray(g, jnp.float32), state, params)
+        params = params + updates
+        m, v = 0.5 * m + 0.5 * g, 0.999 * v + 0.001 * g**2
+        expected = expected - 0.1 * (m / (1 - 0.5**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    np.testing.assert_allclose(params, expected, rtol=1e-5)
+    with pytest.raises(ConfigError, match="b1: expected only with the adam optimizer"):
+        make_optimizer("sgd", 0.1, b1=0.5)
+    with pytest.raises(ConfigError, match=r"b1: expected a number in \[0, 1\), got 1.0"):
+        make_optimizer("adam", 0.1, b1=1.0)
+
+
 def test_an_optimizer_per_group():
     source = ArraySource(DATA, 8)
     optimizers = {"a": make_optimizer("sgd", 0.3), "b": make_optimizer("sgd", 0.0001)}

@@ -5,12 +5,17 @@ samples are drawn and scored with :func:`unigen.metrics.mode_coverage` (the VEEG
 definition: modes captured, high-quality fraction, reverse KL). Results are aggregated over seeds
 as mean and standard error (sample standard deviation / sqrt(n), ddof=1; 0 for a single seed).
 
-Shared settings (override by argument): generator / discriminator / InfoGAN Q-network / VAE
-encoder and decoder MLPs with hidden widths (64, 64), ReLU; noise / latent dimension 2; batch 100;
-Adam(lr=1e-3, b1=0.5) on every parameter group. Algorithms:
+Shared settings (:data:`SETTINGS`, override by argument): generator / discriminator / InfoGAN
+Q-network / VAE encoder and decoder MLPs with hidden widths (128, 128, 128), ReLU; noise / latent
+dimension 2; 100 data rows per step; Adam(lr=1e-3, b1=0.5) on every parameter group, its step
+size decayed by a cosine to 1% of it over the run; :data:`STEPS` = 40,000 steps. Algorithms:
 
 * ``gan``: the classic GAN with the non-saturating generator loss;
 * ``gan-minimax``: the same with the minimax generator loss;
+* ``gan-r1``: ``gan`` with the R1 gradient penalty γ = 1 on the discriminator
+  (:func:`unigen.algorithms.gan.gradient_penalty`);
+* ``pacgan``: ``gan`` with a packed discriminator, m = 4 (PacGAN4): the 100 rows of a step are 25
+  packed data examples, against 25 packs of 4 generated points;
 * ``infogan``: InfoGAN with a categorical code of M values (M = number of modes), weight 1;
 * ``vae``: a Gaussian-likelihood VAE (analytic KL); its samples are **draws**
   x ~ p_theta(x|z), z ~ p(z) (not decoder means).
@@ -25,10 +30,16 @@ import numpy as np
 
 from unigen.errors import ConfigError
 
-MODE_ALGORITHMS = ("gan", "gan-minimax", "infogan", "vae")
+MODE_ALGORITHMS = ("gan", "gan-minimax", "gan-r1", "pacgan", "infogan", "vae")
 MODE_DATA = ("ring8", "grid25")
 METRICS = ("modes_captured", "high_quality_fraction", "reverse_kl")
 N_SAMPLES = 2500
+STEPS = 40_000
+SETTINGS: dict[str, Any] = {
+    "hidden": (128, 128, 128), "latent_dim": 2, "batch_size": 100, "lr": 1e-3, "b1": 0.5, "lr_final": 0.01,
+    "gradient_penalty": 1.0, "pack": 4,
+}
+"""The shared settings; ``gradient_penalty`` is used by ``gan-r1`` only, ``pack`` by ``pacgan`` only."""
 
 
 def check_algorithms(algorithms: Sequence[str]) -> list[str]:
@@ -48,16 +59,31 @@ def aggregate(values: Sequence[float]) -> dict[str, float]:
     return {"mean": float(v.mean()), "se": se}
 
 
-def _config(data: str, algorithm: str, seed: int, hidden: tuple[int, ...], latent_dim: int,
-            modes: int) -> dict[str, Any]:
-    return {
-        "algorithm": "gan" if algorithm.startswith("gan") else algorithm,
-        "data": data, "data_dir": None, "binarize": "none", "seed": seed, "data_dim": 2,
-        "latent_dim": latent_dim, "hidden": list(hidden), "activation": "relu",
-        "likelihood": "gaussian" if algorithm == "vae" else None, "kl": "analytic",
-        "generator_loss": "minimax" if algorithm == "gan-minimax" else "non-saturating",
-        "form": "classic", "code_values": modes, "information_weight": 1.0,
-    }
+def build(algorithm: str, modes: int, *, hidden: Sequence[int] = SETTINGS["hidden"], latent_dim: int = 2,
+          gradient_penalty: float = SETTINGS["gradient_penalty"], pack: int = SETTINGS["pack"]):
+    """``(model, algorithm)`` of one row for 2-D data with ``modes`` modes; every network has
+    hidden widths ``hidden``. ``gradient_penalty`` is used by the ``gan-r1`` row only and ``pack``
+    by the ``pacgan`` row only."""
+    from unigen.algorithms.gan import gan
+    from unigen.algorithms.infogan import infogan
+    from unigen.algorithms.vae import vae
+    from unigen.models.gan import gan_model
+    from unigen.models.infogan import infogan_model
+    from unigen.models.vae import vae_model
+
+    check_algorithms([algorithm])
+    hidden = tuple(hidden)
+    if algorithm == "vae":
+        model = vae_model(2, latent_dim, hidden=hidden, activation="relu", likelihood="gaussian")
+        return model, vae(model, kl="analytic")
+    if algorithm == "infogan":
+        model = infogan_model(2, latent_dim, modes, generator_hidden=hidden, discriminator_hidden=hidden,
+                              inference_hidden=hidden, activation="relu")
+        return model, infogan(model, information_weight=1.0)
+    model = gan_model(2, latent_dim, generator_hidden=hidden, discriminator_hidden=hidden, activation="relu",
+                      pack=pack if algorithm == "pacgan" else 1)
+    return model, gan(model, generator_loss="minimax" if algorithm == "gan-minimax" else "non-saturating",
+                      gradient_penalty=gradient_penalty if algorithm == "gan-r1" else 0.0)
 
 
 def draw(model, params, algorithm: str, n: int, seed: int) -> np.ndarray:
@@ -73,24 +99,35 @@ def draw(model, params, algorithm: str, n: int, seed: int) -> np.ndarray:
     return np.asarray(jax.jit(sample)(keys))
 
 
-def train_one(data: str, algorithm: str, seed: int, steps: int, *, hidden: tuple[int, ...] = (64, 64),
-              latent_dim: int = 2, batch_size: int = 100, lr: float = 1e-3, b1: float = 0.5,
-              steps_per_call: int = 50, n_samples: int = N_SAMPLES) -> dict[str, Any]:
-    """Trains one (algorithm, seed); returns its coverage summary and the drawn samples."""
+def train_one(data: str, algorithm: str, seed: int, steps: int = STEPS, *, steps_per_call: int = 50,
+              n_samples: int = N_SAMPLES, **settings: Any) -> dict[str, Any]:
+    """Trains one (algorithm, seed); returns its coverage summary and the drawn samples.
+
+    ``settings`` override :data:`SETTINGS`: networks as :func:`build`; Adam(``lr``, ``b1``) on
+    every parameter group, its step size decayed over ``steps`` by a cosine to ``lr_final``·``lr``
+    (``lr_final=None``: constant); ``batch_size`` data rows per step.
+    """
     import optax
 
-    from unigen import cli
     from unigen import data as datasets
     from unigen.metrics import mode_coverage
     from unigen.training import fit
 
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(f"settings: unknown {unknown}; expected some of {sorted(SETTINGS)}")
+    options = {**SETTINGS, **settings}
     dataset = datasets.load(data, "train", seed=seed)
-    config = _config(data, algorithm, seed, hidden, latent_dim, int(dataset.centres.shape[0]))
-    model = cli._model(config)
-    trainer = cli._algorithm(config, model)
-    batches = datasets.Batches(dataset, batch_size, seed=seed)
+    model, trainer = build(algorithm, int(dataset.centres.shape[0]), hidden=options["hidden"],
+                           latent_dim=options["latent_dim"], gradient_penalty=options["gradient_penalty"],
+                           pack=options["pack"])
+    if algorithm == "pacgan" and options["batch_size"] % options["pack"]:
+        raise ConfigError(f"batch_size {options['batch_size']} is not a multiple of pack {options['pack']}")
+    batches = datasets.Batches(dataset, options["batch_size"], seed=seed)
     per_call = max(1, math.gcd(steps, steps_per_call))
-    result = fit(trainer, batches, steps=steps, optimizer=optax.adam(lr, b1=b1), seed=seed,
+    lr, final = options["lr"], options["lr_final"]
+    rate = lr if final is None else optax.cosine_decay_schedule(lr, steps, alpha=final)
+    result = fit(trainer, batches, steps=steps, optimizer=optax.adam(rate, b1=options["b1"]), seed=seed,
                  steps_per_call=per_call, progress=False)
     samples = draw(model, result.state.params, algorithm, n_samples, seed + 1)
     finite = bool(np.all(np.isfinite(samples)))
@@ -105,9 +142,12 @@ def train_one(data: str, algorithm: str, seed: int, steps: int, *, hidden: tuple
     return {"summary": summary, "samples": samples}
 
 
-def run_modes(data: str, algorithms: Sequence[str], seeds: int, steps: int, *, keep_samples: bool = False,
-              **settings: Any) -> dict[str, Any]:
+def run_modes(data: str, algorithms: Sequence[str], seeds: int, steps: int = STEPS, *, keep_samples: bool = False,
+              progress: bool | None = None, **settings: Any) -> dict[str, Any]:
     """Trains every (algorithm, seed in 0..seeds-1) on ``data`` for ``steps`` steps and aggregates.
+
+    ``progress``: a bar over the runs, each finished run's result beside it (None: only on a
+    terminal). ``settings`` override :data:`SETTINGS` (see :func:`train_one`).
 
     Returns ``{"data", "modes", "sigma", "seeds", "steps", "n_samples", "settings", "runs": [per-run
     summaries], "results": {algorithm: {metric: {"mean", "se"}}}}``; with ``keep_samples`` also
@@ -122,21 +162,29 @@ def run_modes(data: str, algorithms: Sequence[str], seeds: int, steps: int, *, k
         raise ConfigError(f"--seeds: expected a positive integer, got {seeds!r}")
     if not (isinstance(steps, int) and steps >= 1):
         raise ConfigError(f"--steps: expected a positive integer, got {steps!r}")
+    from unigen.training.logging import progress_bar
+
     reference = datasets.load(data, "train", seed=0)
     runs, samples = [], {}
-    for name in names:
-        for seed in range(seeds):
-            one = train_one(data, name, seed, steps, **settings)
-            runs.append(one["summary"])
-            if seed == 0:
-                samples[name] = one["samples"]
+    with progress_bar(len(names) * seeds, 0, progress, unit="run") as bar:
+        for name in names:
+            for seed in range(seeds):
+                one = train_one(data, name, seed, steps, **settings)
+                runs.append(one["summary"])
+                if seed == 0:
+                    samples[name] = one["samples"]
+                done = one["summary"]
+                bar.set_postfix_str(f"{data} {name} seed {seed}: {done['modes_captured']} modes, "
+                                    f"HQ {100 * done['high_quality_fraction']:.1f}%")
+                bar.update()
     results = {}
     for name in names:
         mine = [r for r in runs if r["algorithm"] == name]
         results[name] = {m: aggregate([r[m] for r in mine]) for m in METRICS}
         results[name]["diverged"] = sum(not r["finite"] for r in mine)
-    defaults = {"hidden": [64, 64], "latent_dim": 2, "batch_size": 100, "lr": 1e-3, "b1": 0.5, "activation": "relu"}
-    defaults.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()})
+    used = {k: v for k, v in settings.items() if k in SETTINGS}
+    defaults = {k: (list(v) if isinstance(v, tuple) else v) for k, v in {**SETTINGS, **used}.items()}
+    defaults["activation"] = "relu"
     record: dict[str, Any] = {
         "data": data, "modes": int(reference.centres.shape[0]), "sigma": float(reference.sigma), "seeds": seeds,
         "steps": steps, "n_samples": settings.get("n_samples", N_SAMPLES), "settings": defaults,
@@ -147,28 +195,35 @@ def run_modes(data: str, algorithms: Sequence[str], seeds: int, steps: int, *, k
     return record
 
 
-def save_panels(record: dict[str, Any], centres: np.ndarray, sigma: float, path) -> None:
-    """One scatter panel per algorithm (seed 0's samples over the true modes, 3 sigma circles)."""
+def save_panels(records: Sequence[dict[str, Any]], path) -> None:
+    """One row of scatter panels per record (data set), one panel per algorithm: seed 0's samples
+    (``record["samples"]``) over the true modes, with their 3 sigma circles."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(record["samples"])
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
-    span = float(np.abs(centres).max()) * 1.4 + 3 * sigma
-    for ax, name in zip(axes[0], names):
-        s = record["samples"][name]
-        ax.scatter(s[:, 0], s[:, 1], s=2, alpha=0.3)
-        ax.scatter(centres[:, 0], centres[:, 1], marker="x", color="red", s=20)
-        for c in centres:
-            ax.add_patch(plt.Circle(c, 3 * sigma, fill=False, ls="--", color="red", lw=0.5))
-        r = record["results"][name]
-        ax.set_title(f"{record['data']} {name}\nmodes {r['modes_captured']['mean']:.1f}, "
-                     f"HQ {100 * r['high_quality_fraction']['mean']:.0f}%", fontsize=9)
-        ax.set_xlim(-span, span)
-        ax.set_ylim(-span, span)
-        ax.set_aspect("equal")
+    from unigen import data as datasets
+
+    names = list(records[0]["samples"])
+    fig, axes = plt.subplots(len(records), len(names), figsize=(3.0 * len(names), 3.2 * len(records)),
+                             squeeze=False)
+    for row, record in zip(axes, records):
+        reference = datasets.load(record["data"], "train", seed=0)
+        centres, sigma = reference.centres, reference.sigma
+        span = float(np.abs(centres).max()) * 1.4 + 3 * sigma
+        for ax, name in zip(row, names):
+            s = record["samples"][name]
+            ax.scatter(s[:, 0], s[:, 1], s=2, alpha=0.3)
+            ax.scatter(centres[:, 0], centres[:, 1], marker="x", color="red", s=15)
+            for c in centres:
+                ax.add_patch(plt.Circle(c, 3 * sigma, fill=False, ls="--", color="red", lw=0.5))
+            r = record["results"][name]
+            ax.set_title(f"{record['data']} {name} (seed 0)\nmean modes {r['modes_captured']['mean']:.1f}, "
+                         f"HQ {100 * r['high_quality_fraction']['mean']:.1f}%", fontsize=8)
+            ax.set_xlim(-span, span)
+            ax.set_ylim(-span, span)
+            ax.set_aspect("equal")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

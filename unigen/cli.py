@@ -10,8 +10,8 @@
     unigen algebra table [--latex]
     unigen algebra direction ALGORITHM [--json]
     unigen bench variance --problem NAME [--estimators a,b,...] [--json] [--out DIR] ...
-    unigen bench modes --data ring8|grid25 [--algorithms gan,gan-minimax,infogan,vae] [--seeds N] [--steps S]
-                 [--json] [--out DIR]
+    unigen bench modes --data ring8|grid25 [--algorithms gan,gan-minimax,gan-r1,pacgan,infogan,vae] [--seeds N]
+                 [--steps S] [--json] [--out DIR]
 
 Bad input (an unknown data set or algorithm, a bad size, bad data, a checkpoint that does not
 match) is reported in one line without a traceback, with exit status 2; a run whose loss turns
@@ -43,6 +43,7 @@ SAME_ON_RESUME = (
     "algorithm", "data", "data_dir", "binarize", "batch_size", "optimizer", "lr", "latent_dim",
     "hidden", "activation", "likelihood", "kl", "k", "seed", "steps_per_call",
     "layers", "estimator", "baseline", "generator_loss", "form", "code_values", "information_weight",
+    "gradient_penalty", "pack", "b1",
 )
 
 
@@ -76,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=100)
     train.add_argument("--optimizer", default="adam", help="sgd | adagrad | adam (default adam)")
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    train.add_argument("--b1", type=float, help="adam: the decay rate beta1 of the first moment (default 0.9; "
+                                                 "0.5 is usual for GANs)")
     train.add_argument("--latent-dim", type=int, help="latent dimension (default 20; gan, infogan: the noise "
                                                        "dimension, default 2; pm: the code units, default K on "
                                                        "pm-sources:K)")
@@ -99,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="gan: the generator's objective, max E[log D(G(z))] (default) or min E[log(1 - D(G(z)))]")
     train.add_argument("--form", choices=("classic", "variational-em"),
                        help="gan: the objectives as in §3 (default) or rewritten as variational EM (§3.1)")
+    train.add_argument("--gradient-penalty", type=float,
+                       help="gan: weight gamma of the R1 penalty gamma/2 E_data |grad_x d(x)|^2 on the discriminator "
+                            "(default 0, none)")
+    train.add_argument("--pack", type=int, help="gan: examples the discriminator judges at once (PacGAN; default 1)")
     train.add_argument("--code-values", type=int, help="infogan: values K of the categorical code (default: the "
                                                        "number of modes, 8 for ring8, 25 for grid25; 10 otherwise)")
     train.add_argument("--information-weight", type=float,
@@ -277,12 +284,15 @@ def _add_bench_parser(commands: Any) -> None:
     modes = bench_commands.add_parser(
         "modes", help="mode coverage (VEEGAN/PacGAN Table 1) of GANs, InfoGAN and a VAE on ring8/grid25")
     modes.add_argument("--data", required=True, help="ring8 | grid25")
-    modes.add_argument("--algorithms", default="gan,gan-minimax,infogan,vae",
-                       help="comma-separated, from gan,gan-minimax,infogan,vae (default: all)")
+    modes.add_argument("--algorithms", default="gan,gan-minimax,gan-r1,pacgan,infogan,vae",
+                       help="comma-separated, from gan,gan-minimax,gan-r1,pacgan,infogan,vae (default: all)")
     modes.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per algorithm (default 5)")
-    modes.add_argument("--steps", type=int, default=3000, help="training steps per run (default 3000)")
+    modes.add_argument("--steps", type=int, default=40000,
+                       help="training steps per run (default 40000, the benchmark's budget: about a minute per "
+                            "GAN run on 2 CPU cores)")
     modes.add_argument("--json", action="store_true", help="print one JSON object")
     modes.add_argument("--out", help="directory for results.json and samples.png")
+    modes.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -322,18 +332,15 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _bench_modes(args: argparse.Namespace) -> int:
     from unigen import bench_modes
-    from unigen import data
 
     record = bench_modes.run_modes(args.data, args.algorithms.split(","), args.seeds, args.steps,
-                                   keep_samples=bool(args.out))
+                                   keep_samples=bool(args.out), progress=False if args.no_progress else None)
     samples = record.pop("samples", None)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
-        reference = data.load(args.data, "train", seed=0)
-        bench_modes.save_panels({**record, "samples": samples}, reference.centres, reference.sigma,
-                                out / "samples.png")
+        bench_modes.save_panels([{**record, "samples": samples}], out / "samples.png")
     print(json.dumps(record) if args.json else bench_modes.format_table(record))
     return 0
 
@@ -426,13 +433,23 @@ def _check_gan_settings(config: dict[str, Any]) -> None:
     if config.get("latent_dim") is None:
         config["latent_dim"] = 2 if adversarial else 20
     config["hidden"] = list(config["hidden"])
-    owners = {"generator_loss": "gan", "form": "gan", "code_values": "infogan", "information_weight": "infogan"}
+    owners = {"generator_loss": "gan", "form": "gan", "gradient_penalty": "gan", "pack": "gan",
+              "code_values": "infogan", "information_weight": "infogan"}
     for name, owner in owners.items():
         if algorithm != owner and config.get(name) is not None:
             raise ConfigError(f"--{name.replace('_', '-')}: expected only with {owner}, got {config[name]} for {algorithm}")
     if algorithm == "gan":
         config["generator_loss"] = config.get("generator_loss") or "non-saturating"
         config["form"] = config.get("form") or "classic"
+        penalty = config.get("gradient_penalty")
+        if penalty is not None and not (math.isfinite(penalty) and penalty >= 0):
+            raise ConfigError(f"--gradient-penalty: expected a number >= 0, got {penalty}")
+        config["gradient_penalty"] = 0.0 if penalty is None else penalty
+        config["pack"] = 1 if config.get("pack") is None else config["pack"]
+        batch_size = config.get("batch_size")
+        if config["pack"] < 1 or (batch_size is not None and batch_size % config["pack"]):
+            raise ConfigError(f"--pack: expected a positive divisor of --batch-size {batch_size} (the "
+                              f"discriminator judges --pack rows of each batch at once), got {config['pack']}")
         if config["form"] == "variational-em" and config["generator_loss"] != "non-saturating":
             raise ConfigError(f"--generator-loss: expected non-saturating with --form variational-em (§3.1's "
                               f"generator objective is the non-saturating one), got {config['generator_loss']}")
@@ -476,7 +493,8 @@ def _model(config: dict[str, Any]):
         hidden = tuple(config["hidden"])
         if config["algorithm"] == "gan":
             return gan_model(config["data_dim"], config["latent_dim"], generator_hidden=hidden,
-                             discriminator_hidden=hidden, activation=config["activation"])
+                             discriminator_hidden=hidden, activation=config["activation"],
+                             pack=config.get("pack") or 1)
         return infogan_model(config["data_dim"], config["latent_dim"], config["code_values"], generator_hidden=hidden,
                              discriminator_hidden=hidden, inference_hidden=hidden, activation=config["activation"])
     return vae_model(config["data_dim"], config["latent_dim"], hidden=tuple(config["hidden"]),
@@ -498,7 +516,8 @@ def _algorithm(config: dict[str, Any], model):
     if name == "gan":
         from unigen.algorithms.gan import gan
 
-        return gan(model, generator_loss=config["generator_loss"], form=config["form"])
+        return gan(model, generator_loss=config["generator_loss"], form=config["form"],
+                   gradient_penalty=config.get("gradient_penalty") or 0.0)
     if name == "infogan":
         from unigen.algorithms.infogan import infogan
 
@@ -596,7 +615,7 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
         config["steps"] = 3000 if config["epochs"] is None else max(1, round(config["epochs"] * batches.steps_per_epoch))
     model = _model(config)
     algorithm = _algorithm(config, model)
-    optimizer = make_optimizer(config["optimizer"], config["lr"])
+    optimizer = make_optimizer(config["optimizer"], config["lr"], b1=config.get("b1"))
     out = Path(config["out"] or f"runs/{config['algorithm']}-{time.strftime('%Y%m%d-%H%M%S')}")
     config["out"] = str(out)
     if options.get("resume"):
@@ -736,7 +755,8 @@ def _load_run(run: str | Path):
     run = Path(run)
     config = _read_config(run, "run")
     model = _model(config)
-    trainer = make_trainer(_algorithm(config, model), make_optimizer(config["optimizer"], config["lr"]))
+    trainer = make_trainer(_algorithm(config, model),
+                           make_optimizer(config["optimizer"], config["lr"], b1=config.get("b1")))
     checkpoints = Checkpoints(run / "checkpoints")
     try:
         state = checkpoints.restore(trainer.init(jax.random.key(config["seed"])))

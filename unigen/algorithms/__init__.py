@@ -1,11 +1,12 @@
 """Algorithms: one file per objective, each an Algorithm of phases over the joint.
 
 The factories are re-exported under their own names (``unigen.algorithms.vae`` is the *function*
-:func:`unigen.algorithms.vae.vae`, as in ``from unigen.algorithms import vae``); the modules of the
-same names are reached with ``from unigen.algorithms.vae import ...`` or
-``importlib.import_module("unigen.algorithms.vae")``.
+:func:`unigen.algorithms.vae.vae`, as in ``from unigen.algorithms import vae``; likewise ``gan``,
+``infogan``, ...); the modules of the same names are reached with
+``from unigen.algorithms.vae import ...`` or ``importlib.import_module("unigen.algorithms.vae")``.
 """
 
+from unigen.algorithms.gan import gan
 from unigen.algorithms.infogan import infogan
 from unigen.algorithms.iwae import iwae, iwae_bound, log_importance_weights
 from unigen.algorithms.pm import predictability_minimization
@@ -17,6 +18,7 @@ from unigen.algorithms.wake_sleep import wake_sleep
 __all__ = [
     "elbo",
     "elbo_terms",
+    "gan",
     "infogan",
     "iwae",
     "iwae_bound",

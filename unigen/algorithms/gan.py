@@ -62,6 +62,7 @@ computed from logits in the stable log-sigmoid form. Tools for §3's claims:
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, NamedTuple
 
 import jax
@@ -94,8 +95,10 @@ __all__ = [
     "bindings",
     "discriminator_probability",
     "gan",
+    "gradient_penalty",
     "optimal_discriminator",
     "optimal_discriminator_error",
+    "packed",
     "saturation_curve",
 ]
 
@@ -183,7 +186,8 @@ def bindings(model: GANModel) -> dict:
     :func:`unigen.algebra.compile`).
 
     * :math:`p_\theta(x \mid y=0)`: :func:`~unigen.algebra.compiler.implicit`, one draw
-      :math:`x = G_\theta(z)` of ``model.generator.sample`` per key (pathwise in θ);
+      :math:`x = G_\theta(z)` of ``model.generator.sample`` per key (pathwise in θ); with
+      ``model.pack = m``, m independent draws (keys ``jax.random.split(key, m)``) flattened;
     * :math:`p_\theta(x \mid y=1)` and :math:`p_{data}(x)`: the rows of ``batch["x"]``;
     * :math:`q_\phi(y \mid x)`: a scalar :class:`~unigen.distributions.BernoulliLogits` with
       logits ``model.discriminator_logit(params["phi"], x)`` (stable log-sigmoid log-mass); the
@@ -192,7 +196,10 @@ def bindings(model: GANModel) -> dict:
     """
 
     def sample_generated(params: Params, key: PRNGKey, given: Mapping) -> jax.Array:
-        return model.generator.sample(params["theta"], key, {})["x"]
+        if model.pack == 1:
+            return model.generator.sample(params["theta"], key, {})["x"]
+        draw = jax.vmap(lambda k: model.generator.sample(params["theta"], k, {})["x"])
+        return draw(jax.random.split(key, model.pack)).reshape(-1)
 
     def discriminate(params: Params, given: Mapping) -> BernoulliLogits:
         return BernoulliLogits(model.discriminator_logit(params["phi"], given["x"]))
@@ -232,6 +239,7 @@ def gan(
     model: GANModel,
     generator_loss: str = "non-saturating",
     form: str = "classic",
+    gradient_penalty: float = 0.0,
 ) -> Algorithm:
     r"""The generative adversarial network (§3, §3.1): a discriminator phase, then a generator
     phase, each the declared objective compiled by :func:`unigen.algebra.compile`.
@@ -259,11 +267,23 @@ def gan(
 
     Expectations over the data are batch means; over the generator, one draw
     :math:`x = G_\theta(z)` per batch row (row i with ``jax.random.split(key', B)[i]``).
+    With a packed model (``model.pack = m``, PacGAN) the batch ``[B, D]`` becomes B/m packed
+    rows (:func:`packed`) and each generated row is m draws, so both sides give the
+    discriminator B/m examples of m points each.
 
     Args:
       model: a :class:`~unigen.models.gan.GANModel`.
       generator_loss: ``"non-saturating"`` (default) or ``"minimax"`` (classic form only).
       form: ``"classic"`` (default) or ``"variational-em"``.
+      gradient_penalty: γ ≥ 0. With γ > 0 the discriminator's loss gets γ times the R1
+        penalty :math:`\tfrac12 \mathbb{E}_{p_{data}}[\|\nabla_x d_\phi(x)\|^2]`
+        (:func:`gradient_penalty`, Mescheder et al. 2018), reported as metric
+        ``"gradient_penalty"``. It is a regularizer of the discriminator's *training*, not part
+        of the declared objective (which stays as printed). It vanishes where the discriminator
+        is flat on the data, as at the GAN's equilibrium p_g = p_data with D = ½, so that
+        equilibrium is kept; Mescheder et al. show it makes training converge to it locally,
+        where the unregularized GAN can oscillate around it. On grid25 it is the variant that
+        reaches every mode (``benchmarks/mode_coverage.py``, row ``gan-r1``).
 
     Returns:
       An :class:`~unigen.core.Algorithm` with phases ``"discriminator"`` (``"phi"``) and
@@ -273,10 +293,11 @@ def gan(
       (the objective's value, whose sign the phase's sense gives).
 
     Raises:
-      ConfigError: an unknown ``generator_loss`` or ``form``, or ``"minimax"`` with
-        ``"variational-em"``.
+      ConfigError: an unknown ``generator_loss`` or ``form``, ``"minimax"`` with
+        ``"variational-em"``, or a negative or non-finite ``gradient_penalty``.
     """
     declaration = _check_form(generator_loss, form)
+    gamma = _penalty_weight(gradient_penalty)
     table = bindings(model)
     losses = []
     for phase in declaration.phases:
@@ -290,8 +311,10 @@ def gan(
         def loss(params: Params, key: PRNGKey, batch: Batch, compiled=compiled) -> tuple[
             jax.Array, Metrics
         ]:
-            return compiled(params, key, {"x": batch_data(batch, model.data_dim)})
+            return compiled(params, key, {"x": packed(batch_data(batch, model.data_dim), model.pack)})
 
+        if phase.name == "discriminator" and gamma > 0:
+            loss = _with_gradient_penalty(model, loss, gamma)
         losses.append(Phase(phase.name, phase.params, loss))
 
     def init(key: PRNGKey) -> dict[str, Params]:
@@ -299,6 +322,48 @@ def gan(
         return {"theta": model.generator.init(key_theta), "phi": model.discriminator.init(key_phi)}
 
     return Algorithm(init=init, phases=tuple(losses), objective=declaration)
+
+
+def _penalty_weight(gradient_penalty: float) -> float:
+    if (isinstance(gradient_penalty, bool) or not isinstance(gradient_penalty, (int, float))
+            or not math.isfinite(gradient_penalty) or gradient_penalty < 0):
+        raise ConfigError(f"gradient_penalty: expected a finite number >= 0, got {describe(gradient_penalty)}")
+    return float(gradient_penalty)
+
+
+def gradient_penalty(model: GANModel, phi: Params, x: ArrayLike) -> jax.Array:
+    r"""The R1 penalty (Mescheder, Geiger & Nowozin 2018) on data rows ``x`` ``[N, D]``:
+    :math:`\tfrac12\, \mathbb{E}_{p_{data}}\left[\|\nabla_x d_\phi(x)\|^2\right]`, the
+    squared gradient of the discriminator's logit at the data, averaged over the rows (for a
+    packed model, over the packed rows, the gradient taken in all m·D inputs).
+    """
+    x = packed(jnp.asarray(x), model.pack)
+    slopes = jax.vmap(jax.grad(lambda row: model.discriminator_logit(phi, row)))(x)
+    return 0.5 * jnp.mean(jnp.sum(slopes**2, axis=-1))
+
+
+def _with_gradient_penalty(model: GANModel, loss, gamma: float):
+    def penalized(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
+        value, metrics = loss(params, key, batch)
+        penalty = gradient_penalty(model, params["phi"], batch_data(batch, model.data_dim))
+        return value + gamma * penalty, {**metrics, "gradient_penalty": penalty}
+
+    return penalized
+
+
+def packed(x: jax.Array, pack: int) -> jax.Array:
+    r"""Data rows ``[B, D]`` grouped for a discriminator that judges ``pack`` = m at once:
+    ``[B/m, m·D]``, row j holding rows ``j·m .. j·m + m - 1`` (PacGAN's packed real examples).
+
+    Raises:
+      DataError: ``B`` is not a multiple of m.
+    """
+    if pack == 1:
+        return x
+    if x.shape[0] % pack:
+        raise DataError(f"batch['x']: the batch size {x.shape[0]} is not a multiple of pack={pack} "
+                        "(the discriminator judges pack rows at once)")
+    return x.reshape(x.shape[0] // pack, pack * x.shape[1])
 
 
 def discriminator_probability(model: GANModel, phi: Params, x: ArrayLike) -> jax.Array:

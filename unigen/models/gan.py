@@ -26,6 +26,15 @@ Parameters are plain nested dicts: ``theta = {"generator": <mlp params>}`` and
 generator is affine, :math:`G_\theta(z) = z W + b`, so :math:`p_{g_\theta} =
 \mathcal{N}(b, W^\top W)` is a Gaussian with a known density: the tests of the optimal
 discriminator (§3) and of Lemma 1 (§3.2) use it as an oracle (:func:`affine_generator_params`).
+
+**Packing** (PacGAN, Lin et al. 2018). With ``pack=m`` the discriminator judges m examples at
+once: its input is :math:`x_{1:m}` flattened to ``[m·D]`` and it sees either m data rows or m
+independent generator draws. In the unified view this is the same GAN over the product space,
+:math:`p_\theta(x_{1:m} \mid y=0) = \prod_i p_{g_\theta}(x_i)` and
+:math:`p_\theta(x_{1:m} \mid y=1) = \prod_i p_{data}(x_i)`; the generator itself is unchanged
+(it still draws one x), so everything about samples is as for ``pack=1``. A discriminator that
+sees m samples together can tell m draws from one mode from m draws of the data, which makes
+dropping modes costly for the generator (PacGAN's argument).
 """
 
 from __future__ import annotations
@@ -68,6 +77,8 @@ class GANModel(NamedTuple):
         scalar Bernoulli :math:`q_\phi(y \mid x)` with logits :math:`d_\phi(x)`.
       data_dim: D, the dimension of x.
       latent_dim: L, the dimension of z.
+      pack: m, how many examples the discriminator judges at once (1: the classic GAN); its
+        ``x`` is then ``[m·D]``, m examples flattened.
     """
 
     generator: Joint
@@ -78,6 +89,7 @@ class GANModel(NamedTuple):
     discriminator_distribution: Callable[[Params, jax.Array], Distribution]
     data_dim: int
     latent_dim: int
+    pack: int = 1
 
 
 def hidden_sizes(name: str, hidden: object) -> tuple[int, ...]:
@@ -97,6 +109,7 @@ def gan_model(
     generator_hidden: Sequence[int] = (64, 64),
     discriminator_hidden: Sequence[int] = (64, 64),
     activation: str = "relu",
+    pack: int = 1,
 ) -> GANModel:
     r"""A GAN with MLP generator and discriminator (lecture §3, §3.1).
 
@@ -111,6 +124,8 @@ def gan_model(
         (a Gaussian :math:`p_{g_\theta}`).
       discriminator_hidden: hidden widths of :math:`d_\phi`; ``()`` gives logistic regression.
       activation: the hidden activation, a name in :data:`unigen.nets.ACTIVATIONS`.
+      pack: m, the number of examples the discriminator judges together (PacGAN; 1 = classic).
+        The discriminator's input is then ``[m·D]`` and its first layer has ``m·D`` inputs.
 
     Returns:
       A :class:`GANModel`; ``generator.init(key)`` gives ``theta``, ``discriminator.init(key)``
@@ -123,8 +138,10 @@ def gan_model(
     latent_dim = positive_int("latent_dim", latent_dim)
     generator_hidden = hidden_sizes("generator_hidden", generator_hidden)
     discriminator_hidden = hidden_sizes("discriminator_hidden", discriminator_hidden)
+    pack = positive_int("pack", pack)
+    judged_dim = pack * data_dim  # what the discriminator sees: m examples, flattened
     generator_net = mlp([latent_dim, *generator_hidden, data_dim], activation)
-    discriminator_net = mlp([data_dim, *discriminator_hidden, 1], activation)
+    discriminator_net = mlp([judged_dim, *discriminator_hidden, 1], activation)
 
     def prior(theta: Params) -> Distribution:
         dtype = jax.tree.leaves(theta)[0].dtype
@@ -158,13 +175,13 @@ def gan_model(
 
     def discriminator_sample(phi: Params, key: PRNGKey, given: Values) -> dict[str, jax.Array]:
         check_keys("given", given, [{"x"}])
-        x = take("given", given, "x", data_dim)
+        x = take("given", given, "x", judged_dim)
         return {"y": discriminator_distribution(phi, x).sample(key)}
 
     def discriminator_log_prob(phi: Params, values: Values, given: Values) -> jax.Array:
         check_keys("given", given, [{"x"}])
         check_keys("values", values, [{"y"}])
-        x = take("given", given, "x", data_dim)
+        x = take("given", given, "x", judged_dim)
         return discriminator_distribution(phi, x).log_prob(values["y"])
 
     return GANModel(
@@ -176,6 +193,7 @@ def gan_model(
         discriminator_distribution=discriminator_distribution,
         data_dim=data_dim,
         latent_dim=latent_dim,
+        pack=pack,
     )
 
 

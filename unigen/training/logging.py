@@ -50,8 +50,8 @@ def _step_of(line: str) -> int:
         return -1
 
 
-def progress_bar(total: int, initial: int, enabled: bool | None) -> tqdm:
+def progress_bar(total: int, initial: int, enabled: bool | None, unit: str = "step") -> tqdm:
     """A tqdm bar on a terminal; silent when ``enabled`` is False, or None and stderr is no tty."""
     if enabled is None:
         enabled = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, disable=not enabled, unit=unit, dynamic_ncols=True)

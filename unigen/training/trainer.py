@@ -41,13 +41,22 @@ OPTIMIZERS: dict[str, Callable[[float], optax.GradientTransformation]] = {
 }
 
 
-def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformation:
-    """The optax optimizer ``name`` (``sgd``, ``adagrad`` or ``adam``; the lecture names SGD or Adagrad)."""
+def make_optimizer(name: str, learning_rate: float, *, b1: float | None = None) -> optax.GradientTransformation:
+    """The optax optimizer ``name`` (``sgd``, ``adagrad`` or ``adam``; the lecture names SGD or Adagrad).
+
+    ``b1`` is Adam's first-moment decay (None: optax's default 0.9); only ``adam`` takes it.
+    """
     if name not in OPTIMIZERS:
         raise ConfigError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {name!r}")
     if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
         raise ConfigError(f"learning_rate: expected a positive finite number, got {learning_rate!r}")
-    return OPTIMIZERS[name](learning_rate)
+    if b1 is None:
+        return OPTIMIZERS[name](learning_rate)
+    if name != "adam":
+        raise ConfigError(f"b1: expected only with the adam optimizer, got b1={b1!r} with {name!r}")
+    if isinstance(b1, bool) or not isinstance(b1, (int, float)) or not 0 <= b1 < 1:
+        raise ConfigError(f"b1: expected a number in [0, 1), got {b1!r}")
+    return optax.adam(learning_rate, b1=b1)
 
 
 class TrainState(NamedTuple):
