@@ -143,6 +143,16 @@ def test_eval_and_a_changed_resume_are_refused(runs, tmp_path, capsys):
             "--out", str(copy), "--resume"]
     assert cli.main(argv) == 2
     assert "generator_loss (run: 'non-saturating', now: 'minimax')" in capsys.readouterr().err
+    # A run written before --gradient-penalty/--pack/--b1 existed resumes with their defaults.
+    legacy = tmp_path / "legacy"
+    shutil.copytree(runs["gan"], legacy)
+    stored = json.loads((legacy / "config.json").read_text())
+    for name in ("gradient_penalty", "pack", "b1"):
+        del stored[name]
+    (legacy / "config.json").write_text(json.dumps(stored))
+    argv = ["train", "gan", "--data", "ring8", "--steps", "350", *QUICK, "--out", str(legacy), "--resume"]
+    assert cli.main(argv) == 0
+    assert _summary(legacy)["steps"] == 350
     # A GAN run is not a VAE checkpoint for the estimator benchmark's vae problem.
     argv = ["bench", "variance", "--problem", "vae", "--checkpoint", str(runs["gan"])]
     assert cli.main(argv) == 2

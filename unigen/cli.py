@@ -570,6 +570,9 @@ def _read_config(run: Path, argument: str) -> dict[str, Any]:
 
 def _check_resume(out: Path, config: dict[str, Any]) -> None:
     stored = _read_config(out, "--resume")
+    if stored.get("algorithm") == "gan":  # runs written before these options existed had their defaults
+        stored.setdefault("gradient_penalty", 0.0)
+        stored.setdefault("pack", 1)
     differ = [
         f"{name} (run: {stored.get(name)!r}, now: {config.get(name)!r})"
         for name in SAME_ON_RESUME
