@@ -261,6 +261,30 @@ def test_variance_report_rows_agree_with_the_references(key):
     assert by[("pathwise", "mu")]["exact_variance"] > by[("score", "mu")]["exact_variance"]
 
 
+
+def test_chunked_replicas_give_the_same_report_as_one_vmap(key, monkeypatch):
+    """On the CPU variance_report runs replicas in cache-sized chunks (lax.map): the same keys, so
+    the same estimates as one vmap over all replicas, up to float rounding of the summaries."""
+    from unigen.estimators import report as report_module
+
+    if jax.default_backend() != "cpu":
+        pytest.skip("chunking is the CPU path; elsewhere all replicas run in one vmap")
+    problem = gaussian_problem("square", mu=1.0, sigma=1.0, k=1.0)
+    names = ["score", "pathwise", "score-mean-baseline"]
+    monkeypatch.setattr(report_module, "CHUNK_BYTES", 2**40)  # one chunk: plain vmap
+    whole = variance_report(problem, names, 50, 1001, key, repeats=1)
+    replica_fn, _ = report_module._estimator_fn(problem, "score", 50, key)
+    per_replica = jax.jit(replica_fn).lower(key).compile().memory_analysis().temp_size_in_bytes
+    monkeypatch.setattr(report_module, "CHUNK_BYTES", 64 * per_replica)
+    chunk = report_module.replicas_per_chunk(replica_fn, key, 1001)
+    assert chunk == 64  # 1001 = 15 x 64 + 41: the remainder path runs too
+    chunked = variance_report(problem, names, 50, 1001, key, repeats=1)
+    for a, b in zip(whole.rows, chunked.rows):
+        assert (a["estimator"], a["parameter"]) == (b["estimator"], b["parameter"])
+        for field in ("mean", "variance"):
+            assert b[field] == pytest.approx(a[field], rel=1e-5, abs=1e-7)
+    assert report_module.replicas_per_chunk(replica_fn, key, 10) == 10  # never more than asked
+
 # --- the VAE problem ------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 r"""``variance_report``: mean, variance, bias, cost and efficiency of gradient estimators.
 
 For each estimator, ``replicas`` independent N-draw estimates are computed at once
-(``jax.vmap`` over ``jax.random.split(key, replicas)``, one jitted call) and summarized per
+(``jax.vmap`` over ``jax.random.split(key, replicas)``, one jitted call; on the CPU in chunks
+whose temporaries fit in cache, :func:`replicas_per_chunk`) and summarized per
 parameter coordinate: the mean, the unbiased sample variance, the bias against the exact gradient
 where one is known, and the wall time per estimate (median over ``repeats`` timed calls after one
 untimed compile call, divided by ``replicas``); efficiency = 1 / (variance × seconds).
@@ -45,7 +46,7 @@ from unigen.estimators.score_function import score_function
 
 __all__ = [
     "ESTIMATORS", "ROW_FIELDS", "Report", "check_applicable", "default_estimators", "format_table",
-    "save_variance_plot", "sweep_k", "variance_report",
+    "replicas_per_chunk", "save_variance_plot", "sweep_k", "variance_report",
 ]
 
 ESTIMATORS = (
@@ -66,6 +67,7 @@ MOVING_AVERAGE_WARMUP = 10
 MOVING_AVERAGE_DECAY = 0.8
 LEARNED_BASELINE_STEPS = 200
 CONCRETE_TEMPERATURE = 0.5
+CHUNK_BYTES = 16 * 2**20  # temporaries of one vectorized step on the CPU (see replicas_per_chunk)
 
 
 class Report(NamedTuple):
@@ -142,9 +144,26 @@ def _estimator_fn(problem: Problem, name: str, n_samples: int, key: jax.Array) -
     raise ConfigError(f"estimators: expected names from {list(ESTIMATORS)}, got {name!r}")
 
 
-def _summaries(replica_fn: Callable, replicas: int) -> Callable[[jax.Array], Any]:
+def replicas_per_chunk(replica_fn: Callable, key: jax.Array, replicas: int) -> int:
+    """How many replicas one vectorized step computes: all of them off the CPU; on the CPU as many
+    as keep the step's temporaries within :data:`CHUNK_BYTES` (from XLA's memory analysis of one
+    replica), so that the intermediate arrays stay in cache instead of streaming through memory."""
+    if jax.default_backend() != "cpu":
+        return replicas
+    analysis = jax.jit(replica_fn).lower(key).compile().memory_analysis()
+    per_replica = getattr(analysis, "temp_size_in_bytes", 0) or 0
+    if per_replica <= 0:
+        return replicas
+    return int(max(1, min(replicas, CHUNK_BYTES // per_replica)))
+
+
+def _summaries(replica_fn: Callable, replicas: int, chunk: int) -> Callable[[jax.Array], Any]:
     def run(key: jax.Array) -> Any:
-        gradients = jax.vmap(replica_fn)(jax.random.split(key, replicas))
+        keys = jax.random.split(key, replicas)
+        if chunk >= replicas:
+            gradients = jax.vmap(replica_fn)(keys)
+        else:  # scan over chunks of `chunk` vmapped replicas (the remainder vmapped at the end)
+            gradients = jax.lax.map(replica_fn, keys, batch_size=chunk)
 
         def summary(g: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
             mean = jnp.mean(g, axis=0)
@@ -207,7 +226,7 @@ def variance_report(
         estimator_key = jax.random.fold_in(key, index)
         fit_key, run_key = jax.random.split(estimator_key)
         replica_fn, calls = _estimator_fn(problem, name, n_samples, fit_key)
-        run = _summaries(replica_fn, replicas)
+        run = _summaries(replica_fn, replicas, replicas_per_chunk(replica_fn, run_key, replicas))
         result = jax.block_until_ready(run(run_key))  # compile + first run (untimed)
         times = []
         for repeat in range(repeats):
