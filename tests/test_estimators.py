@@ -261,7 +261,6 @@ def test_variance_report_rows_agree_with_the_references(key):
     assert by[("pathwise", "mu")]["exact_variance"] > by[("score", "mu")]["exact_variance"]
 
 
-
 def test_chunked_replicas_give_the_same_report_as_one_vmap(key, monkeypatch):
     """On the CPU variance_report runs replicas in cache-sized chunks (lax.map): the same keys, so
     the same estimates as one vmap over all replicas, up to float rounding of the summaries."""
@@ -279,11 +278,13 @@ def test_chunked_replicas_give_the_same_report_as_one_vmap(key, monkeypatch):
     chunk = report_module.replicas_per_chunk(replica_fn, key, 1001)
     assert chunk == 64  # 1001 = 15 x 64 + 41: the remainder path runs too
     chunked = variance_report(problem, names, 50, 1001, key, repeats=1)
+    assert len(chunked.rows) == len(whole.rows) == 2 * len(names)
     for a, b in zip(whole.rows, chunked.rows):
         assert (a["estimator"], a["parameter"]) == (b["estimator"], b["parameter"])
         for field in ("mean", "variance"):
             assert b[field] == pytest.approx(a[field], rel=1e-5, abs=1e-7)
     assert report_module.replicas_per_chunk(replica_fn, key, 10) == 10  # never more than asked
+
 
 # --- the VAE problem ------------------------------------------------------------------------------
 

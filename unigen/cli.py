@@ -39,6 +39,8 @@ GAN_ALGORITHMS = ("gan", "infogan")  # implicit generators: no likelihood, mode 
 # The recognition model's parameter group of each SBN algorithm (what IS-NLL samples from).
 RECOGNITION_GROUPS = {"wake-sleep": "lambda", "rws": "phi", "vem": "phi"}
 # The settings a resumed run must share with the run it continues (the rest may change).
+# gan options added after the first gan runs, with the values every run made before them had.
+GAN_LATER_DEFAULTS = {"gradient_penalty": 0.0, "pack": 1}
 SAME_ON_RESUME = (
     "algorithm", "data", "data_dir", "binarize", "batch_size", "optimizer", "lr", "latent_dim",
     "hidden", "activation", "likelihood", "kl", "k", "seed", "steps_per_call",
@@ -444,8 +446,8 @@ def _check_gan_settings(config: dict[str, Any]) -> None:
         penalty = config.get("gradient_penalty")
         if penalty is not None and not (math.isfinite(penalty) and penalty >= 0):
             raise ConfigError(f"--gradient-penalty: expected a number >= 0, got {penalty}")
-        config["gradient_penalty"] = 0.0 if penalty is None else penalty
-        config["pack"] = 1 if config.get("pack") is None else config["pack"]
+        for name, default in GAN_LATER_DEFAULTS.items():
+            config[name] = default if config.get(name) is None else config[name]
         batch_size = config.get("batch_size")
         if config["pack"] < 1 or (batch_size is not None and batch_size % config["pack"]):
             raise ConfigError(f"--pack: expected a positive divisor of --batch-size {batch_size} (the "
@@ -570,9 +572,8 @@ def _read_config(run: Path, argument: str) -> dict[str, Any]:
 
 def _check_resume(out: Path, config: dict[str, Any]) -> None:
     stored = _read_config(out, "--resume")
-    if stored.get("algorithm") == "gan":  # runs written before these options existed had their defaults
-        stored.setdefault("gradient_penalty", 0.0)
-        stored.setdefault("pack", 1)
+    if stored.get("algorithm") == "gan":  # a run written before these options existed had their defaults
+        stored = {**GAN_LATER_DEFAULTS, **stored}
     differ = [
         f"{name} (run: {stored.get(name)!r}, now: {config.get(name)!r})"
         for name in SAME_ON_RESUME
