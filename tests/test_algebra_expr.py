@@ -19,6 +19,8 @@ from unigen.algebra.expr import (
     Scale,
     Sum,
     Var,
+    coefficient,
+    coefficients,
     constant,
     dist,
     free_params,
@@ -55,7 +57,7 @@ def test_vae_objective_prints_in_the_lecture_notation():
 
 
 def test_the_vae_algorithm_declares_this_objective():
-    assert OBJECTIVE == VAE
+    assert str(OBJECTIVE) == str(VAE) and OBJECTIVE.latex() == VAE.latex()
 
 
 def test_elbo_both_forms():
@@ -198,7 +200,41 @@ def test_nodes_are_immutable_and_hashable():
     rebuilt = E(p_data, E(encoder, log(decoder)) - KL(encoder, prior))
     assert rebuilt == VAE and hash(rebuilt) == hash(VAE)
     assert len({VAE, rebuilt, GAN_DISCRIMINATOR, GAN_GENERATOR}) == 3
-    assert dist("p", over="x", params="θ") == dist("p", over=("x",), params="theta")
+    assert str(dist("p", over="x", params="θ")) == str(dist("p", over=("x",), params="theta"))
+
+
+def test_distributions_are_distinct_unless_derived():
+    """Two dist() calls that print alike are two distributions (two binding keys); fixed(),
+    reverse() and replace() keep the identity."""
+    generator = dist("p", over="x", given="z", params="theta")
+    assert str(generator) == str(decoder) and generator != decoder
+    assert len({generator: 1, decoder: 2}) == 2
+    family = dist("p", over="x", given="y", params="theta")
+    assert family.fixed(y=0) == family.fixed(y=0) != dist("p", over="x", given="y=0", params="theta")
+    assert str(family.fixed(y=0)) == "p_θ(x|y=0)"
+    assert reverse(reverse(discriminator)) == discriminator
+    assert dataclasses.replace(decoder) == decoder
+    with pytest.raises(ConfigError, match="fixed of p_θ"):
+        family.fixed(z=1)
+
+
+def test_open_vocabulary_prints_greek_and_subscripts():
+    """Any identifier is a variable or a group: psi -> ψ, x_rec -> x_rec, theta0 -> θ₀,
+    several groups -> a list, a named coefficient -> its symbol."""
+    d = dist("p", over="x_rec", given="z", params="psi")
+    assert str(d) == "p_ψ(x_rec|z)" and d.latex() == r"p_\psi(x_{rec} \mid z)"
+    both = dist("q", over="s", given="xt", params="theta,phi")
+    assert both.groups == ("theta", "phi") and str(both) == "q_{θ,φ}(s|xt)"
+    assert both.latex() == r"q_{\theta,\phi}(s \mid \mathrm{xt})"
+    assert free_params(log(both)) == {"theta", "phi"}
+    assert str(dist("p", over="x", params="theta0")) == "p_θ₀(x)"
+    assert str(dist("p", over="x", params="enc")) == "p_enc(x)"
+    assert dist("p", over="x", params="enc").latex() == r"p_{\mathrm{enc}}(x)"
+    beta = coefficient("beta", 4.0)
+    scaled = beta * KL(encoder, prior)
+    assert str(scaled) == "β · KL(q_η(z|x) ‖ p(z))"
+    assert scaled.latex() == r"\beta \cdot \mathrm{KL}\left(q_\eta(z \mid x) \,\|\, p(z)\right)"
+    assert str(KL(encoder, prior) * beta) == str(scaled) and coefficients(scaled - VAE) == (beta,)
 
 
 def test_vae_latex_is_valid_mathtext():
@@ -233,9 +269,9 @@ def test_figure5_distributions():
     assert reverse(perfect).latex() == r"q^{r}_*(y \mid x)"
     frozen = reverse(dist("q", over="y", given="x", params="φ0"))
     assert frozen.params == "phi0"
-    assert str(frozen) == "q^r_φ0(y|x)" and frozen.latex() == r"q^{r}_{\phi_0}(y \mid x)"
+    assert str(frozen) == "q^r_φ₀(y|x)" and frozen.latex() == r"q^{r}_{\phi_0}(y \mid x)"
     mixture0 = dist("p", over="x", params="theta0")
-    assert str(mixture0) == "p_θ0(x)" and mixture0.latex() == r"p_{\theta_0}(x)"
+    assert str(mixture0) == "p_θ₀(x)" and mixture0.latex() == r"p_{\theta_0}(x)"
     assert free_params(KL(dist("p", over="x", params="theta"), mixture0)) == {"theta", "theta0"}
     posterior = dist("p", over="z,y", given="x", params="theta")
     assert posterior.latex() == r"p_\theta(z, y \mid x)"
@@ -258,7 +294,8 @@ def test_importance_weighted_bound_prints_like_the_iwae_docstring():
     # The IWAE docstrings state "L_k(θ, η; x) = <the bound>".
     same = lambda text: "".join(text.split())  # noqa: E731
     assert same(r"\mathcal{L}_k(\theta, \eta; x) = " + bound.latex()) in same(iwae_module.__doc__)
-    assert iwae_module.OBJECTIVE == E(p_data, importance_weighted_bound(prior * decoder, encoder))
+    assert str(iwae_module.OBJECTIVE) == str(
+        E(p_data, importance_weighted_bound(prior * decoder, encoder)))
     assert importance_weighted_bound(joint, encoder, 16).latex().startswith(
         r"\mathbb{E}_{z_1, \ldots, z_{16} \sim q_\eta(z \mid x)}\left[\log \frac{1}{16} "
         r"\sum_{i=1}^{16} \frac{p_\theta(x, z_i)}"
@@ -297,7 +334,7 @@ def test_new_nodes_latex_is_valid_mathtext():
 @pytest.mark.parametrize(
     ("build", "error", "message"),
     [
-        (lambda: dist("p", over="w"), ConfigError, "variable: got 'w', expected one of"),
+        (lambda: dist("p", over="2w"), ConfigError, "variable: got '2w', expected an identifier"),
         (lambda: Var("y", 0.5), ConfigError, "value of y: got 0.5, expected an int or None"),
         (lambda: dist("p", over=""), ConfigError, "over of p: got no variables"),
         (lambda: dist("p", over="x,x"), ConfigError, "got ['x', 'x'], expected distinct"),
@@ -306,12 +343,13 @@ def test_new_nodes_latex_is_valid_mathtext():
         (lambda: dist("p", over="x", given="z,z"), ConfigError, "given of p: got ['z', 'z']"),
         (lambda: dist("p", over="x", given="x"), ConfigError, "got ['x'] in both over and given"),
         (lambda: dist("p", over=3), ConfigError, "over: got 3, expected a string like 'x,z'"),
-        (lambda: dist("p", over="x", params="psi"), ConfigError, "params of p: got 'psi'"),
+        (lambda: dist("p", over="x", params="ps i"), ConfigError, "params of p: got 'ps i'"),
         (lambda: dist("p_data", over="x", params="theta"), ConfigError, "on a subscripted name"),
         (lambda: dist("2p", over="x"), ConfigError, "name: got '2p', expected a letter-led name"),
         (lambda: dist("q^*", over="x"), ConfigError, "name: got 'q^*', expected a letter-led"),
         (lambda: dist("q_*", over="y", params="phi"), ConfigError, "on a subscripted name"),
-        (lambda: dist("p", over="x", params="theta1"), ConfigError, "got 'theta1', expected"),
+        (lambda: dist("p", over="x", params=("theta", "theta")), ConfigError,
+         "got ('theta', 'theta'), expected a group name"),
         (lambda: reverse(dist("q^r", over="y")), ConfigError, "already has a superscript"),
         (lambda: log(discriminator, x=1), ConfigError, "log at: got ['x'], expected variables"),
         (lambda: log(discriminator, y=0.5), ConfigError, "log at y: got 0.5, expected an int"),

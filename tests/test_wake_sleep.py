@@ -80,7 +80,7 @@ def test_wake_loss_is_unbiased_for_the_exact_wake_objective():
 
 
 def test_sleep_loss_is_unbiased_for_the_exact_sleep_objective():
-    """The hand-written sleep loss estimates -E_{p_θ(x|h) p(h)}[log q_λ(h|x)] and its
+    """The compiled sleep loss estimates -E_{p_θ(x|h) p(h)}[log q_λ(h|x)] and its
     λ-gradient; the oracle sums p_θ(x, h) (NumPy) times log q_λ(h|x) over the 64 states."""
     theta, lam = random_params(MODEL, seed=2, scale=1.0)
     params = {"theta": theta, "lambda": lam}
@@ -100,6 +100,70 @@ def test_sleep_loss_is_unbiased_for_the_exact_sleep_objective():
     values, grads = replicas(phase.loss, params, "lambda", {"x": X}, 2000)
     assert_unbiased(values, exact_value, "sleep loss")
     assert_unbiased(grads, ravel_pytree(exact_grad)[0], "sleep gradient")
+
+
+def _hand_sleep_loss(params, key, batch, group="lambda"):
+    """The sleep loss written by hand, kept as the compiled phase's oracle: B ancestral dreams,
+    dream b with k_b = split(key, B)[b]: h_b ~ p_θ(h) with k_b, x_b ~ p_θ(x|h_b) with
+    split(fold_in(k_b, 1), 1)[0] (the compiler's keys); −mean_b log q(h_b|x_b)."""
+    keys = jax.random.split(key, batch["x"].shape[0])
+
+    def dream(k):
+        h = MODEL.prior(params["theta"]).sample(k)
+        x = MODEL.decoder_distribution(params["theta"], h).sample(
+            jax.random.split(jax.random.fold_in(k, 1), 1)[0])
+        return jax.lax.stop_gradient(h), jax.lax.stop_gradient(x)
+
+    h, x = jax.vmap(dream)(keys)
+    log_q = jax.vmap(lambda xb, hb: MODEL.inference.log_prob(params[group], {"z": hb}, {"x": xb}))(x, h)
+    return -jnp.mean(log_q)
+
+
+def _hand_wake_phi_loss(params, key, batch, k):
+    """The wake-φ loss written by hand (the compiled phase's oracle): per example b, K draws
+    h_i ~ q_φ(h|x_b) with split(split(key, B)[b], K)[i], constant self-normalized weights of
+    log p_θ(x_b, h_i) − log q_φ(h_i|x_b); −mean_b Σ_i w̃_i log q_φ(h_i|x_b)."""
+    def one(key_b, x_b):
+        h = jax.vmap(lambda key_i: MODEL.inference.sample(params["phi"], key_i, {"x": x_b})["z"])(
+            jax.random.split(key_b, k))
+        h = jax.lax.stop_gradient(h)
+        log_p = jax.vmap(lambda h_i: MODEL.joint.log_prob(params["theta"], {"x": x_b, "z": h_i}, {}))(h)
+        log_q = jax.vmap(lambda h_i: MODEL.inference.log_prob(params["phi"], {"z": h_i}, {"x": x_b}))(h)
+        weights = jax.lax.stop_gradient(jax.nn.softmax(log_p - log_q))
+        return jnp.sum(weights * log_q)
+
+    return -jnp.mean(jax.vmap(one)(jax.random.split(key, batch["x"].shape[0]), batch["x"]))
+
+
+@pytest.mark.parametrize(("phase_index", "group", "oracle"), [
+    (1, "phi", lambda p, key, b: _hand_wake_phi_loss(p, key, b, 4)),
+    (2, "phi", lambda p, key, b: _hand_sleep_loss(p, key, b, "phi")),
+])
+def test_compiled_rws_phases_equal_the_hand_written_losses(phase_index, group, oracle):
+    """The phases compiled from the RWS declaration (self-normalized posterior, ancestral dreams)
+    are the hand-written losses: value and φ-gradient to float rounding, same keys."""
+    theta, phi = random_params(MODEL, seed=7, scale=1.0)
+    params, key, batch = {"theta": theta, "phi": phi}, jax.random.key(8), {"x": jnp.asarray(X)}
+    phase = rws(MODEL, k=4).phases[phase_index]
+    value, grad = jax.jit(jax.value_and_grad(
+        lambda g: phase.loss({**params, group: g}, key, batch)[0]))(phi)
+    expected, expected_grad = jax.jit(jax.value_and_grad(
+        lambda g: oracle({**params, group: g}, key, batch)))(phi)
+    np.testing.assert_allclose(value, expected, rtol=1e-6)
+    np.testing.assert_allclose(ravel_pytree(grad)[0], ravel_pytree(expected_grad)[0], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_compiled_sleep_phase_equals_the_hand_written_loss():
+    theta, lam = random_params(MODEL, seed=9, scale=1.0)
+    params, key, batch = {"theta": theta, "lambda": lam}, jax.random.key(10), {"x": jnp.asarray(X)}
+    phase = wake_sleep(MODEL).phases[1]
+    value, grad = jax.value_and_grad(lambda g: phase.loss({**params, "lambda": g}, key, batch)[0])(lam)
+    expected, expected_grad = jax.value_and_grad(
+        lambda g: _hand_sleep_loss({**params, "lambda": g}, key, batch))(lam)
+    np.testing.assert_allclose(value, expected, rtol=1e-6)
+    np.testing.assert_allclose(ravel_pytree(grad)[0], ravel_pytree(expected_grad)[0], rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_the_compiled_wake_objective_is_the_declared_one_plus_the_learned_prior():

@@ -85,11 +85,15 @@ class Phase(NamedTuple):
       loss: ``loss(params, key, batch) -> (scalar, metrics)``; ``params`` is the dict of all
         groups, ``batch`` a dict of arrays with a leading batch axis. The trainer minimizes the
         scalar with respect to ``params[g]`` for ``g`` in :attr:`groups` only.
+      uses_step: the loss depends on the training step (a coefficient with a schedule, such as
+        KL annealing): the trainer calls ``loss(params, key, batch, step)``, ``step`` an int32
+        scalar, the number of steps taken before this one.
     """
 
     name: str
     params: str | tuple[str, ...]
-    loss: Callable[[Params, PRNGKey, Batch], tuple[jax.Array, Metrics]]
+    loss: Callable[..., tuple[jax.Array, Metrics]]
+    uses_step: bool = False
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -103,8 +107,9 @@ class Algorithm(NamedTuple):
     Attributes:
       init: ``init(key) -> {group: params}``, the initial parameters of every group.
       phases: the phases, run in this order each step.
-      objective: the symbolic objective, for printing and checks. Until the algebra lands
-        (issue [2]) it is the LaTeX string of the objective the docstrings state.
+      objective: the :class:`~unigen.algebra.declaration.Declaration` the phases were compiled
+        from (``print(algorithm.objective)`` shows it as the lecture writes it), or ``None``
+        for an algorithm assembled by hand.
     """
 
     init: Callable[[PRNGKey], dict[str, Params]]

@@ -15,6 +15,7 @@ from unigen.algebra.expr import (
     Entropy,
     Expectation,
     ExpressionError,
+    Coefficient,
     ImportanceWeightedBound,
     JSDivergence,
     KLDivergence,
@@ -27,6 +28,8 @@ from unigen.algebra.expr import (
     Sum,
     Term,
     Var,
+    coefficient,
+    coefficients,
     constant,
     dist,
     free_params,
@@ -40,4 +43,6 @@ from unigen.algebra.printing import to_latex, to_unicode
 from unigen.algebra.declaration import SENSES, Declaration, Figure5, PhaseObjective
 from unigen.algebra.direction import Direction, direction, direction_of
 from unigen.algebra.table import table
-from unigen.algebra.compiler import Binding, compile, data, explicit, implicit
+from unigen.algebra.compiler import Binding, compile, data, explicit, implicit, self_normalized
+from unigen.algebra.assembly import algorithm
+from unigen.algebra.symbols import symbol

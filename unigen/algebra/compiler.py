@@ -68,6 +68,7 @@ import numpy as np
 import numpyro.distributions as numpyro_dist
 
 from unigen.algebra.expr import (
+    Coefficient,
     Constant,
     Dist,
     Distribution,
@@ -86,13 +87,15 @@ from unigen.algebra.expr import (
     Sum,
     Term,
     Var,
+    children as _children,
+    coefficients as coefficients_of,
     nodes,
 )
 from unigen.core import Batch, Metrics, Params, PRNGKey
 from unigen.errors import ConfigError, DataError, describe
 
 __all__ = ["ESTIMATORS", "KL_METHODS", "MAX_ENUMERATION", "Binding", "compile", "data",
-           "explicit", "implicit"]
+           "explicit", "implicit", "self_normalized"]
 
 ESTIMATORS = ("auto", "reparameterized", "score", "enumerate")
 """How an expectation over an explicit distribution is estimated. ``"auto"``: enumerate a
@@ -107,7 +110,8 @@ MAX_ENUMERATION = 4096
 
 _LOOP_LIMIT = 16  # supports this small are enumerated in a Python loop (values stay static)
 
-Loss = Callable[[Params, PRNGKey, Batch], tuple[jax.Array, Metrics]]
+Loss = Callable[..., tuple[jax.Array, Metrics]]
+"""``loss(params, key, batch, step=None, *, coefficients=None) -> (scalar, metrics)``."""
 
 
 class Binding(NamedTuple):
@@ -115,14 +119,21 @@ class Binding(NamedTuple):
 
     Attributes:
       kind: ``"explicit"`` (``fn(params, given) -> numpyro Distribution``), ``"implicit"``
-        (``fn(params, key, given) -> value``) or ``"data"`` (rows of ``batch[key]``).
+        (``fn(params, key, given) -> value``), ``"data"`` (rows of ``batch[key]``) or
+        ``"self_normalized"`` (a posterior by self-normalized importance sampling).
       fn: the function, or ``None`` for data.
       key: the batch key for data.
+      target: for ``"self_normalized"``: the unnormalized joint the posterior is proportional to.
+      proposal: for ``"self_normalized"``: the distribution drawn from.
+      k: for ``"self_normalized"``: the number of draws.
     """
 
     kind: str
     fn: Callable[..., Any] | None = None
     key: str = "x"
+    target: Distribution | None = None
+    proposal: Dist | None = None
+    k: int = 0
 
 
 def explicit(fn: Callable[[Params, Mapping[str, Any]], numpyro_dist.Distribution]) -> Binding:
@@ -149,6 +160,28 @@ def data(key: str = "x") -> Binding:
     return Binding("data", key=key)
 
 
+def self_normalized(target: Distribution, proposal: Dist, k: int) -> Binding:
+    r"""A posterior known up to its normalizer, by self-normalized importance sampling.
+
+    An expectation over the bound distribution, :math:`\mathbb{E}_{p_\theta(h \mid x)}[f]`
+    with :math:`p_\theta(h \mid x) \propto p_\theta(x, h)` (``target``, e.g.
+    ``prior * decoder``), is :math:`\sum_{i=1}^{k} \tilde w_i f(h_i)`, with
+    :math:`h_i \sim q(h \mid x)` (``proposal``, drawn with ``split(key, k)[i]``, no gradient)
+    and the weights :math:`\tilde w_i = w_i / \sum_j w_j`,
+    :math:`w_i = p_\theta(x, h_i) / q(h_i \mid x)`, computed in log space and held constant
+    (no gradient): the wake-φ update of reweighted wake-sleep (Bornschein & Bengio 2015).
+    Biased for finite k, consistent as k grows. ``target`` and ``proposal`` need bindings of
+    their own.
+    """
+    if not isinstance(target, Distribution):
+        raise ConfigError(f"target: got {describe(target)}, expected a distribution (Dist or Product)")
+    if not isinstance(proposal, Dist) or len(proposal.over) != 1:
+        raise ConfigError(f"proposal: got {describe(proposal)}, expected a Dist over one variable")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k: got {describe(k)}, expected a positive int")
+    return Binding("self_normalized", target=target, proposal=proposal, k=k)
+
+
 # --------------------------------------------------------------------------------------------
 # compile
 
@@ -162,8 +195,9 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
     kl: str = "auto",
     maximize: bool = True,
     metrics: Mapping[str, Term] | None = None,
+    coefficients: Mapping[Coefficient | str, Any] | None = None,
 ) -> Loss:
-    r"""The pure loss of an objective: ``loss(params, key, batch) -> (scalar, metrics)``.
+    r"""The pure loss of an objective: ``loss(params, key, batch, step=None) -> (scalar, metrics)``.
 
     Args:
       expr: the objective, a scalar term (see the module docstring for how each node is
@@ -175,18 +209,63 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
         expectation or inside another expectation's draw (at the top, the batch size).
       kl: ``"auto"`` or ``"monte_carlo"`` (see :data:`KL_METHODS`).
       maximize: the objective is maximized, so the loss is its negation; ``False``: minimized.
-      metrics: names for sub-terms of ``expr`` whose values (averaged the same way as the
-        objective, e.g. the batch mean of a per-example KL) are reported beside ``"loss"``.
+      metrics: named terms whose values are reported beside ``"loss"``: sub-terms of
+        ``expr`` (computed once, with the objective) or any other term over the same bindings
+        (e.g. the β = 1 ELBO while training β = 4), evaluated with the same key (the same draws
+        where they share an expectation) and averaged the same way as the objective.
+      coefficients: values of the named coefficients of ``expr`` and ``metrics``
+        (:func:`~unigen.algebra.expr.coefficient`), by coefficient or name: a number, an array,
+        or a schedule ``value(step)`` (an optax schedule). A coefficient not given here uses its
+        own default value.
 
     Returns:
-      ``loss(params, key, batch) -> (scalar, metrics)`` with ``params`` the dict of parameter
-      groups; pure and jit-able.
+      ``loss(params, key, batch, step=None, *, coefficients=None) -> (scalar, metrics)`` with
+      ``params`` the dict of parameter groups; pure and jit-able. ``step`` (an int scalar, the
+      steps taken so far; the trainer passes it) is needed when a coefficient is a schedule;
+      ``coefficients`` overrides values at call time (numbers or traced arrays). The loss has
+      an attribute ``uses_step``: whether some coefficient is a schedule.
 
     Raises:
-      ConfigError: a distribution without a binding, an unknown estimator or KL method, a
-        sub-term named in ``metrics`` that is not in ``expr``.
-      ExpressionError: ``expr`` is not a scalar term.
+      ConfigError: a distribution without a binding (the message names the distribution and
+        the term it appears in), an unknown estimator or KL method, a coefficient without a
+        value or with a schedule that is not a function of the step.
+      ExpressionError: ``expr`` or a metric is not a scalar term.
     """
+    _check_compilable(expr)
+    watch, extra = _check_metrics(expr, metrics or {})
+    every = (expr,) + tuple(extra.values())
+    for term in extra.values():
+        _check_compilable(term)
+    table = _check_bindings(every, bindings)
+    methods = _check_estimators(every, estimator)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ConfigError(f"n_samples: got {describe(n_samples)}, expected a positive int")
+    if kl not in KL_METHODS:
+        raise ConfigError(f"kl: got {describe(kl)}, expected one of {KL_METHODS}")
+    values = _check_coefficients(every, coefficients or {})
+    uses_step = any(callable(v) for v in values.values())
+    fixed = frozenset(v.name for d in table for v in d.given if v.value is not None)
+    options = _Options(table, methods, n_samples, kl, watch, fixed)
+    sign = -1.0 if maximize else 1.0
+
+    def loss(params: Params, key: PRNGKey, batch: Batch, step: Any = None, *,
+             coefficients: Mapping[str, Any] | None = None) -> tuple[jax.Array, Metrics]:
+        scalars = _coefficient_values(values, step, coefficients)
+        evaluator = _Evaluator(options, params, batch, scalars)
+        value, records = evaluator.term(expr, _Scope(), key)
+        value = jnp.asarray(value)
+        out = {"loss": sign * value}
+        for name in watch.values():
+            out[name] = jnp.asarray(records[name])
+        for name, term in extra.items():
+            out[name] = jax.lax.stop_gradient(jnp.asarray(evaluator.term(term, _Scope(), key)[0]))
+        return sign * value, out
+
+    loss.uses_step = uses_step  # type: ignore[attr-defined]
+    return loss
+
+
+def _check_compilable(expr: Any) -> None:
     if not isinstance(expr, Term):
         raise ExpressionError(f"expr: got {describe(expr)}, expected a scalar term (E, KL, ...)")
     for node in nodes(expr):
@@ -201,27 +280,83 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
                 f"expr: {node} has a symbolic k; give the number of draws, "
                 "importance_weighted_bound(target, proposal, k=5)"
             )
-    table = _check_bindings(expr, bindings)
-    methods = _check_estimators(expr, estimator)
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ConfigError(f"n_samples: got {describe(n_samples)}, expected a positive int")
-    if kl not in KL_METHODS:
-        raise ConfigError(f"kl: got {describe(kl)}, expected one of {KL_METHODS}")
-    watch = _check_metrics(expr, metrics or {})
-    fixed = frozenset(v.name for d in table for v in d.given if v.value is not None)
-    options = _Options(table, methods, n_samples, kl, watch, fixed)
-    sign = -1.0 if maximize else 1.0
 
-    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-        evaluator = _Evaluator(options, params, batch)
-        value, records = evaluator.term(expr, _Scope(), key)
-        value = jnp.asarray(value)
-        out = {"loss": sign * value}
-        for name in watch.values():
-            out[name] = jnp.asarray(records[name])
-        return sign * value, out
 
-    return loss
+def _check_coefficients(exprs: tuple[Term, ...], given: Mapping[Any, Any]) -> dict[str, Any]:
+    """Each named coefficient's value (number, array or schedule), checked once here."""
+    if not isinstance(given, Mapping):
+        raise ConfigError(
+            f"coefficients: got {describe(given)}, expected a dict coefficient (or name) -> value"
+        )
+    named = {c.name: c for e in exprs for c in coefficients_of(e)}
+    supplied = {}
+    for key, value in given.items():
+        name = key.name if isinstance(key, Coefficient) else key
+        if name not in named:
+            raise ConfigError(
+                f"coefficients: got {describe(key)}, expected a coefficient of the objective "
+                f"or its metrics ({sorted(named)})"
+            )
+        supplied[name] = value
+    out = {}
+    for name, c in named.items():
+        value = supplied.get(name, c.value)
+        if value is None:
+            raise ConfigError(
+                f"coefficient {name}: got no value, expected a number, an array or a schedule "
+                f"of the step, in coefficient({name!r}, value) or compile(..., coefficients=)"
+            )
+        out[name] = _checked_value(name, value)
+    return out
+
+
+def _checked_value(name: str, value: Any) -> Any:
+    if callable(value):
+        try:
+            result = jax.eval_shape(value, jax.ShapeDtypeStruct((), jnp.int32))
+        except Exception as error:  # noqa: BLE001 - any failure means "not a schedule"
+            raise ConfigError(
+                f"coefficient {name}: got {describe(value)}, which fails when called with the "
+                f"step ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                "expected a schedule value(step) -> scalar, such as an optax schedule"
+            ) from None
+        if getattr(result, "shape", None) != () or not jnp.issubdtype(result.dtype, jnp.number):
+            raise ConfigError(
+                f"coefficient {name}: got a schedule returning {describe(result)}, expected one "
+                "returning a numeric scalar for the step"
+            )
+        return value
+    if isinstance(value, bool) or jnp.ndim(value) != 0:
+        raise ConfigError(
+            f"coefficient {name}: got {describe(value)}, expected a number, a scalar array or "
+            "a schedule of the step"
+        )
+    return value
+
+
+def _coefficient_values(values: Mapping[str, Any], step: Any,
+                        overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = {}
+    for name, value in values.items():
+        if overrides and name in overrides:
+            out[name] = overrides[name]
+        elif callable(value):
+            if step is None:
+                raise ConfigError(
+                    f"step: got None, expected the training step: coefficient {name} is a "
+                    "schedule of the step (call loss(params, key, batch, step))"
+                )
+            out[name] = value(step)
+        else:
+            out[name] = value
+    if overrides:
+        unknown = sorted(set(overrides) - set(values))
+        if unknown:
+            raise ConfigError(
+                f"coefficients: got {unknown}, expected names of the objective's coefficients "
+                f"({sorted(values)})"
+            )
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,7 +375,7 @@ def _free(d: Dist) -> Dist:
     return replace(d, given=tuple(Var(v.name) for v in d.given))
 
 
-def _check_bindings(expr: Term, bindings: Mapping[Dist, Any]) -> dict[Dist, Binding]:
+def _check_bindings(exprs: tuple[Term, ...], bindings: Mapping[Dist, Any]) -> dict[Dist, Binding]:
     if not isinstance(bindings, Mapping):
         raise ConfigError(f"bindings: got {describe(bindings)}, expected a dict Dist -> binding")
     table: dict[Dist, Binding] = {}
@@ -256,29 +391,61 @@ def _check_bindings(expr: Term, bindings: Mapping[Dist, Any]) -> dict[Dist, Bind
                 f"bindings: got {d} over {len(d.over)} variables, expected one variable "
                 "(write a joint as a product of one-variable distributions)"
             )
+        if not isinstance(b, Binding) and not callable(b):
+            raise ConfigError(
+                f"bindings[{d}]: got {describe(b)}, expected explicit(fn), implicit(sampler), "
+                "data(key) or a function (params, given) -> numpyro distribution"
+            )
         table[d] = b if isinstance(b, Binding) else explicit(b)
-    missing = []
-    for node in nodes(expr):
-        if isinstance(node, Dist):
-            d = _unreversed(node)
-            if d in table:
-                continue
-            if d.name == "p_data" and d.params is None:
-                table[d] = data("x")
-                continue
-            free = _free(d)
-            if free in table or any(_free(k) == free for k in table):
-                continue
-            missing.append(str(d))
-    if missing:
-        raise ConfigError(
-            f"bindings: no binding for {sorted(set(missing))}; bound: {[str(d) for d in table]}"
-        )
+    inside = [_binding_term(d, b) for d, b in table.items() if b.kind == "self_normalized"]
+    for expr in exprs + tuple(inside):
+        for term in _terms_with_dists(expr):
+            for d in _own_dists(term):
+                d = _unreversed(d)
+                if d in table:
+                    continue
+                if d.name == "p_data" and d.params is None:
+                    table[d] = data("x")
+                    continue
+                free = _free(d)
+                if free in table or any(_free(k) == free for k in table):
+                    continue
+                alike = [k for k in table if str(_free(k)) == str(free)]
+                hint = (
+                    f"; {alike[0]} is bound, but it is another distribution that prints alike "
+                    "(distributions are distinct objects: bind this one, or derive it with "
+                    ".fixed(...) or reverse(...))" if alike else ""
+                )
+                raise ConfigError(
+                    f"bindings: no binding for {d} (in {term}); bound: "
+                    f"{[str(k) for k in table]}{hint}"
+                )
     return table
 
 
-def _check_estimators(expr: Term, estimator: Any) -> dict[Dist, str]:
-    dists = {_unreversed(n) for n in nodes(expr) if isinstance(n, Dist)}
+def _binding_term(d: Dist, binding: Binding) -> Term:
+    """The distributions a self-normalized binding of ``d`` evaluates, as a term to check."""
+    return Log(binding.target) + Log(binding.proposal)  # type: ignore[arg-type]
+
+
+def _own_dists(term: Node) -> list[Dist]:
+    """The distributions a term mentions directly (not through a sub-term)."""
+    out = []
+    for child in _children(term):
+        if isinstance(child, Dist):
+            out.append(child)
+        elif isinstance(child, Product):
+            out.extend(child.factors)
+    return out
+
+
+def _terms_with_dists(expr: Term) -> list[Node]:
+    """Every node that mentions a distribution directly, innermost last."""
+    return [n for n in nodes(expr) if not isinstance(n, (Dist, Product)) and _own_dists(n)]
+
+
+def _check_estimators(exprs: tuple[Term, ...], estimator: Any) -> dict[Dist, str]:
+    dists = {_unreversed(n) for e in exprs for n in nodes(e) if isinstance(n, Dist)}
     if isinstance(estimator, str):
         if estimator not in ESTIMATORS:
             raise ConfigError(f"estimator: got {estimator!r}, expected one of {ESTIMATORS}")
@@ -301,20 +468,26 @@ def _check_estimators(expr: Term, estimator: Any) -> dict[Dist, str]:
     return methods
 
 
-def _check_metrics(expr: Term, metrics: Mapping[str, Term]) -> dict[Node, str]:
+def _check_metrics(expr: Term, metrics: Mapping[str, Term]) -> tuple[dict[Node, str], dict[str, Term]]:
+    """The metrics that are sub-terms of ``expr`` (recorded while it is evaluated) and the
+    others (evaluated after it, with the same key)."""
     if not isinstance(metrics, Mapping):
         raise ConfigError(f"metrics: got {describe(metrics)}, expected a dict name -> term")
     present = set(nodes(expr))
     watch: dict[Node, str] = {}
+    extra: dict[str, Term] = {}
     for name, term in metrics.items():
-        if name == "loss":
-            raise ConfigError(f"metrics: got the reserved name {name!r}")
+        if not isinstance(name, str) or name == "loss":
+            raise ConfigError(f"metrics: got the name {describe(name)}, expected a string other than 'loss'")
+        if not isinstance(term, Term):
+            raise ExpressionError(f"metrics[{name!r}]: got {describe(term)}, expected a scalar term")
         if term not in present:
-            raise ConfigError(f"metrics[{name!r}]: got {term}, which is not a sub-term of {expr}")
+            extra[name] = term
+            continue
         if term in watch:
             raise ConfigError(f"metrics[{name!r}]: {term} is already reported as {watch[term]!r}")
         watch[term] = name
-    return watch
+    return watch, extra
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,10 +525,12 @@ Body = Callable[["_Scope", PRNGKey], tuple[Any, Records]]
 class _Evaluator:
     """Evaluates one expression for one call of the loss (holds that call's params and batch)."""
 
-    def __init__(self, options: _Options, params: Params, batch: Batch) -> None:
+    def __init__(self, options: _Options, params: Params, batch: Batch,
+                 coefficients: Mapping[str, Any] | None = None) -> None:
         self.options = options
         self.params = params
         self.batch = batch
+        self.coefficients = coefficients or {}
         self._cache: dict[tuple, tuple[Any, Any]] = {}
 
     # -- terms ---------------------------------------------------------------------------------
@@ -387,6 +562,8 @@ class _Evaluator:
             return -value, records
         if isinstance(node, Scale):
             value, records = self.term(node.term, scope, key)
+            if isinstance(node.factor, Coefficient):
+                return jnp.asarray(self.coefficients[node.factor.name], jnp.result_type(value)) * value, records
             return node.factor * value, records
         if isinstance(node, StopGradient):
             value, records = self.term(node.term, scope, key)
@@ -447,14 +624,18 @@ class _Evaluator:
         (var,) = node.proposal.over
         binding = self.binding(node.proposal, scope)
         built = self.distribution(node.proposal, binding, scope) if binding.kind == "explicit" else None
-        if built is None or not built.has_rsample:
-            raise ExpressionError(
-                f"{node}: the proposal {node.proposal} needs an explicit binding with rsample"
-            )
+        if built is None:
+            raise ExpressionError(f"{node}: the proposal {node.proposal} needs an explicit binding")
+        pathwise = built.has_rsample
 
         def log_weight(draw_key: PRNGKey) -> Any:
-            inner = scope.bind(var.name, _draw(built, draw_key, True))
-            return self.log_prob(node.target, inner) - self.log_prob(node.proposal, inner)
+            value = _draw(built, draw_key, pathwise)
+            inner = scope.bind(var.name, value if pathwise else jax.lax.stop_gradient(value))
+            log_q = self.log_prob(node.proposal, inner)
+            # Discrete draws carry no gradient: the bound's gradient in the target's groups is
+            # Σ w̃_i ∇ log p(x, z_i) (reweighted wake-sleep's wake-θ); in the proposal's groups
+            # it is not estimated (log q is held constant).
+            return self.log_prob(node.target, inner) - (log_q if pathwise else jax.lax.stop_gradient(log_q))
 
         log_w = jax.vmap(log_weight)(jax.random.split(key, node.k))
         return jax.nn.logsumexp(log_w) - math.log(node.k)
@@ -539,6 +720,8 @@ class _Evaluator:
         binding = self.binding(d, scope)
         if binding.kind == "data":
             return self._expect_data(var.name, binding, body, scope, key)
+        if binding.kind == "self_normalized":
+            return self._expect_self_normalized(var.name, binding, body, scope, key)
         if binding.kind == "implicit":
             if d.reversed:
                 raise ExpressionError(f"E over {d}: a reversed implicit distribution")
@@ -624,6 +807,30 @@ class _Evaluator:
             values, body_keys
         )
         return jax.tree.map(lambda a: jnp.mean(a, axis=0), out)
+
+    def _expect_self_normalized(self, name: str, binding: Binding, body: Body, scope: _Scope,
+                                key: PRNGKey) -> tuple[Any, Records]:
+        """``Σ_i w̃_i body(h_i)``, h_i ~ proposal with ``split(key, k)[i]``, weights constant."""
+        proposal = binding.proposal
+        (var,) = proposal.over
+        if var.name != name:
+            raise ExpressionError(
+                f"self-normalized binding: the proposal {proposal} is over {var.name}, expected "
+                f"the posterior's variable {name}"
+            )
+        built = self.distribution(proposal, self.binding(proposal, scope), scope)
+        keys = jax.random.split(key, binding.k)
+        values = jax.lax.stop_gradient(jax.vmap(lambda k: _draw(built, k, False))(keys))
+
+        def log_weight(value: Any) -> Any:
+            inner = scope.bind(name, value)
+            return self.log_prob(binding.target, inner) - self.log_prob(proposal, inner)
+
+        weights = jax.lax.stop_gradient(jax.nn.softmax(jax.vmap(log_weight)(values)))
+        body_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
+        out = jax.vmap(lambda v, k: body(scope.bind(name, v, per_example=True), k))(
+            values, body_keys)
+        return jax.tree.map(lambda a: jnp.tensordot(weights, a, axes=1), out)
 
     def _expect_score(self, name: str, built: Any, flip: Callable, body: Body, scope: _Scope,
                       key: PRNGKey) -> tuple[Any, Records]:

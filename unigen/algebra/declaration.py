@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from unigen.algebra.expr import PARAMS, Distribution, KLDivergence, Term, free_params
+from unigen.algebra.expr import Distribution, KLDivergence, Term, free_params
+from unigen.algebra.symbols import frozen_of, is_identifier, symbol
 from unigen.errors import ConfigError, describe
 
 __all__ = ["SENSES", "Declaration", "Figure5", "PhaseObjective", "check"]
@@ -77,6 +78,15 @@ class Declaration(NamedTuple):
     phases: tuple[PhaseObjective, ...]
     figure5: Figure5 | None = None
 
+    def __str__(self) -> str:
+        """The declaration as the lecture writes it: title, section, ``max_{groups} objective``
+        per phase, and the Figure-5 fields when it has them."""
+        return render(self, latex=False)
+
+    def latex(self) -> str:
+        """:meth:`__str__` with every formula in LaTeX."""
+        return render(self, latex=True)
+
     def phase(self, name: str) -> PhaseObjective:
         """The phase called ``name``; :class:`ConfigError` listing the phases otherwise."""
         for phase in self.phases:
@@ -84,6 +94,27 @@ class Declaration(NamedTuple):
                 return phase
         names = [p.name for p in self.phases]
         raise ConfigError(f"phase of {self.name}: got {describe(name)}, expected one of {names}")
+
+
+_FIGURE5_LABELS = {"generative": "generative distribution", "discriminator": "discriminator",
+                   "inference": "z-inference model", "kl": "KL to minimize"}
+
+
+def render(declaration: Declaration, latex: bool = False) -> str:
+    """The text of ``str(declaration)`` (``latex=False``) or ``declaration.latex()``."""
+    show = (lambda node: node.latex()) if latex else str  # noqa: E731
+    lines = [f"{declaration.title} ({declaration.section})"]
+    for phase in declaration.phases:
+        groups = ("," if not latex else ", ").join(symbol(g, latex) for g in phase.groups)
+        head = f"\\{phase.sense}_{{{groups}}}" if latex else f"{phase.sense}_{{{groups}}}"
+        lines.append(f"  {phase.name}: {head} {show(phase.objective)}")
+    if declaration.figure5 is not None:
+        lines.append("  Figure 5:")
+        for field, label in _FIGURE5_LABELS.items():
+            value = getattr(declaration.figure5, field)
+            if value is not None:
+                lines.append(f"    {label}: {show(value)}")
+    return "\n".join(lines)
 
 
 def check(declaration: Declaration) -> Declaration:
@@ -113,10 +144,11 @@ def check(declaration: Declaration) -> Declaration:
                 f"expected one of {SENSES}"
             )
         for group in phase.groups:
-            if group not in PARAMS:
+            if not is_identifier(group) or frozen_of(group) is not None:
                 raise ConfigError(
                     f"params of {declaration.name}/{phase.name}: got {describe(group)}, "
-                    f"expected groups from {tuple(PARAMS)}"
+                    "expected a trained group name such as 'theta' or 'psi' (not a frozen copy "
+                    "such as 'theta0')"
                 )
             if group not in free_params(phase.objective):
                 raise ConfigError(

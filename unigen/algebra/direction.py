@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from unigen.algebra.declaration import Declaration
-from unigen.algebra.expr import PARAMS, KLDivergence, free_params
+from unigen.algebra.expr import KLDivergence, free_params
+from unigen.algebra.symbols import frozen_of, is_identifier, symbol
 from unigen.errors import ConfigError, describe
 
 __all__ = ["BEHAVIOURS", "SIDES", "Direction", "direction", "direction_of"]
@@ -56,8 +57,8 @@ def direction(kl: KLDivergence, wrt: str = "theta") -> Direction:
     Args:
       kl: a :class:`~unigen.algebra.expr.KLDivergence`, e.g.
         ``KL(p_θ(x|y), q^r(x|y))``.
-      wrt: the trained parameter group, a key of :data:`~unigen.algebra.expr.PARAMS` (a frozen
-        copy such as ``"theta0"`` does not count as ``"theta"``).
+      wrt: the trained parameter group, any group name (a frozen copy such as ``"theta0"``
+        does not count as ``"theta"``).
 
     Returns:
       The :class:`Direction`.
@@ -68,11 +69,13 @@ def direction(kl: KLDivergence, wrt: str = "theta") -> Direction:
     """
     if not isinstance(kl, KLDivergence):
         raise ConfigError(f"kl: got {describe(kl)}, expected a KL(a, b) expression")
-    if wrt not in PARAMS:
-        raise ConfigError(f"wrt: got {describe(wrt)}, expected one of {tuple(PARAMS)}")
+    if not is_identifier(wrt) or frozen_of(wrt) is not None:
+        raise ConfigError(
+            f"wrt: got {describe(wrt)}, expected a trained group name such as 'theta'"
+        )
     in_first = wrt in free_params(kl.a)
     in_second = wrt in free_params(kl.b)
-    letter = PARAMS[wrt]
+    letter = symbol(wrt)
     if in_first and in_second:
         raise ConfigError(
             f"wrt: got {wrt!r}, which appears in both arguments of {kl}; expected a group on "

@@ -37,12 +37,16 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field, replace
 from numbers import Real
+from typing import Any
 
+from unigen.algebra.symbols import FROZEN, GREEK, is_identifier
 from unigen.errors import ConfigError, UnigenError, describe
 
 __all__ = [
+    "Coefficient",
     "Constant",
     "Dist",
     "Distribution",
@@ -70,6 +74,8 @@ __all__ = [
     "VARIABLES",
     "Var",
     "children",
+    "coefficient",
+    "coefficients",
     "constant",
     "dist",
     "free_params",
@@ -82,15 +88,14 @@ __all__ = [
 ]
 
 VARIABLES = ("x", "y", "z", "h", "c")
-"""Variable names: data ``x``, the real/fake indicator ``y``, latents ``z``, ``h``, code ``c``."""
+"""The lecture's variable names: data ``x``, the real/fake indicator ``y``, latents ``z``, ``h``,
+code ``c``. The vocabulary is open: any identifier is a variable (``x_rec``, ``xt``, ``s``)."""
 
 PARAMS = {"theta": "θ", "phi": "φ", "eta": "η", "lambda": "λ"}
-"""Parameter groups and their Greek letters (λ is the wake-sleep recognition model of §3.4)."""
-
-FROZEN = "0"
-"""Suffix of a frozen copy of a group: ``"theta0"`` is :math:`\\theta_0`, the value of θ at the
-start of an update step (§3.2, Lemma 1). A distribution may carry it as ``params``; it is not a
-trained group (a phase cannot update it, and :func:`free_params` reports it under its own name)."""
+"""The lecture's parameter groups and their Greek letters (λ is the wake-sleep recognition model
+of §3.4). The vocabulary is open: any identifier is a group (``psi`` prints ψ, ``enc`` prints enc);
+see :mod:`unigen.algebra.symbols`. A group name ending in :data:`FROZEN` (``"theta0"``, θ₀) is a
+frozen copy: a distribution may carry it; a phase cannot update it."""
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(\^[A-Za-z0-9]+)?(_([A-Za-z0-9]+|\*))?")
 
@@ -128,7 +133,7 @@ class Var(Node):
     """A variable, free (``y``) or fixed to a value in a conditioning (``y=0``).
 
     Attributes:
-      name: one of :data:`VARIABLES`.
+      name: any identifier (``"x"``, ``"x_rec"``, ``"xt"``); :data:`VARIABLES` are the lecture's.
       value: an integer the variable is fixed to, or ``None``.
     """
 
@@ -136,8 +141,11 @@ class Var(Node):
     value: int | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in VARIABLES:
-            raise ConfigError(f"variable: got {describe(self.name)}, expected one of {VARIABLES}")
+        if not is_identifier(self.name):
+            raise ConfigError(
+                f"variable: got {describe(self.name)}, expected an identifier such as 'x', "
+                "'x_rec' or 'z2'"
+            )
         fixed = self.value is not None
         if fixed and (isinstance(self.value, bool) or not isinstance(self.value, int)):
             raise ConfigError(
@@ -162,9 +170,17 @@ class Distribution(Node):
         return Product(_factors(self) + _factors(_distribution(other, "right factor")))
 
 
+_identities = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class Dist(Distribution):
     r"""A named distribution :math:`\mathrm{name}_{params}(over \mid given)`.
+
+    Two distributions are the same only when one was derived from the other (by
+    :meth:`fixed`, :func:`reverse`, or ``dataclasses.replace``): each :func:`dist` call makes a
+    new one, even if it prints like another. So a VAE-GAN's decoder :math:`p_\theta(x \mid z)`
+    and a generator that prints alike are two binding keys, not one.
 
     Attributes:
       name: ``"p"``, ``"q"``, a subscripted name such as ``"p_data"`` or ``"q_*"`` (the perfect
@@ -172,18 +188,24 @@ class Dist(Distribution):
         :math:`q^r(x \mid y) \propto q^r(y \mid x)\, p_{\theta_0}(x)` of Lemma 1).
       over: the variables it is a distribution of (free, no values).
       given: the conditioning variables, possibly fixed (``y=0``).
-      params: the parameter group (a key of :data:`PARAMS`), a frozen copy of one
-        (``"theta0"``, see :data:`FROZEN`), or ``None`` for a fixed distribution.
+      params: the parameter group it depends on (any identifier, ``"theta"``, ``"psi"``; a
+        frozen copy such as ``"theta0"``), a tuple of groups (``("theta", "phi")``), or ``None``
+        for a fixed distribution.
       reversed: the reversed discriminator :math:`q^r(y \mid x) = q(1 - y \mid x)`.
+      identity: what makes two distributions that print alike distinct (set by the
+        constructor; kept by :meth:`fixed`, :func:`reverse` and ``dataclasses.replace``).
     """
 
     name: str
     over: tuple[Var, ...]
     given: tuple[Var, ...] = ()
-    params: str | None = None
+    params: str | tuple[str, ...] | None = None
     reversed: bool = False
+    identity: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
+        if not self.identity:
+            object.__setattr__(self, "identity", next(_identities))
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ConfigError(
                 f"name: got {describe(self.name)}, expected a letter-led name with at most one "
@@ -208,11 +230,14 @@ class Dist(Distribution):
             raise ConfigError(
                 f"given of {self.name}: got {both} in both over and given, expected disjoint sets"
             )
-        if self.params is not None and not _is_group(self.params):
-            raise ConfigError(
-                f"params of {self.name}: got {describe(self.params)}, expected one of "
-                f"{tuple(PARAMS)}, a frozen copy such as 'theta0', or None"
-            )
+        if self.params is not None:
+            groups = (self.params,) if isinstance(self.params, str) else self.params
+            if (not isinstance(groups, tuple) or not groups
+                    or not all(is_identifier(g) for g in groups) or len(set(groups)) != len(groups)):
+                raise ConfigError(
+                    f"params of {self.name}: got {describe(self.params)}, expected a group name "
+                    "such as 'theta' or 'psi', a tuple of distinct ones, or None"
+                )
         if self.params is not None and "_" in self.name:
             raise ConfigError(
                 f"params of {self.name}: got {self.params!r} on a subscripted name, expected None"
@@ -231,6 +256,28 @@ class Dist(Distribution):
     @property
     def over_names(self) -> frozenset[str]:
         return frozenset(v.name for v in self.over)
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The parameter groups it depends on, always as a tuple (empty for a fixed one)."""
+        if self.params is None:
+            return ()
+        return (self.params,) if isinstance(self.params, str) else tuple(self.params)
+
+    def fixed(self, **values: int) -> Dist:
+        r"""The same distribution with conditioning variables fixed: ``p.fixed(y=0)`` is
+        :math:`p_\theta(x \mid y=0)` when ``p`` is :math:`p_\theta(x \mid y)` (one binding
+        key family: a binding of either serves both, the fixed one first)."""
+        names = {v.name for v in self.given}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(
+                f"fixed of {self}: got {unknown}, expected conditioning variables {sorted(names)}"
+            )
+        given = tuple(
+            _fixed(v.name, values[v.name], "fixed") if v.name in values else v for v in self.given
+        )
+        return replace(self, given=given)
 
 
 @dataclass(frozen=True)
@@ -263,30 +310,49 @@ def dist(
     name: str,
     over: str | tuple[str, ...],
     given: str | tuple[str, ...] = (),
-    params: str | None = None,
+    params: str | tuple[str, ...] | None = None,
 ) -> Dist:
-    r"""A distribution, e.g. ``dist("p", over="x", given="z,y", params="theta")``.
+    r"""A new distribution, e.g. ``dist("p", over="x", given="z,y", params="theta")``.
+
+    Each call makes a distinct distribution (see :class:`Dist`), even when it prints like
+    another; derive related ones with :meth:`Dist.fixed` and :func:`reverse`.
 
     Args:
       name: ``"p"``, ``"q"``, ``"p_data"``, ...
-      over: variable names, as ``"x"``, ``"x,z"`` or ``("x", "z")``.
+      over: variable names (any identifiers), as ``"x"``, ``"x,z"`` or ``("x", "z")``.
       given: conditioning variables in the same forms; ``"y=0"`` fixes a value.
-      params: ``"theta"``, ``"phi"``, ``"eta"``, ``"lambda"`` (or the Greek letter), a frozen
+      params: the parameter group(s) it depends on: ``"theta"``, ``"psi"``, ``"enc"`` (any
+        identifier, or a Greek letter ``"θ"``), several as ``"theta,phi"`` or a tuple, a frozen
         copy such as ``"theta0"`` (or ``"θ0"``), or ``None``.
 
     Returns:
       The :class:`Dist` :math:`\mathrm{name}_{params}(over \mid given)`.
     """
-    greek = {letter: group for group, letter in PARAMS.items()}
-    greek.update({letter + FROZEN: group + FROZEN for group, letter in PARAMS.items()})
-    return Dist(name, _vars(over, "over"), _vars(given, "given"), greek.get(params, params))
+    return Dist(name, _vars(over, "over"), _vars(given, "given"), _groups(params, name))
+
+
+def _groups(params: Any, name: str) -> str | tuple[str, ...] | None:
+    if params is None:
+        return None
+    letters = {letter: group for group, letter in GREEK.items()}
+    parts = params.split(",") if isinstance(params, str) else params
+    if not isinstance(parts, (tuple, list)) or not all(isinstance(p, str) for p in parts):
+        raise ConfigError(
+            f"params of {name}: got {describe(params)}, expected a group name such as 'theta', "
+            "'theta,phi', a tuple of names, or None"
+        )
+    groups = []
+    for part in (p.strip() for p in parts):
+        stem, digits = part.rstrip("0123456789"), part[len(part.rstrip("0123456789")):]
+        groups.append(letters.get(stem, stem) + digits)
+    return groups[0] if len(groups) == 1 else tuple(groups)
 
 
 def reverse(q: Dist) -> Dist:
     r"""The reversed distribution :math:`q^r(y \mid x) = q(1 - y \mid x)` (§3.1)."""
     if not isinstance(q, Dist):
         raise ExpressionError(f"q: got {describe(q)}, expected a Dist over y")
-    return Dist(q.name, q.over, q.given, q.params, not q.reversed)
+    return replace(q, reversed=not q.reversed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -493,17 +559,79 @@ class Neg(Term):
 
 
 @dataclass(frozen=True)
-class Scale(Term):
-    r"""A term scaled by a constant factor, :math:`2 \cdot a`."""
+class Coefficient:
+    r"""A named coefficient, such as the β of a β-VAE: prints as its symbol (β), scales a term
+    (``beta * KL(q, p)``), and takes its value when the objective is compiled.
 
-    factor: float
+    Attributes:
+      name: an identifier; Greek names print as the letter (``"beta"`` prints β, see
+        :mod:`unigen.algebra.symbols`).
+      value: the default value: a number, an array, or a schedule ``value(step)`` of the
+        training step (any optax schedule, e.g. ``optax.linear_schedule(0.0, 1.0, 1000)`` for
+        KL annealing); ``None`` when it must be given to :func:`unigen.algebra.compile`.
+    """
+
+    name: str
+    value: Any = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not is_identifier(self.name):
+            raise ConfigError(
+                f"coefficient name: got {describe(self.name)}, expected an identifier such as "
+                "'beta'"
+            )
+        if self.value is not None and not callable(self.value):
+            if _is_number(self.value) and not math.isfinite(float(self.value)):
+                raise ConfigError(
+                    f"value of {self.name}: got {self.value}, expected a finite number"
+                )
+
+    def __str__(self) -> str:
+        from unigen.algebra.symbols import symbol
+
+        return symbol(self.name)
+
+    def latex(self) -> str:
+        """The symbol in LaTeX (``\\beta``)."""
+        from unigen.algebra.symbols import symbol
+
+        return symbol(self.name, latex=True)
+
+    def __mul__(self, term: object) -> Scale:
+        return Scale(self, _term(term, "operand of the coefficient", numbers=False))
+
+    __rmul__ = __mul__
+
+
+def coefficient(name: str, value: Any = None) -> Coefficient:
+    r"""A named coefficient: ``beta = coefficient("beta", 4.0)`` prints as β.
+
+    Args:
+      name: an identifier (``"beta"``, ``"lambda_kl"``).
+      value: its default value: a number, an array, a schedule ``value(step) -> scalar``
+        (``optax.linear_schedule(0.0, 1.0, 1000)``), or ``None`` (then
+        :func:`unigen.algebra.compile` needs it in ``coefficients=``).
+    """
+    return Coefficient(name, value)
+
+
+@dataclass(frozen=True)
+class Scale(Term):
+    r"""A term scaled by a constant factor, :math:`2 \cdot a`, or by a named coefficient,
+    :math:`\beta \cdot a`."""
+
+    factor: float | Coefficient
     term: Term
 
     def __post_init__(self) -> None:
-        if not _is_number(self.factor):
-            raise ExpressionError(f"factor: got {describe(self.factor)}, expected a real number")
-        if not math.isfinite(self.factor):
-            raise ConfigError(f"factor: got {self.factor}, expected a finite number")
+        if not isinstance(self.factor, Coefficient):
+            if not _is_number(self.factor):
+                raise ExpressionError(
+                    f"factor: got {describe(self.factor)}, expected a real number or a "
+                    "coefficient('beta', ...)"
+                )
+            if not math.isfinite(self.factor):
+                raise ConfigError(f"factor: got {self.factor}, expected a finite number")
         _term(self.term, "scaled operand", numbers=False)
 
 
@@ -544,12 +672,7 @@ def log(d: Distribution, **at: int) -> Log:
     fixed = []
     for v in (v for factor in _factors(d) for v in factor.over):
         if v.name in at:
-            value = at[v.name]
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(
-                    f"log at {v.name}: got {describe(value)}, expected an integer value"
-                )
-            fixed.append(Var(v.name, value))
+            fixed.append(_fixed(v.name, at[v.name], "log at"))
     unknown = sorted(set(at) - {v.name for v in fixed})
     if unknown:
         raise ConfigError(
@@ -611,7 +734,16 @@ def free_params(expr: Node) -> frozenset[str]:
 
     Example: the VAE objective gives ``{"theta", "eta"}``.
     """
-    return frozenset(d.params for d in _dists(expr) if d.params is not None)
+    return frozenset(g for d in _dists(expr) for g in d.groups)
+
+
+def coefficients(expr: Node) -> tuple[Coefficient, ...]:
+    """The named coefficients ``expr`` is scaled by, in first-use order."""
+    seen: dict[str, Coefficient] = {}
+    for node in nodes(expr):
+        if isinstance(node, Scale) and isinstance(node.factor, Coefficient):
+            seen.setdefault(node.factor.name, node.factor)
+    return tuple(seen.values())
 
 
 def variables(expr: Node) -> frozenset[str]:
@@ -662,11 +794,11 @@ def _is_number(value: object) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def _is_group(params: object) -> bool:
-    """A parameter group of :data:`PARAMS`, or its frozen copy (``"theta0"``)."""
-    if not isinstance(params, str):
-        return False
-    return params in PARAMS or (params.endswith(FROZEN) and params[: -len(FROZEN)] in PARAMS)
+def _fixed(name: str, value: object, argument: str) -> Var:
+    """``Var(name, value)`` for an integer ``value``; :class:`ConfigError` naming ``argument``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{argument} {name}: got {describe(value)}, expected an integer value")
+    return Var(name, value)
 
 
 def _vars(spec: str | tuple[str, ...] | list[str], argument: str) -> tuple[Var, ...]:

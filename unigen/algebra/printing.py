@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Callable
 
 from unigen.algebra.expr import (
-    PARAMS,
+    Coefficient,
     Constant,
     Dist,
     Entropy,
@@ -36,11 +36,11 @@ from unigen.algebra.expr import (
     Sum,
     Var,
 )
+from unigen.algebra.symbols import symbol
 
 __all__ = ["to_latex", "to_unicode"]
 
 MINUS = "\u2212"
-_LATEX_GREEK = {group: "\\" + group for group in PARAMS}
 
 
 class _Style:
@@ -84,17 +84,14 @@ def _number(value: float, style: _Style) -> str:
     return style.minus + text if value < 0 else text
 
 
-def _var(v: Var) -> str:
-    return v.name if v.value is None else f"{v.name}={v.value}"
+def _var(v: Var, s: _Style | None = None) -> str:
+    name = symbol(v.name, latex=bool(s and s.latex))
+    return name if v.value is None else f"{name}={v.value}"
 
 
-def _group(params: str, s: _Style) -> str:
-    """``θ`` / ``\\theta``, and the frozen copy ``θ0`` / ``\\theta_0``."""
-    frozen = params not in PARAMS
-    group = params[:-1] if frozen else params
-    if not s.latex:
-        return PARAMS[group] + ("0" if frozen else "")
-    return _LATEX_GREEK[group] + ("_0" if frozen else "")
+def _groups(d: Dist, s: _Style) -> str:
+    """``θ`` / ``\\theta``, the frozen copy ``θ₀`` / ``\\theta_0``, several ``θ,φ``."""
+    return ",".join(symbol(group, s.latex) for group in d.groups)
 
 
 def _head(d: Dist, s: _Style) -> str:
@@ -104,13 +101,16 @@ def _head(d: Dist, s: _Style) -> str:
     if d.reversed:
         superscript = "r"
     if d.params is not None:
-        subscript = _group(d.params, s)
+        subscript = _groups(d, s)
     head = base
     if superscript:
         head += "^{" + superscript + "}" if s.latex else "^" + superscript
     if subscript:
-        single = len(subscript) == 1 or subscript in _LATEX_GREEK.values()
-        head += "_" + subscript if single or not s.latex else "_{" + subscript + "}"
+        single = len(subscript) == 1 or (subscript.startswith("\\") and subscript[1:].isalpha())
+        if s.latex:
+            head += "_" + subscript if single else "_{" + subscript + "}"
+        else:
+            head += "_" + subscript if single or "," not in subscript else "_{" + subscript + "}"
     return head
 
 
@@ -121,10 +121,10 @@ def _dist(d: Dist, s: _Style, at: dict[str, int] | None = None, drawn: str = "")
 
     def variable(v: Var) -> str:
         if v.name in at:
-            return f"{v.name}={at[v.name]}"
+            return f"{_var(Var(v.name), s)}={at[v.name]}"
         if v.name == drawn and v.value is None:
-            return f"{v.name}_i"
-        return _var(v)
+            return f"{_var(v, s)}_i"
+        return _var(v, s)
 
     args = s.comma.join(variable(v) for v in d.over)
     if d.given:
@@ -175,7 +175,7 @@ def _operand(term: Node, s: _Style, allow_neg: bool) -> str:
     text = _print(term, s)
     if isinstance(term, Sum) or (isinstance(term, Neg) and not allow_neg):
         return s.paren(text)
-    if isinstance(term, Scale) and term.factor < 0:
+    if isinstance(term, Scale) and not isinstance(term.factor, Coefficient) and term.factor < 0:
         return s.paren(text)
     return text
 
@@ -188,6 +188,8 @@ def _print(node: Node, s: _Style) -> str:
 
 
 def _scale(node: Scale, s: _Style) -> str:
+    if isinstance(node.factor, Coefficient):
+        return symbol(node.factor.name, s.latex) + s.times + _operand(node.term, s, allow_neg=False)
     factor = _number(node.factor, s)
     if node.factor < 0:
         factor = s.paren(factor)
@@ -195,7 +197,7 @@ def _scale(node: Scale, s: _Style) -> str:
 
 
 _PRINTERS: dict[type, Callable[..., str]] = {
-    Var: lambda n, s: _var(n),
+    Var: lambda n, s: _var(n, s),
     Dist: lambda n, s: _dist(n, s),
     Product: lambda n, s: _distribution(n, s),
     Constant: lambda n, s: (n.latex_name or n.name) if s.latex else n.name,

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 
 from unigen.algebra.declaration import Declaration, Figure5
 from unigen.algebra.direction import direction
-from unigen.algebra.expr import PARAMS, Dist, Node
+from unigen.algebra.expr import Dist, Node
+from unigen.algebra.symbols import symbol
 from unigen.errors import ConfigError, describe
 
 __all__ = ["DEFAULT_COLUMNS", "ROWS", "table"]
@@ -116,7 +117,7 @@ def _cell(row: str, figure5: Figure5, latex: bool) -> str:
 
 
 def _greek(group: str, latex: bool) -> str:
-    return "\\" + group if latex else PARAMS[group]
+    return symbol(group, latex)
 
 
 def _markdown(titles: list[str], cells: list[list[str]]) -> str:

@@ -70,11 +70,12 @@ import jax.numpy as jnp
 import optax
 from jax.typing import ArrayLike
 
-from unigen.algebra.compiler import compile, data, explicit, implicit
+from unigen.algebra.assembly import algorithm
+from unigen.algebra.compiler import data, explicit, implicit
 from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective
 from unigen.algebra.expr import KL, E, dist, log, reverse
 from unigen.algorithms.vae import batch_data
-from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
+from unigen.core import Algorithm, Batch, Metrics, Params, PRNGKey
 from unigen.distributions import BernoulliLogits
 from unigen.errors import ConfigError, DataError, describe
 from unigen.models.gan import GANModel
@@ -105,7 +106,7 @@ __all__ = [
 p_data = dist("p_data", over="x")
 p_y = dist("p", over="y")  # uniform
 generative = dist("p", over="x", given="y", params="theta")  # p_θ(x|y)
-generated = dist("p", over="x", given="y=0", params="theta")  # p_θ(x|y=0) = p_{g_θ}(x)
+generated = generative.fixed(y=0)  # p_θ(x|y=0) = p_{g_θ}(x)
 discriminator = dist("q", over="y", given="x", params="phi")  # q_φ(y|x); D_φ(x) = q_φ(y=1|x)
 reversed_discriminator = reverse(discriminator)  # q^r_φ(y|x) = q_φ(1-y|x)
 lemma1_posterior = dist("q^r", over="x", given="y")  # q^r(x|y) ∝ q^r_φ0(y|x) p_θ0(x)
@@ -170,7 +171,7 @@ VARIATIONAL_EM = Declaration(
 # --------------------------------------------------------------------------------------------
 # The algorithm: the declared objectives compiled into phases
 
-real = dist("p", over="x", given="y=1", params="theta")  # p_θ(x|y=1) = p_data(x), the batch
+real = generative.fixed(y=1)  # p_θ(x|y=1) = p_data(x), the batch
 
 GENERATOR_LOSSES = ("non-saturating", "minimax")
 """The generator objectives: :data:`NON_SATURATING_GENERATOR` (maximized, the default) and
@@ -298,30 +299,23 @@ def gan(
     """
     declaration = _check_form(generator_loss, form)
     gamma = _penalty_weight(gradient_penalty)
-    table = bindings(model)
-    losses = []
-    for phase in declaration.phases:
-        compiled = compile(
-            phase.objective,
-            table,
-            maximize=phase.sense == "max",
-            metrics={"objective": phase.objective},
-        )
-
-        def loss(params: Params, key: PRNGKey, batch: Batch, compiled=compiled) -> tuple[
-            jax.Array, Metrics
-        ]:
-            return compiled(params, key, {"x": packed(batch_data(batch, model.data_dim), model.pack)})
-
-        if phase.name == "discriminator" and gamma > 0:
-            loss = _with_gradient_penalty(model, loss, gamma)
-        losses.append(Phase(phase.name, phase.params, loss))
 
     def init(key: PRNGKey) -> dict[str, Params]:
         key_theta, key_phi = jax.random.split(key)
         return {"theta": model.generator.init(key_theta), "phi": model.discriminator.init(key_phi)}
 
-    return Algorithm(init=init, phases=tuple(losses), objective=declaration)
+    compiled = algorithm(
+        declaration, bindings(model), init,
+        prepare=lambda batch: {"x": packed(batch_data(batch, model.data_dim), model.pack)},
+    )
+    if gamma == 0:
+        return compiled
+    phases = tuple(
+        phase._replace(loss=_with_gradient_penalty(model, phase.loss, gamma))
+        if phase.name == "discriminator" else phase
+        for phase in compiled.phases
+    )
+    return compiled._replace(phases=phases)
 
 
 def _penalty_weight(gradient_penalty: float) -> float:

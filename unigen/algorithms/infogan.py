@@ -50,11 +50,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from unigen.algebra.compiler import compile, data, explicit, implicit
+from unigen.algebra.assembly import algorithm
+from unigen.algebra.compiler import data, explicit, implicit
 from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective
 from unigen.algebra.expr import KL, E, H, Scale, dist, log, reverse
 from unigen.algorithms.vae import batch_data
-from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
+from unigen.core import Algorithm, Params, PRNGKey
 from unigen.distributions import BernoulliLogits
 from unigen.errors import ConfigError, DataError, describe
 from unigen.models.infogan import InfoGANModel
@@ -77,7 +78,7 @@ generative = dist("p", over="x", given="y", params="theta")  # p_θ(x|y)
 generator = dist("p", over="x", given="z,y=0", params="theta")  # p_θ(x|z,y=0) = G_θ(z)
 discriminator = dist("q", over="y", given="x", params="phi")  # q_φ(y|x)
 inference = dist("q", over="z", given="x,y", params="eta")  # q_η(z|x,y)
-inference_generated = dist("q", over="z", given="x,y=0", params="eta")  # q_η(z|x,y=0)
+inference_generated = inference.fixed(y=0)  # q_η(z|x,y=0)
 reversed_posterior = dist("q^r", over="x", given="z,y")  # q^r(x|z,y)
 
 MUTUAL_INFORMATION_BOUND = E(generator * code_prior, log(inference_generated)) + H(code_prior)
@@ -112,8 +113,8 @@ DECLARATION = Declaration(
 # --------------------------------------------------------------------------------------------
 # The algorithm
 
-generated = dist("p", over="x", given="y=0", params="theta")  # p_θ(x|y=0), code marginalized
-real = dist("p", over="x", given="y=1", params="theta")  # p_θ(x|y=1) = p_data(x)
+generated = generative.fixed(y=0)  # p_θ(x|y=0), code marginalized
+real = generative.fixed(y=1)  # p_θ(x|y=1) = p_data(x)
 GAN_GENERATOR = E(generative * p_y, log(reverse(discriminator)))
 
 
@@ -180,20 +181,11 @@ def infogan(model: InfoGANModel, *, information_weight: float = 1.0) -> Algorith
         raise ConfigError(
             f"information_weight: expected a positive finite number, got {information_weight!r}"
         )
-    objective = (GENERATOR if information_weight == 1.0
-                 else GAN_GENERATOR + Scale(float(information_weight), MUTUAL_INFORMATION_BOUND))
-    table = bindings(model)
-    discriminator_loss = compile(DISCRIMINATOR, table, metrics={"objective": DISCRIMINATOR})
-    generator_loss = compile(
-        objective, table,
-        metrics={"objective": objective, "information": MUTUAL_INFORMATION_BOUND},
-    )
-
-    def wrap(compiled):
-        def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-            return compiled(params, key, {"x": batch_data(batch, model.data_dim)})
-
-        return loss
+    declaration = DECLARATION
+    if information_weight != 1.0:
+        weighted = GAN_GENERATOR + Scale(float(information_weight), MUTUAL_INFORMATION_BOUND)
+        declaration = DECLARATION._replace(phases=(
+            DECLARATION.phases[0], DECLARATION.phases[1]._replace(objective=weighted)))
 
     def init(key: PRNGKey) -> dict[str, Params]:
         key_theta, key_phi, key_eta = jax.random.split(key, 3)
@@ -203,13 +195,10 @@ def infogan(model: InfoGANModel, *, information_weight: float = 1.0) -> Algorith
             "eta": model.inference.init(key_eta),
         }
 
-    return Algorithm(
-        init=init,
-        phases=(
-            Phase("discriminator", "phi", wrap(discriminator_loss)),
-            Phase("generator", ("theta", "eta"), wrap(generator_loss)),
-        ),
-        objective=DECLARATION,
+    return algorithm(
+        declaration, bindings(model), init,
+        metrics={"generator": {"information": MUTUAL_INFORMATION_BOUND}},
+        prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
     )
 
 

@@ -34,11 +34,11 @@ import jax.numpy as jnp
 
 from typing import Callable
 
-from unigen.algebra.compiler import compile
+from unigen.algebra.assembly import algorithm
 from unigen.algebra.declaration import Declaration, PhaseObjective
 from unigen.algebra.expr import E, importance_weighted_bound
 from unigen.algorithms.vae import DECODER, ENCODER, P_DATA, PRIOR, batch_data, bindings, init_params
-from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
+from unigen.core import Algorithm, Batch, Metrics, Params, PRNGKey
 from unigen.models.vae import VAEModel, positive_int
 
 __all__ = [
@@ -154,20 +154,20 @@ def iwae(model: VAEModel, k: int) -> Algorithm:
       k: the number of importance samples per example.
 
     Returns:
-      An :class:`~unigen.core.Algorithm` with ``init(key) -> {"theta", "eta"}``; its
-      ``objective`` is ``objective(k)``.
+      An :class:`~unigen.core.Algorithm` with ``init(key) -> {"theta", "eta"}``, compiled by
+      :func:`unigen.algebra.algorithm` from :data:`DECLARATION` with k set (its ``objective``
+      is that declaration, whose phase objective is ``objective(k)``).
     """
     k = positive_int("k", k)
     expression = objective(k)
-    compiled = compile(expression, bindings(model), metrics={"iwae_bound": expression})
-
-    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-        return compiled(params, key, {"x": batch_data(batch, model.data_dim)})
-
-    return Algorithm(
-        init=lambda key: init_params(model, key),
-        phases=(Phase("iwae", ("theta", "eta"), loss),),
-        objective=expression,
+    declared = DECLARATION._replace(
+        phases=(DECLARATION.phases[0]._replace(objective=expression),))
+    return algorithm(
+        declared,
+        bindings(model),
+        lambda key: init_params(model, key),
+        metrics={"iwae_bound": expression},
+        prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
     )
 
 

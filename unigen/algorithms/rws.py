@@ -14,7 +14,7 @@ The wake phase for θ (phase ``"wake_theta"``) ascends the importance-weighted b
 θ-gradient is :math:`\sum_k \tilde w_k \nabla_\theta \log p_\theta(x, h_k)`:
 
 .. math::
-   \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{h_1, \ldots, h_k \sim q_\phi(h \mid x)}\left[\log \frac{1}{k} \sum_{i=1}^{k} \frac{p_\theta(x, h_i)}{q_\phi(h_i \mid x)}\right]\right]
+   \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{h_1, \ldots, h_k \sim q_\phi(h \mid x)}\left[\log \frac{1}{k} \sum_{i=1}^{k} \frac{p_\theta(h_i) p_\theta(x \mid h_i)}{q_\phi(h_i \mid x)}\right]\right]
 
 The wake phase for φ (phase ``"wake_phi"``) fits :math:`q_\phi` to the posterior on data,
 minimizing :math:`\mathrm{KL}(p_\theta(h \mid x) \,\|\, q_\phi(h \mid x))`; the posterior
@@ -31,10 +31,13 @@ The sleep phase for φ (phase ``"sleep_phi"``) is wake-sleep's sleep phase, on d
    \mathbb{E}_{p_\theta(x \mid h) p(h)}\left[\log q_\phi(h \mid x)\right]
 
 With ``recognition="both"`` (the default; Bornschein & Bengio found it best) both φ phases run,
-one after the other, sharing φ's optimizer state. The losses are written by hand: the bound is
-an :class:`~unigen.algebra.expr.ImportanceWeightedBound` node, which
-:func:`unigen.algebra.compile` does not compile yet. The sleep phase is
-:func:`unigen.algorithms.wake_sleep.sleep_phase` on the group ``"phi"``.
+one after the other, sharing φ's optimizer state. Every phase is compiled from
+:data:`DECLARATION` by :func:`unigen.algebra.algorithm`: the bound is an
+:class:`~unigen.algebra.expr.ImportanceWeightedBound` node (discrete draws without gradient, so
+its θ-gradient is the weighted one above), the posterior :math:`p_\theta(h \mid x)` is bound to
+:func:`~unigen.algebra.compiler.self_normalized` importance sampling from :math:`q_\phi`, and the
+sleep phase's dreams are drawn ancestrally, :math:`h \sim p(h)` then :math:`x \sim
+p_\theta(x \mid h)`.
 
 :data:`DECLARATION` is not in the registry of :mod:`unigen.algorithms.declarations` (its test
 lists the lecture's algorithms); it passes :func:`unigen.algebra.declaration.check`.
@@ -42,16 +45,14 @@ lists the lecture's algorithms); it passes :func:`unigen.algebra.declaration.che
 
 from __future__ import annotations
 
-import math
-
 import jax
-import jax.numpy as jnp
 
+from unigen.algebra.assembly import algorithm
+from unigen.algebra.compiler import self_normalized
 from unigen.algebra.declaration import Declaration, PhaseObjective, check
 from unigen.algebra.expr import E, dist, importance_weighted_bound, log
 from unigen.algorithms.vae import batch_data
-from unigen.algorithms.wake_sleep import sleep_phase
-from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
+from unigen.core import Algorithm, Params, PRNGKey
 from unigen.errors import ConfigError
 from unigen.models.helmholtz import HelmholtzMachine
 from unigen.models.vae import positive_int
@@ -62,20 +63,19 @@ __all__ = [
     "SLEEP_PHI",
     "WAKE_PHI",
     "WAKE_THETA",
+    "bindings",
     "init_params",
     "rws",
-    "self_normalized_weights",
-    "wake_phi_phase",
-    "wake_theta_phase",
 ]
 
 RECOGNITION_UPDATES = ("wake", "sleep", "both")
 
 p_data = dist("p_data", over="x")
-joint = dist("p", over="x,h", params="theta")  # p_θ(x, h)
-posterior = dist("p", over="h", given="x", params="theta")  # p_θ(h|x)
 generative = dist("p", over="x", given="h", params="theta")  # p_θ(x|h)
-prior = dist("p", over="h")  # p(h)
+learned_prior = dist("p", over="h", params="theta")  # p_θ(h), the SBN's prior
+joint = learned_prior * generative  # p_θ(h) p_θ(x|h) = p_θ(x, h)
+posterior = dist("p", over="h", given="x", params="theta")  # p_θ(h|x) ∝ p_θ(x, h)
+prior = dist("p", over="h")  # p(h), the dreams' prior
 proposal = dist("q", over="h", given="x", params="phi")  # q_φ(h|x)
 
 WAKE_THETA = E(p_data, importance_weighted_bound(joint, proposal))
@@ -107,70 +107,19 @@ def init_params(model: HelmholtzMachine, key: PRNGKey) -> dict[str, Params]:
     return {"theta": model.joint.init(key_theta), "phi": model.inference.init(key_phi)}
 
 
-def _draws(model: HelmholtzMachine, params: Params, key: PRNGKey, x: jax.Array, k: int):
-    """K draws of z from q_φ(z|x) and their log p_θ(x, z) and log q_φ(z|x); draw i uses
-    ``jax.random.split(key, k)[i]`` (as :func:`unigen.algorithms.iwae.log_importance_weights`)."""
-    theta, phi = params["theta"], params["phi"]
-    keys = jax.random.split(key, k)
-    z = jax.vmap(lambda key_i: model.inference.sample(phi, key_i, {"x": x})["z"])(keys)
-    z = jax.lax.stop_gradient(z)
-    log_p = jax.vmap(lambda z_i: model.joint.log_prob(theta, {"x": x, "z": z_i}, {}))(z)
-    log_q = jax.vmap(lambda z_i: model.inference.log_prob(phi, {"z": z_i}, {"x": x}))(z)
-    return z, log_p, log_q
-
-
-def self_normalized_weights(log_weights: jax.Array) -> jax.Array:
-    r""":math:`\tilde w_k = w_k / \sum_j w_j` from :math:`\log w_k`, without gradient."""
-    return jax.lax.stop_gradient(jax.nn.softmax(log_weights, axis=-1))
-
-
-def wake_theta_phase(model: HelmholtzMachine, k: int) -> Phase:
-    r"""The wake-θ phase: ascend the K-sample importance-weighted bound in θ.
-
-    Loss on ``{"x": [B, D]}``: the batch mean of
-    :math:`-(\operatorname{logsumexp}_k \log w_k - \log K)`; its θ-gradient is
-    :math:`-\sum_k \tilde w_k \nabla_\theta \log p_\theta(x, h_k)`. Example b uses
-    ``jax.random.split(key, B)[b]``. Metrics ``{"loss", "iwae_bound", "elbo"}`` (``"elbo"``: the
-    mean log weight).
-    """
-
-    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-        x = batch_data(batch, model.data_dim)
-        keys = jax.random.split(key, x.shape[0])
-
-        def one(key_b: PRNGKey, x_b: jax.Array) -> jax.Array:
-            _, log_p, log_q = _draws(model, params, key_b, x_b, k)
-            return log_p - jax.lax.stop_gradient(log_q)
-
-        log_w = jax.vmap(one)(keys, x)
-        bound = jnp.mean(jax.nn.logsumexp(log_w, axis=-1) - math.log(k))
-        return -bound, {"loss": -bound, "iwae_bound": bound, "elbo": jnp.mean(log_w)}
-
-    return Phase("wake_theta", "theta", loss)
-
-
-def wake_phi_phase(model: HelmholtzMachine, k: int) -> Phase:
-    r"""The wake-φ phase: fit :math:`q_\phi` to the self-normalized posterior samples, in φ.
-
-    Loss on ``{"x": [B, D]}``: the batch mean of
-    :math:`-\sum_k \tilde w_k \log q_\phi(h_k \mid x)` (weights without gradient). Metrics
-    ``{"loss", "effective_sample_size"}`` (:math:`1 / \sum_k \tilde w_k^2`, batch mean).
-    """
-
-    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-        x = batch_data(batch, model.data_dim)
-        keys = jax.random.split(key, x.shape[0])
-
-        def one(key_b: PRNGKey, x_b: jax.Array) -> tuple[jax.Array, jax.Array]:
-            _, log_p, log_q = _draws(model, params, key_b, x_b, k)
-            weights = self_normalized_weights(log_p - log_q)
-            return jnp.sum(weights * log_q), 1.0 / jnp.sum(weights**2)
-
-        objective, ess = jax.vmap(one)(keys, x)
-        value = -jnp.mean(objective)
-        return value, {"loss": value, "effective_sample_size": jnp.mean(ess)}
-
-    return Phase("wake_phi", "phi", loss)
+def bindings(model: HelmholtzMachine, k: int) -> dict:
+    r"""What each distribution of :data:`DECLARATION` is for ``model``: the SBN's prior and
+    decoder, the recognition SBN, the dreams' prior (the SBN's prior, drawn), and
+    :math:`p_\theta(h \mid x)` by self-normalized importance sampling with K draws from
+    :math:`q_\phi` (:func:`unigen.algebra.compiler.self_normalized`). The algebra's ``h`` is the
+    model's ``z``."""
+    return {
+        generative: lambda params, given: model.decoder_distribution(params["theta"], given["h"]),
+        learned_prior: lambda params, given: model.prior(params["theta"]),
+        prior: lambda params, given: model.prior(params["theta"]),
+        proposal: lambda params, given: model.encoder_distribution(params["phi"], given["x"]),
+        posterior: self_normalized(joint, proposal, k),
+    }
 
 
 def rws(model: HelmholtzMachine, *, k: int = 5, recognition: str = "both") -> Algorithm:
@@ -178,7 +127,7 @@ def rws(model: HelmholtzMachine, *, k: int = 5, recognition: str = "both") -> Al
 
     .. math::
        \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{h_1, \ldots, h_k \sim q_\phi(h \mid x)}\left[
-       \log \frac{1}{k} \sum_{i=1}^{k} \frac{p_\theta(x, h_i)}{q_\phi(h_i \mid x)}\right]\right]
+       \log \frac{1}{k} \sum_{i=1}^{k} \frac{p_\theta(h_i) p_\theta(x \mid h_i)}{q_\phi(h_i \mid x)}\right]\right]
 
     Args:
       model: a :class:`~unigen.models.helmholtz.HelmholtzMachine`.
@@ -198,11 +147,20 @@ def rws(model: HelmholtzMachine, *, k: int = 5, recognition: str = "both") -> Al
         raise ConfigError(
             f"recognition: expected one of {list(RECOGNITION_UPDATES)}, got {recognition!r}"
         )
-    phases = [wake_theta_phase(model, k)]
-    if recognition in ("wake", "both"):
-        phases.append(wake_phi_phase(model, k))
-    if recognition in ("sleep", "both"):
-        phases.append(sleep_phase(model, group="phi", name="sleep_phi"))
-    return Algorithm(
-        init=lambda key: init_params(model, key), phases=tuple(phases), objective=DECLARATION
+    chosen = {"wake": ("wake_theta", "wake_phi"), "sleep": ("wake_theta", "sleep_phi"),
+              "both": ("wake_theta", "wake_phi", "sleep_phi")}[recognition]
+    bound = E(p_data, importance_weighted_bound(joint, proposal, k))
+    phases = tuple(
+        (phase._replace(objective=bound) if phase.name == "wake_theta" else phase)
+        for phase in DECLARATION.phases if phase.name in chosen
+    )
+    return algorithm(
+        DECLARATION._replace(phases=phases),
+        bindings(model, k),
+        lambda key: init_params(model, key),
+        # Dreams are drawn (no enumeration, even of a tiny prior); their score terms carry
+        # only θ-gradients, which the φ phases do not take.
+        estimator={prior: "score", generative: "score"} if "sleep_phi" in chosen else "auto",
+        metrics={"wake_theta": {"iwae_bound": bound}},
+        prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
     )

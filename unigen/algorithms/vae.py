@@ -31,10 +31,10 @@ from typing import Callable, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from unigen.algebra.compiler import compile
+from unigen.algebra.assembly import algorithm
 from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective, check
 from unigen.algebra.expr import KL, E, dist, log, reverse
-from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
+from unigen.core import Algorithm, Batch, Metrics, Params, PRNGKey
 from unigen.distributions import kl_divergence
 from unigen.errors import ConfigError, DataError, describe
 from unigen.models.vae import VAEModel, positive_int
@@ -224,25 +224,18 @@ def vae(model: VAEModel, *, kl: str = "analytic", n_samples: int = 1) -> Algorit
       n_samples: draws of z per example.
 
     Returns:
-      An :class:`~unigen.core.Algorithm`; ``init(key)`` gives ``{"theta": ..., "eta": ...}`` and
-      ``objective`` is :data:`OBJECTIVE`.
+      An :class:`~unigen.core.Algorithm` compiled from :data:`DECLARATION` by
+      :func:`unigen.algebra.algorithm`; ``init(key)`` gives ``{"theta": ..., "eta": ...}``.
     """
     n_samples = check_options(kl, n_samples)
-    compiled = compile(
-        OBJECTIVE,
+    return algorithm(
+        DECLARATION,
         bindings(model),
+        lambda key: init_params(model, key),
         n_samples=n_samples,
         kl="auto" if kl == "analytic" else "monte_carlo",
         metrics={"elbo": OBJECTIVE, "kl": KL_TO_PRIOR, "reconstruction": RECONSTRUCTION},
-    )
-
-    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-        return compiled(params, key, {"x": batch_data(batch, model.data_dim)})
-
-    return Algorithm(
-        init=lambda key: init_params(model, key),
-        phases=(Phase("elbo", ("theta", "eta"), loss),),
-        objective=OBJECTIVE,
+        prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
     )
 
 

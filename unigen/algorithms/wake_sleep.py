@@ -42,24 +42,21 @@ bottom-up recognition SBN, :math:`h` the model's hidden vector ``z``.
   ``"score"`` estimator: its score term has no :math:`\theta`-gradient, so the wake gradient
   is :math:`\nabla_\theta \log p_\theta(x, h)` at the recognition's samples), never by
   enumeration, even for tiny models.
-- The sleep loss is written by hand (:func:`sleep_phase`): ``compile`` evaluates
+- The sleep loss is compiled from :data:`SLEEP`: ``compile`` evaluates
   :math:`\mathbb{E}_{p_\theta(x \mid h) p(h)}`, a model expectation outside any data
-  expectation, as B draws of :math:`h` times B draws of :math:`x` for each (B the batch size),
-  :math:`B^2` recognition evaluations for an estimate that B ancestral dreams
-  :math:`(h_b, x_b) \sim p_\theta` give as well. The hand-written loss is tested against the
-  exact sleep objective by enumeration.
+  expectation, as B ancestral dreams (B the batch size): B draws of :math:`h`, one draw of
+  :math:`x` for each. It is tested against the exact sleep objective by enumeration.
 """
 
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
-from unigen.algebra.compiler import compile
+from unigen.algebra.assembly import algorithm
 from unigen.algebra.declaration import Declaration, PhaseObjective
 from unigen.algebra.expr import E, dist, log
 from unigen.algorithms.vae import batch_data
-from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
+from unigen.core import Algorithm, Params, PRNGKey
 from unigen.models.helmholtz import HelmholtzMachine
 from unigen.models.vae import positive_int
 
@@ -70,8 +67,6 @@ __all__ = [
     "WAKE_LEARNED_PRIOR",
     "bindings",
     "init_params",
-    "sleep_phase",
-    "wake_phase",
     "wake_sleep",
 ]
 
@@ -121,68 +116,6 @@ def init_params(model: HelmholtzMachine, key: PRNGKey) -> dict[str, Params]:
     return {"theta": model.joint.init(key_theta), "lambda": model.inference.init(key_lambda)}
 
 
-def wake_phase(model: HelmholtzMachine, *, n_samples: int = 1) -> Phase:
-    r"""The wake phase: fit :math:`p_\theta` to data completed by :math:`q_\lambda`, in θ.
-
-    .. math::
-       \mathbb{E}_{q_\lambda(h \mid x) p_{data}(x)}\left[\log p_\theta(x \mid h)\right]
-
-    (compiled with the learned prior, :data:`WAKE_LEARNED_PRIOR`). On ``batch = {"x": [B, D]}``
-    the loss is :math:`-\frac{1}{B S}\sum_{b,s} \log p_\theta(x_b, h_{b,s})`,
-    :math:`h_{b,s} \sim q_\lambda(h \mid x_b)`; metrics ``{"loss", "reconstruction"}``
-    (the batch mean of :math:`\log p_\theta(x \mid h)`).
-
-    Args:
-      model: a :class:`~unigen.models.helmholtz.HelmholtzMachine`.
-      n_samples: S, draws of h per example.
-    """
-    n_samples = positive_int("n_samples", n_samples)
-    compiled = compile(
-        WAKE_LEARNED_PRIOR,
-        bindings(model),
-        estimator={recognition: "score"},
-        n_samples=n_samples,
-        metrics={"reconstruction": log(generative)},
-    )
-
-    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-        return compiled(params, key, {"x": batch_data(batch, model.data_dim)})
-
-    return Phase("wake", "theta", loss)
-
-
-def sleep_phase(model: HelmholtzMachine, *, group: str = "lambda", name: str = "sleep") -> Phase:
-    r"""The sleep phase: fit :math:`q_\lambda` to dreams of :math:`p_\theta`, in λ.
-
-    .. math::
-       \mathbb{E}_{p_\theta(x \mid h) p(h)}\left[\log q_\lambda(h \mid x)\right]
-
-    On a batch of B rows (only its size is used) the loss is
-    :math:`-\frac{1}{B}\sum_b \log q_\lambda(h_b \mid x_b)` over B ancestral dreams
-    :math:`(h_b, x_b) \sim p_\theta(x, h)`, dream b drawn with ``jax.random.split(key, B)[b]``;
-    metrics ``{"loss", "sleep"}`` (``"sleep"`` the objective's estimate). Written by hand, see the
-    module docstring.
-
-    Args:
-      model: a :class:`~unigen.models.helmholtz.HelmholtzMachine`.
-      group: the recognition model's parameter group (``"phi"`` in reweighted wake-sleep).
-      name: the phase's name (``"sleep_phi"`` in reweighted wake-sleep).
-    """
-
-    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-        size = batch_data(batch, model.data_dim).shape[0]
-        keys = jax.random.split(key, size)
-        dreams = jax.vmap(lambda k: model.joint.sample(params["theta"], k, {}))(keys)
-        dreams = jax.lax.stop_gradient(dreams)
-        log_q = jax.vmap(
-            lambda x, z: model.inference.log_prob(params[group], {"z": z}, {"x": x})
-        )(dreams["x"], dreams["z"])
-        objective = jnp.mean(log_q)
-        return -objective, {"loss": -objective, "sleep": objective}
-
-    return Phase(name, group, loss)
-
-
 def wake_sleep(model: HelmholtzMachine, *, n_samples: int = 1) -> Algorithm:
     r"""The wake-sleep algorithm (§2.2): the wake phase in θ, then the sleep phase in λ.
 
@@ -192,18 +125,37 @@ def wake_sleep(model: HelmholtzMachine, *, n_samples: int = 1) -> Algorithm:
     .. math::
        \mathbb{E}_{p_\theta(x \mid h) p(h)}\left[\log q_\lambda(h \mid x)\right]
 
-    See :func:`wake_phase` and :func:`sleep_phase`.
+    Both phases are compiled from :data:`DECLARATION` by :func:`unigen.algebra.algorithm`, the
+    wake phase with the learned prior (:data:`WAKE_LEARNED_PRIOR`). Wake: on
+    ``batch = {"x": [B, D]}`` the loss is :math:`-\frac{1}{B S}\sum_{b,s} \log p_\theta(x_b,
+    h_{b,s})`, :math:`h_{b,s} \sim q_\lambda(h \mid x_b)`; metrics ``{"loss",
+    "reconstruction"}`` (the batch mean of :math:`\log p_\theta(x \mid h)`). Sleep: B dreams
+    (only the batch's size is used), dream b drawn ancestrally with key
+    ``k_b = jax.random.split(key, B)[b]``: :math:`h_b \sim p_\theta(h)` with ``k_b``, then
+    :math:`x_b \sim p_\theta(x \mid h_b)` with ``split(fold_in(k_b, 1), 1)[0]``; the loss is
+    :math:`-\frac{1}{B}\sum_b \log q_\lambda(h_b \mid x_b)`, metrics ``{"loss",
+    "objective"}``.
 
     Args:
       model: a :class:`~unigen.models.helmholtz.HelmholtzMachine`.
-      n_samples: draws of h per example in the wake phase.
+      n_samples: S, draws of h per example in the wake phase.
 
     Returns:
       An :class:`~unigen.core.Algorithm` with ``init(key) -> {"theta", "lambda"}``, phases
-      ``("wake", "sleep")`` and ``objective`` the :data:`DECLARATION`.
+      ``("wake", "sleep")``; its ``objective`` is the declaration compiled (the wake phase's
+      objective :data:`WAKE_LEARNED_PRIOR`).
     """
-    return Algorithm(
-        init=lambda key: init_params(model, key),
-        phases=(wake_phase(model, n_samples=n_samples), sleep_phase(model)),
-        objective=DECLARATION,
+    n_samples = positive_int("n_samples", n_samples)
+    wake, sleep = DECLARATION.phases
+    compiled = DECLARATION._replace(phases=(wake._replace(objective=WAKE_LEARNED_PRIOR), sleep))
+    return algorithm(
+        compiled,
+        bindings(model),
+        lambda key: init_params(model, key),
+        # Expectations over q_λ and over the dreams are by draws, never by enumeration: the
+        # score terms carry gradients only in the groups the phase does not update.
+        estimator={recognition: "score", prior: "score", generative: "score"},
+        n_samples=n_samples,
+        metrics={"wake": {"reconstruction": log(generative)}},
+        prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
     )
