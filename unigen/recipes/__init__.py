@@ -81,7 +81,7 @@ def recipe(name: str) -> Recipe:
         raise ConfigError(f"algorithm: the {where} does not import ({_brief(error)}); expected an importable "
                           "MODULE:ATTR naming a unigen.recipes.Recipe") from None
     if not isinstance(found, Recipe):
-        raise ConfigError(f"algorithm: the {where} names {describe(found)}; expected a unigen.recipes.Recipe")
+        raise ConfigError(f"algorithm: the {where} names a {type(found).__name__}; expected a unigen.recipes.Recipe")
     if found.name != name:
         raise ConfigError(f"algorithm: the {where} names the recipe {found.name!r}; expected the name {name!r}")
     return found
@@ -128,7 +128,7 @@ def find_declaration(text: str):
                               f"{sorted(DECLARATIONS)}")
         found = declared
     if not isinstance(found, Declaration):
-        raise ConfigError(f"algorithm: {text} names {describe(found)}; expected a Declaration or a Recipe")
+        raise ConfigError(f"algorithm: {text} names a {type(found).__name__}; expected a Declaration or a Recipe")
     return check(found)
 
 
