@@ -151,6 +151,8 @@ def test_eval_and_a_changed_resume_are_refused(runs, tmp_path, capsys):
     for name in ("gradient_penalty", "pack", "b1"):
         del stored[name]
     (legacy / "config.json").write_text(json.dumps(stored))
+    config, model, _ = cli._load_run(legacy)  # eval/sample read such a run with the defaults too
+    assert model.pack == 1 and config["gradient_penalty"] == 0.0
     argv = ["train", "gan", "--data", "ring8", "--steps", "350", *QUICK, "--out", str(legacy), "--resume"]
     assert cli.main(argv) == 0
     assert _summary(legacy)["steps"] == 350

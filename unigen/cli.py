@@ -11,8 +11,7 @@
     unigen algebra table [--latex]
     unigen algebra direction ALGORITHM [--json]
     unigen bench variance --problem NAME [--estimators a,b,...] [--json] [--out DIR] ...
-    unigen bench modes --data ring8|grid25 [--algorithms gan,gan-minimax,gan-r1,pacgan,infogan,vae] [--seeds N]
-                 [--steps S] [--json] [--out DIR]
+    unigen bench modes --data ring8|grid25 [--algorithms ROW,...] [--seeds N] [--steps S] [--json] [--out DIR]
 
 The command is generic over the recipes of :mod:`unigen.recipes`: ``unigen train NAME`` reads
 NAME's options, model, summary and samples from its recipe, and names no algorithm itself.
@@ -313,8 +312,10 @@ def _add_bench_parser(commands: Any) -> None:
     modes = bench_commands.add_parser(
         "modes", help="mode coverage (VEEGAN/PacGAN Table 1) of GANs, InfoGAN and a VAE on ring8/grid25")
     modes.add_argument("--data", required=True, help="ring8 | grid25")
-    modes.add_argument("--algorithms", default="gan,gan-minimax,gan-r1,pacgan,infogan,vae",
-                       help="comma-separated, from gan,gan-minimax,gan-r1,pacgan,infogan,vae (default: all)")
+    from unigen.bench_modes import MODE_ALGORITHMS  # NumPy only, no JAX
+
+    rows = ",".join(MODE_ALGORITHMS)
+    modes.add_argument("--algorithms", default=rows, help=f"comma-separated, from {rows} (default: all)")
     modes.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per algorithm (default 5)")
     modes.add_argument("--steps", type=int, default=40000,
                        help="training steps per run (default 40000, the benchmark's budget: about a minute per "
@@ -559,7 +560,9 @@ def _load_run(run: str | Path):
 
     run = Path(run)
     config = _read_config(run, "run")
-    model, algorithm = recipes.recipe(config["algorithm"]).build(config)
+    found = recipes.recipe(config["algorithm"])
+    config = {**found.resume_defaults, **config}  # a run made before an option existed had its default
+    model, algorithm = found.build(config)
     trainer = make_trainer(algorithm, make_optimizer(config["optimizer"], config["lr"], b1=config.get("b1")))
     checkpoints = Checkpoints(run / "checkpoints")
     try:
