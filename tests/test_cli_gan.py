@@ -58,8 +58,8 @@ def test_gan_run_reports_the_mode_coverage_of_its_checkpoint(runs):
     assert summary["steps"] == 300
     rows = _rows(run)
     assert [row["step"] for row in rows] == list(range(1, 301))
-    assert summary["final_loss"] == rows[-1]["discriminator/loss"]
-    assert summary["generator_loss"] == rows[-1]["generator/loss"]
+    assert summary["losses"] == {"discriminator": rows[-1]["discriminator/loss"],
+                                 "generator": rows[-1]["generator/loss"]}
     config, model, params = cli._load_run(run)
     assert (config["generator_loss"], config["form"]) == ("non-saturating", "classic")
     assert (config["hidden"], config["latent_dim"], config["likelihood"]) == ([64, 64], 2, None)
@@ -79,7 +79,7 @@ def test_infogan_run_resolves_the_code_and_reports_the_information(runs):
     summary = _summary(run)
     config, model, params = cli._load_run(run)
     assert config["code_values"] == 8 and model.code_values == 8  # one code value per ring8 mode
-    assert config["information_weight"] == 1.0 and config["generator_loss"] is None
+    assert config["information_weight"] == 1.0 and "generator_loss" not in config
     assert set(params) == {"theta", "phi", "eta"}
     assert summary["information"] == _rows(run)[-1]["generator/information"]
     assert summary["information"] <= np.log(8) + 1e-5  # the bound is at most H(p(z)) = log K
@@ -126,12 +126,13 @@ def test_sample_draws_from_the_generator(runs, tmp_path, capsys):
 
 
 def test_minimax_generator_is_the_declared_minimax_objective():
-    config = {"algorithm": "gan", "generator_loss": "minimax", "form": None, "hidden": None, "latent_dim": None}
-    cli._check_gan_settings(config)
-    config.update(data_dim=2, activation="relu")
-    model = cli._model(config)
-    assert cli._algorithm(config, model).objective.name == "gan-minimax"
-    assert [phase.name for phase in cli._algorithm(config, model).phases] == ["discriminator", "generator"]
+    from unigen import recipes
+
+    gan = recipes.recipe("gan")
+    config = {**gan.read({"generator_loss": "minimax"}), "data_dim": 2}
+    model, algorithm = gan.build(config)
+    assert algorithm.objective.name == "gan-minimax"
+    assert [phase.name for phase in algorithm.phases] == ["discriminator", "generator"]
 
 
 def test_eval_and_a_changed_resume_are_refused(runs, tmp_path, capsys):
@@ -150,6 +151,8 @@ def test_eval_and_a_changed_resume_are_refused(runs, tmp_path, capsys):
     for name in ("gradient_penalty", "pack", "b1"):
         del stored[name]
     (legacy / "config.json").write_text(json.dumps(stored))
+    config, model, _ = cli._load_run(legacy)  # eval/sample read such a run with the defaults too
+    assert model.pack == 1 and config["gradient_penalty"] == 0.0
     argv = ["train", "gan", "--data", "ring8", "--steps", "350", *QUICK, "--out", str(legacy), "--resume"]
     assert cli.main(argv) == 0
     assert _summary(legacy)["steps"] == 350
@@ -169,7 +172,9 @@ def test_eval_and_a_changed_resume_are_refused(runs, tmp_path, capsys):
         (["gan", "--code-values", "4"], "--code-values: expected only with infogan, got 4 for gan"),
         (["infogan", "--code-values", "1"], "--code-values: expected an integer of at least 2, got 1"),
         (["infogan", "--information-weight", "0"], "--information-weight: expected a positive number, got 0.0"),
-        (["gan", "--likelihood", "gaussian"], "--likelihood: expected none for gan"),
+        (["gan", "--likelihood", "gaussian"], "--likelihood: expected only with vae, iwae, wake-sleep, rws, vem, "
+                                              "got gaussian for gan"),
+        (["gan", "--eval-k=5"], "--eval-k: expected only with vae, iwae, wake-sleep, rws, vem, got 5 for gan"),
         (["gan", "--layers", "10"], "--layers: expected only with wake-sleep, rws, vem, got 10 for gan"),
         (["gan", "--latent-dim", "0"], "--latent-dim: expected a positive integer, got 0"),
         (["gan", "--gradient-penalty", "-1"], "--gradient-penalty: expected a number >= 0, got -1.0"),

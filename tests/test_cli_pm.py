@@ -37,7 +37,8 @@ def test_pm_run_reports_the_code_metrics_of_its_checkpoint(run, capsys):
     assert 0.0 <= summary["max_pairwise_mi"] <= 1.0 and 0.5 <= summary["recovery_accuracy"] <= 1.0
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {"predictors/loss", "encoder/loss", "encoder/reconstruction"} <= set(rows[-1])
-    assert summary["final_loss"] == pytest.approx(rows[-1]["predictors/loss"])
+    assert summary["losses"] == pytest.approx({"predictors": rows[-1]["predictors/loss"],
+                                               "encoder": rows[-1]["encoder/loss"]})
     assert not (run / "samples.png").exists()  # a code, not a generative model
     capsys.readouterr()
     assert cli.main(["eval", str(run)]) == 0
@@ -70,7 +71,9 @@ def test_bad_pm_options_are_reported(arguments, message, tmp_path, capsys):
 
 def test_pm_defaults_elsewhere():
     """On other data pm keeps the usual code size (--latent-dim, default 20) and a linear encoder."""
-    config = {"algorithm": "pm", "data": "digits", "binarize": "auto", "hidden": None, "latent_dim": None}
-    cli._check_pm_settings(config)
-    cli._check_gan_settings(config)
-    assert config["hidden"] == [] and config["latent_dim"] == 20
+    from unigen import recipes
+
+    pm = recipes.recipe("pm")
+    config = {"algorithm": "pm", "data": "digits", "binarize": "auto", **pm.read({})}
+    pm.configure(config, None)
+    assert config["hidden"] == () and config["latent_dim"] == 20

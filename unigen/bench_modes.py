@@ -59,44 +59,51 @@ def aggregate(values: Sequence[float]) -> dict[str, float]:
     return {"mean": float(v.mean()), "se": se}
 
 
+ROWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "gan": ("gan", {}),
+    "gan-minimax": ("gan", {"generator_loss": "minimax"}),
+    "gan-r1": ("gan", {}),  # + gradient_penalty
+    "pacgan": ("gan", {}),  # + pack
+    "infogan": ("infogan", {"information_weight": 1.0}),
+    "vae": ("vae", {"likelihood": "gaussian", "kl": "analytic"}),
+}
+"""Each row's recipe of :mod:`unigen.recipes` and the options that make it that row."""
+
+
+def _config(algorithm: str, modes: int, hidden: Sequence[int], latent_dim: int, gradient_penalty: float,
+            pack: int) -> dict[str, Any]:
+    """The recipe config of one row on 2-D data with ``modes`` modes."""
+    from unigen import recipes
+
+    name, options = ROWS[algorithm]
+    options = {**options, "hidden": tuple(hidden), "latent_dim": latent_dim, "activation": "relu"}
+    if name == "gan":
+        options.update(gradient_penalty=gradient_penalty if algorithm == "gan-r1" else 0.0,
+                       pack=pack if algorithm == "pacgan" else 1)
+    if name == "infogan":
+        options["code_values"] = modes
+    return {"algorithm": name, **recipes.recipe(name).read(options), "data_dim": 2, "image_shape": None}
+
+
 def build(algorithm: str, modes: int, *, hidden: Sequence[int] = SETTINGS["hidden"], latent_dim: int = 2,
           gradient_penalty: float = SETTINGS["gradient_penalty"], pack: int = SETTINGS["pack"]):
-    """``(model, algorithm)`` of one row for 2-D data with ``modes`` modes; every network has
-    hidden widths ``hidden``. ``gradient_penalty`` is used by the ``gan-r1`` row only and ``pack``
-    by the ``pacgan`` row only."""
-    from unigen.algorithms.gan import gan
-    from unigen.algorithms.infogan import infogan
-    from unigen.algorithms.vae import vae
-    from unigen.models.gan import gan_model
-    from unigen.models.infogan import infogan_model
-    from unigen.models.vae import vae_model
+    """``(model, algorithm)`` of one row for 2-D data with ``modes`` modes, from its recipe
+    (:data:`ROWS`); every network has hidden widths ``hidden``. ``gradient_penalty`` is used by
+    the ``gan-r1`` row only and ``pack`` by the ``pacgan`` row only."""
+    from unigen import recipes
 
     check_algorithms([algorithm])
-    hidden = tuple(hidden)
-    if algorithm == "vae":
-        model = vae_model(2, latent_dim, hidden=hidden, activation="relu", likelihood="gaussian")
-        return model, vae(model, kl="analytic")
-    if algorithm == "infogan":
-        model = infogan_model(2, latent_dim, modes, generator_hidden=hidden, discriminator_hidden=hidden,
-                              inference_hidden=hidden, activation="relu")
-        return model, infogan(model, information_weight=1.0)
-    model = gan_model(2, latent_dim, generator_hidden=hidden, discriminator_hidden=hidden, activation="relu",
-                      pack=pack if algorithm == "pacgan" else 1)
-    return model, gan(model, generator_loss="minimax" if algorithm == "gan-minimax" else "non-saturating",
-                      gradient_penalty=gradient_penalty if algorithm == "gan-r1" else 0.0)
+    config = _config(algorithm, modes, hidden, latent_dim, gradient_penalty, pack)
+    return recipes.recipe(config["algorithm"]).build(config)
 
 
 def draw(model, params, algorithm: str, n: int, seed: int) -> np.ndarray:
-    """``n`` samples ``[n, 2]``: generator outputs, or for the VAE draws x ~ p(x|z), z ~ p(z)."""
-    import jax
+    """``n`` samples ``[n, 2]`` by the row's recipe: generator outputs, or for the VAE draws
+    x ~ p(x|z), z ~ p(z)."""
+    from unigen import recipes
 
-    theta = params["theta"]
-    keys = jax.random.split(jax.random.key(seed), n)
-    if algorithm == "vae":
-        sample = jax.vmap(lambda k: model.joint.sample(theta, k, {})["x"])
-    else:
-        sample = jax.vmap(lambda k: model.generator.sample(theta, k, {})["x"])
-    return np.asarray(jax.jit(sample)(keys))
+    found = recipes.recipe(ROWS[algorithm][0])
+    return np.asarray(found.draw(model, params, {"image_shape": None}, n, seed))
 
 
 def train_one(data: str, algorithm: str, seed: int, steps: int = STEPS, *, steps_per_call: int = 50,

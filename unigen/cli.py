@@ -1,22 +1,25 @@
 """The ``unigen`` command: ``unigen train|eval|sample|algebra|bench``.
 
-    unigen train vae|iwae|wake-sleep|rws|vem|gan|infogan|pm [--data digits] [--steps N | --epochs E] [--out DIR] ...
-    unigen train gan|infogan --data ring8|grid25|digits [--generator-loss non-saturating|minimax]
-                 [--form classic|variational-em] [--code-values K] [--information-weight W] ...
+    unigen train NAME [--data digits] [--steps N | --epochs E] [--batch-size 100] [--lr 1e-3] [--seed 0]
+                 [--out DIR] [--resume] ... [the recipe's own options]
+    unigen train --help                  the recipes: built in (vae, gan, ...) and by entry point
+    unigen train NAME --help             the common options and NAME's own
     unigen eval DIR [--k 1000] [--split test]
     unigen sample DIR --n 64 --out FILE.png
     unigen algebra verify lemma1|lemma2|elbo-decomposition|wake-sleep [--seed S] [--json]
-    unigen algebra show ALGORITHM [--latex]
+    unigen algebra show ALGORITHM|RECIPE|MODULE:ATTR [--latex]
     unigen algebra table [--latex]
     unigen algebra direction ALGORITHM [--json]
     unigen bench variance --problem NAME [--estimators a,b,...] [--json] [--out DIR] ...
-    unigen bench modes --data ring8|grid25 [--algorithms gan,gan-minimax,gan-r1,pacgan,infogan,vae] [--seeds N]
-                 [--steps S] [--json] [--out DIR]
+    unigen bench modes --data ring8|grid25 [--algorithms ROW,...] [--seeds N] [--steps S] [--json] [--out DIR]
 
-Bad input (an unknown data set or algorithm, a bad size, bad data, a checkpoint that does not
-match) is reported in one line without a traceback, with exit status 2; a run whose loss turns
-NaN/Inf exits with status 1 and keeps its last good checkpoint; Ctrl-C saves a checkpoint and
-exits with status 130 (continue with ``--resume``).
+The command is generic over the recipes of :mod:`unigen.recipes`: ``unigen train NAME`` reads
+NAME's options, model, summary and samples from its recipe, and names no algorithm itself.
+
+Bad input (an unknown data set or recipe, an option of the wrong type, a bad size, bad data, a
+checkpoint that does not match) is reported in one line without a traceback, with exit status 2;
+a run whose loss turns NaN/Inf exits with status 1 and keeps its last good checkpoint; Ctrl-C
+saves a checkpoint and exits with status 130 (continue with ``--resume``).
 """
 
 from __future__ import annotations
@@ -30,49 +33,24 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from unigen import recipes
 from unigen.errors import CheckpointError, ConfigError, TrainingDiverged, UnigenError
 
-ALGORITHMS = ("vae", "iwae", "wake-sleep", "rws", "vem", "gan", "infogan", "pm")
-PLANNED = ()  # later issues
-SBN_ALGORITHMS = ("wake-sleep", "rws", "vem")  # Helmholtz machines (sigmoid belief nets)
-GAN_ALGORITHMS = ("gan", "infogan")  # implicit generators: no likelihood, mode coverage on 2-D data
-# The recognition model's parameter group of each SBN algorithm (what IS-NLL samples from).
-RECOGNITION_GROUPS = {"wake-sleep": "lambda", "rws": "phi", "vem": "phi"}
-# The settings a resumed run must share with the run it continues (the rest may change).
-# gan options added after the first gan runs, with the values every run made before them had.
-GAN_LATER_DEFAULTS = {"gradient_penalty": 0.0, "pack": 1}
-SAME_ON_RESUME = (
-    "algorithm", "data", "data_dir", "binarize", "batch_size", "optimizer", "lr", "latent_dim",
-    "hidden", "activation", "likelihood", "kl", "k", "seed", "steps_per_call",
-    "layers", "estimator", "baseline", "generator_loss", "form", "code_values", "information_weight",
-    "gradient_penalty", "pack", "b1",
-)
+COMMON_SAME_ON_RESUME = ("algorithm", "data", "data_dir", "binarize", "batch_size", "optimizer", "lr", "b1", "seed",
+                         "steps_per_call")
+"""The common settings a resumed run must share with the run it continues; with them, every
+option of the recipe whose :attr:`~unigen.recipes.Option.same_on_resume` is set."""
+RUN_OPTIONS = ("command", "resume", "no_progress")
+"""Options of the invocation, not of the run: not stored in ``config.json``."""
 
 
-def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated widths such as 400 or 200,200, got {text!r}")
-    if any(size < 1 for size in sizes):
-        raise argparse.ArgumentTypeError(f"expected positive widths, got {text!r}")
-    return sizes
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="unigen", description="Deep generative models in the unified view, in JAX."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample,algebra,bench}")
-
-    train = commands.add_parser("train", help="train a model; writes config, metrics, summary, samples, checkpoints")
-    train.add_argument("algorithm", help=f"one of {', '.join(ALGORITHMS)}")
+def _add_common_train_options(train: argparse.ArgumentParser) -> None:
     train.add_argument("--data", default="digits", help="digits | ring8 | grid25 | tfds:NAME | idx:DIR | pm-sources:K "
                                                         "(K binary sources, mixed; for pm) (default digits)")
     train.add_argument("--data-dir", help="TFDS data directory for tfds:NAME (default $TFDS_DATA_DIR)")
     train.add_argument("--binarize", choices=("auto", "none", "static", "dynamic"), default="auto",
-                       help="binarize image data: auto (default) is static thresholding for image data, "
-                            "so that the Bernoulli likelihood and IS-NLL are proper; none keeps grey levels")
+                       help="binarize image data: auto (default) is static thresholding for a recipe with a "
+                            "likelihood, so that the Bernoulli likelihood and IS-NLL are proper; none keeps grey levels")
     length = train.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="training steps (default 3000)")
     length.add_argument("--epochs", type=float, help="training epochs (instead of --steps)")
@@ -81,46 +59,94 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
     train.add_argument("--b1", type=float, help="adam: the decay rate beta1 of the first moment (default 0.9; "
                                                  "0.5 is usual for GANs)")
-    train.add_argument("--latent-dim", type=int, help="latent dimension (default 20; gan, infogan: the noise "
-                                                       "dimension, default 2; pm: the code units, default K on "
-                                                       "pm-sources:K)")
-    train.add_argument("--hidden", type=_hidden, help="hidden widths, e.g. 400 or 200,200 (default 400; gan, "
-                                                      "infogan: 64,64 for every network; pm: the encoder's, "
-                                                      "default none, a linear encoder)")
-    train.add_argument("--activation", default="relu", help="relu | tanh | softplus | elu | leaky_relu")
-    train.add_argument("--likelihood", default="auto",
-                       help="bernoulli | gaussian | auto (bernoulli for images, gaussian for 2-D points)")
-    train.add_argument("--kl", default="analytic", help="analytic | monte_carlo (vae)")
-    train.add_argument("--k", type=int, default=5, help="importance samples of the IWAE bound (iwae) and of "
-                                                       "reweighted wake-sleep (rws)")
-    train.add_argument("--layers", type=_hidden, help="hidden layers of the sigmoid belief net, bottom to top, "
-                                                      "e.g. 200 or 200,200 (wake-sleep, rws, vem; default 200)")
-    train.add_argument("--estimator", choices=("score", "exact"),
-                       help="vem: score-function E-step (default) or the exact E-step by enumeration (classic EM, "
-                            "at most 12 hidden units)")
-    train.add_argument("--baseline", choices=("none", "mean", "nvil"),
-                       help="vem with --estimator score: the score-function baseline (default none)")
-    train.add_argument("--generator-loss", choices=("non-saturating", "minimax"),
-                       help="gan: the generator's objective, max E[log D(G(z))] (default) or min E[log(1 - D(G(z)))]")
-    train.add_argument("--form", choices=("classic", "variational-em"),
-                       help="gan: the objectives as in §3 (default) or rewritten as variational EM (§3.1)")
-    train.add_argument("--gradient-penalty", type=float,
-                       help="gan: weight gamma of the R1 penalty gamma/2 E_data |grad_x d(x)|^2 on the discriminator "
-                            "(default 0, none)")
-    train.add_argument("--pack", type=int, help="gan: examples the discriminator judges at once (PacGAN; default 1)")
-    train.add_argument("--code-values", type=int, help="infogan: values K of the categorical code (default: the "
-                                                       "number of modes, 8 for ring8, 25 for grid25; 10 otherwise)")
-    train.add_argument("--information-weight", type=float,
-                       help="infogan: weight of the mutual-information bound (default 1)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--steps-per-call", type=int, default=10, help="steps fused in one compiled call")
     train.add_argument("--checkpoint-every", type=int, default=1000)
-    train.add_argument("--eval-k", type=int, default=1000, help="importance samples for the test IS-NLL")
-    train.add_argument("--out", help="output directory (default runs/ALGORITHM-TIME)")
+    train.add_argument("--out", help="output directory (default runs/NAME-TIME)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
-    evaluate = commands.add_parser("eval", help="print test IS-NLL and ELBO of a trained run as JSON")
+
+def _recipe_list() -> str:
+    lines = ["recipes (unigen train NAME --help shows NAME's options):"]
+    for name in recipes.names():
+        try:
+            text = recipes.recipe(name).help
+        except ConfigError as error:
+            text = str(error)
+        lines.append(f"  {name:<12} {text}")
+    lines.append(f"A user's recipe is a unigen.recipes.Recipe named by an entry point of the group {recipes.GROUP}.")
+    return "\n".join(lines)
+
+
+def train_parser(found: recipes.Recipe | None = None) -> argparse.ArgumentParser:
+    """The parser of ``unigen train NAME``: the common options and the recipe's own; without a
+    recipe, the parser of ``unigen train --help``, which lists the recipes.
+
+    Raises:
+      ConfigError: a recipe option that has the name of a common one.
+    """
+    parser = argparse.ArgumentParser(
+        prog="unigen train" + (f" {found.name}" if found else ""), allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=found.help if found else "Train a model; writes config, metrics, summary, samples, checkpoints.",
+        epilog=None if found else _recipe_list())
+    if found is None:
+        parser.add_argument("algorithm", metavar="NAME", help="a recipe (listed below)")
+    _add_common_train_options(parser)
+    if found is not None:
+        own = parser.add_argument_group(f"options of {found.name}")
+        for option in found.options:
+            if option.name in RUN_OPTIONS or any(option.flag in action.option_strings for action in parser._actions):
+                raise ConfigError(f"options of recipe {found.name}: got {option.flag}, which every recipe has; "
+                                  "expected a new name")
+            choices = None if option.choices is None else [str(choice) for choice in option.choices]
+            own.add_argument(option.flag, dest=option.name, choices=choices, help=option.help)
+    return parser
+
+
+def parse_train(argv: Sequence[str]) -> dict[str, Any]:
+    """The options of ``unigen train NAME ...`` (``argv`` after ``train``), with ``"algorithm": NAME``.
+
+    Raises:
+      ConfigError: an unknown recipe, or an option only other recipes have (one line naming them).
+      SystemExit: ``--help``, or a usage error (argparse's).
+    """
+    argv = list(argv)
+    if not argv or argv[0].startswith("-"):
+        train_parser().parse_args(argv)  # --help lists the recipes; anything else lacks NAME
+        raise ConfigError("algorithm: expected a recipe name first, unigen train NAME ...")  # pragma: no cover
+    found = recipes.recipe(argv[0])
+    parser = train_parser(found)
+    args, rest = parser.parse_known_args(argv[1:])
+    if rest:
+        _refuse_foreign(found, rest, parser)
+    return {"command": "train", "algorithm": found.name, **vars(args)}
+
+
+def _refuse_foreign(found: recipes.Recipe, rest: list[str], parser: argparse.ArgumentParser) -> None:
+    """An option of other built-in recipes is refused naming them; anything else is a usage error."""
+    for index, token in enumerate(rest):
+        flag, equals, value = token.partition("=")
+        owners = [r.name for r in recipes.BUILT_IN if any(o.flag == flag for o in r.options)]
+        if owners:
+            if not equals:
+                value = rest[index + 1] if index + 1 < len(rest) else ""
+            raise ConfigError(f"{flag}: expected only with {', '.join(owners)}, got {value} for {found.name}")
+    parser.error(f"unrecognized arguments: {' '.join(rest)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unigen", description="Deep generative models in the unified view, in JAX."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample,algebra,bench}")
+
+    train = commands.add_parser("train", add_help=False,
+                                help="train a recipe (unigen train --help lists them); writes config, metrics, "
+                                     "summary, samples, checkpoints")
+    train.add_argument("arguments", nargs=argparse.REMAINDER, help="NAME and its options (see unigen train --help)")
+
+    evaluate = commands.add_parser("eval", help="print the test metrics of a trained run (IS-NLL and ELBO, ...) as JSON")
     evaluate.add_argument("run", help="a directory written by unigen train")
     evaluate.add_argument("--k", type=int, default=1000, help="importance samples (default 1000)")
     evaluate.add_argument("--split", default="test")
@@ -137,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     algebra_commands = algebra.add_subparsers(
         dest="algebra_command", required=True, metavar="{verify,show,table,direction}")
     show = algebra_commands.add_parser("show", help="print an algorithm's declared objective(s) as the lecture writes them")
-    show.add_argument("algorithm", help="a declared algorithm: vae, gan, wake-sleep, ... (a bad name lists them)")
+    show.add_argument("algorithm", help="a declared algorithm (vae, gan-minimax, ...), a recipe (vem, or a user's by "
+                                        "entry point) or MODULE:ATTR naming a Declaration or a Recipe "
+                                        "(a bad name lists them)")
     show.add_argument("--latex", action="store_true", help="LaTeX instead of Unicode")
     table = algebra_commands.add_parser("table", help="the lecture's Figure 5 (GANs vs VAEs) from the declarations")
     table.add_argument("--latex", action="store_true", help="a LaTeX tabular instead of Markdown")
@@ -179,11 +207,11 @@ def _algebra(args: argparse.Namespace) -> int:
 
 def show_algorithm(name: str, *, latex: bool = False) -> str:
     """An algorithm's declaration as text: title, section, ``max_{groups} objective`` per phase,
-    and its Figure-5 fields when it has them."""
+    and its Figure-5 fields when it has them. ``name`` is a declared algorithm, a recipe or
+    ``MODULE:ATTR`` (:func:`unigen.recipes.find_declaration`)."""
     from unigen.algebra.expr import PARAMS
-    from unigen.algorithms.declarations import declaration
 
-    found = declaration(name)
+    found = recipes.find_declaration(name)
     render = (lambda node: node.latex()) if latex else str  # noqa: E731
     lines = [f"{found.title} ({found.section})"]
     for phase in found.phases:
@@ -207,11 +235,9 @@ def show_algorithm(name: str, *, latex: bool = False) -> str:
 def algorithm_direction(name: str) -> dict[str, Any]:
     """The side of the algorithm's Figure-5 KL its trained group sits on, as a JSON-able dict."""
     from unigen.algebra.direction import direction
-    from unigen.algorithms.declarations import declaration
-
     from unigen.algorithms.declarations import DECLARATIONS
 
-    found = declaration(name)
+    found = recipes.find_declaration(name)
     if found.figure5 is None or found.figure5.kl is None:
         covered = sorted(n for n, d in DECLARATIONS.items() if d.figure5 and d.figure5.kl)
         raise ConfigError(f"algorithm: {name!r} has no Figure-5 KL; expected one of {covered}")
@@ -286,8 +312,10 @@ def _add_bench_parser(commands: Any) -> None:
     modes = bench_commands.add_parser(
         "modes", help="mode coverage (VEEGAN/PacGAN Table 1) of GANs, InfoGAN and a VAE on ring8/grid25")
     modes.add_argument("--data", required=True, help="ring8 | grid25")
-    modes.add_argument("--algorithms", default="gan,gan-minimax,gan-r1,pacgan,infogan,vae",
-                       help="comma-separated, from gan,gan-minimax,gan-r1,pacgan,infogan,vae (default: all)")
+    from unigen.bench_modes import MODE_ALGORITHMS  # NumPy only, no JAX
+
+    rows = ",".join(MODE_ALGORITHMS)
+    modes.add_argument("--algorithms", default=rows, help=f"comma-separated, from {rows} (default: all)")
     modes.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per algorithm (default 5)")
     modes.add_argument("--steps", type=int, default=40000,
                        help="training steps per run (default 40000, the benchmark's budget: about a minute per "
@@ -314,9 +342,9 @@ def _bench(args: argparse.Namespace) -> int:
         if args.problem != "vae":
             raise ConfigError(f"--checkpoint: expected only with --problem vae, got --problem {args.problem}")
         config, model, params = _load_run(args.checkpoint)
-        if config.get("algorithm") != "vae":
+        if config.get("algorithm") != args.problem:  # the vae problem reads a run of the vae recipe
             raise ConfigError(
-                f"--checkpoint: expected a run of unigen train vae, got a {config.get('algorithm')!r} "
+                f"--checkpoint: expected a run of unigen train {args.problem}, got a {config.get('algorithm')!r} "
                 f"run in {args.checkpoint}"
             )
         options.update(model=model, params=params, x=_dataset(config, "test").x[0])
@@ -348,10 +376,11 @@ def _bench_modes(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = None if argv[:1] == ["train"] else build_parser().parse_args(argv)
     try:
-        if args.command == "train":
-            summary = train(vars(args))
+        if args is None:
+            summary = train(parse_train(argv[1:]))
             print(json.dumps(summary))
         elif args.command == "algebra":
             return _algebra(args)
@@ -389,175 +418,37 @@ def run() -> None:
         os._exit(code)
     sys.exit(code)
 
-
 # --- train -------------------------------------------------------------------------------------
 
 
-def _check_settings(config: dict[str, Any]) -> None:
-    algorithm = config["algorithm"]
-    if algorithm not in ALGORITHMS:
-        later = f" ({algorithm!r} is planned but not built yet)" if algorithm in PLANNED else ""
-        raise ConfigError(f"algorithm: expected one of {list(ALGORITHMS)}, got {algorithm!r}{later}")
-    for name in ("batch_size", "latent_dim", "k", "steps_per_call", "checkpoint_every", "eval_k"):
-        if config[name] is not None and config[name] < 1:
+def _read_options(found: recipes.Recipe, options: dict[str, Any]) -> dict[str, Any]:
+    """The run's config: the common options, checked, then the recipe's, read by their types."""
+    config = {k: v for k, v in options.items() if k not in RUN_OPTIONS}
+    config["algorithm"] = found.name
+    for name in ("batch_size", "steps_per_call", "checkpoint_every", "steps"):
+        if config.get(name) is not None and config[name] < 1:
             raise ConfigError(f"--{name.replace('_', '-')}: expected a positive integer, got {config[name]}")
-    if config["steps"] is not None and config["steps"] < 1:
-        raise ConfigError(f"--steps: expected a positive integer, got {config['steps']}")
-    if config["epochs"] is not None and not (math.isfinite(config["epochs"]) and config["epochs"] > 0):
+    if config.get("epochs") is not None and not (math.isfinite(config["epochs"]) and config["epochs"] > 0):
         raise ConfigError(f"--epochs: expected a positive number, got {config['epochs']}")
-    _check_pm_settings(config)
-    _check_gan_settings(config)
-    sbn_options = {"layers": "--layers", "estimator": "--estimator", "baseline": "--baseline"}
-    if algorithm in SBN_ALGORITHMS:
-        config["layers"] = list(config.get("layers") or (200,))
-        if algorithm == "vem":
-            config["estimator"] = config.get("estimator") or "score"
-            config["baseline"] = config.get("baseline") or "none"
-            if config["estimator"] == "exact" and config["baseline"] != "none":
-                raise ConfigError(f"--baseline: expected none with --estimator exact, got {config['baseline']}")
-        for name in ("estimator", "baseline"):
-            if algorithm != "vem" and config.get(name) is not None:
-                raise ConfigError(f"{sbn_options[name]}: expected only with vem, got {config[name]} for {algorithm}")
-    else:
-        for name, flag in sbn_options.items():
-            value = config.get(name)
-            if value is not None:
-                shown = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
-                raise ConfigError(f"{flag}: expected only with {', '.join(SBN_ALGORITHMS)}, got {shown} for {algorithm}")
-
-
-def _check_gan_settings(config: dict[str, Any]) -> None:
-    """Resolves the network sizes (a GAN's defaults are smaller) and checks the gan/infogan options."""
-    algorithm = config["algorithm"]
-    adversarial = algorithm in GAN_ALGORITHMS
-    if config.get("hidden") is None:
-        config["hidden"] = (64, 64) if adversarial else (400,)
-    if config.get("latent_dim") is None:
-        config["latent_dim"] = 2 if adversarial else 20
-    config["hidden"] = list(config["hidden"])
-    owners = {"generator_loss": "gan", "form": "gan", "gradient_penalty": "gan", "pack": "gan",
-              "code_values": "infogan", "information_weight": "infogan"}
-    for name, owner in owners.items():
-        if algorithm != owner and config.get(name) is not None:
-            raise ConfigError(f"--{name.replace('_', '-')}: expected only with {owner}, got {config[name]} for {algorithm}")
-    if algorithm == "gan":
-        config["generator_loss"] = config.get("generator_loss") or "non-saturating"
-        config["form"] = config.get("form") or "classic"
-        penalty = config.get("gradient_penalty")
-        if penalty is not None and not (math.isfinite(penalty) and penalty >= 0):
-            raise ConfigError(f"--gradient-penalty: expected a number >= 0, got {penalty}")
-        for name, default in GAN_LATER_DEFAULTS.items():
-            config[name] = default if config.get(name) is None else config[name]
-        batch_size = config.get("batch_size")
-        if config["pack"] < 1 or (batch_size is not None and batch_size % config["pack"]):
-            raise ConfigError(f"--pack: expected a positive divisor of --batch-size {batch_size} (the "
-                              f"discriminator judges --pack rows of each batch at once), got {config['pack']}")
-        if config["form"] == "variational-em" and config["generator_loss"] != "non-saturating":
-            raise ConfigError(f"--generator-loss: expected non-saturating with --form variational-em (§3.1's "
-                              f"generator objective is the non-saturating one), got {config['generator_loss']}")
-    if algorithm == "infogan":
-        if config.get("code_values") is not None and config["code_values"] < 2:
-            raise ConfigError(f"--code-values: expected an integer of at least 2, got {config['code_values']}")
-        weight = config.get("information_weight")
-        if weight is not None and not (math.isfinite(weight) and weight > 0):
-            raise ConfigError(f"--information-weight: expected a positive number, got {weight}")
-        config["information_weight"] = 1.0 if weight is None else weight
-    if adversarial and config.get("likelihood", "auto") != "auto":
-        raise ConfigError(f"--likelihood: expected none for {algorithm} (an implicit generator has no likelihood), "
-                          f"got {config['likelihood']}")
+    config.update(found.read(options))
+    return config
 
 
 def _dataset(config: dict[str, Any], split: str, data_dir: str | None = None):
+    """The split ``split`` of the run's data set; ``--binarize auto`` is the recipe's
+    :attr:`~unigen.recipes.Recipe.binarize` on image data and none on 2-D points."""
     from unigen import data
 
-    if config["data"].startswith("pm-sources:"):
-        return _pm_dataset(config, split)
+    for prefix, load in recipes.DATA_SOURCES.items():
+        if config["data"].startswith(prefix):
+            return load(config, split)
     binarize = config["binarize"]
-    if binarize == "auto":  # a GAN has no Bernoulli likelihood to make proper: it sees grey levels
-        binarize = None if config["data"] in ("ring8", "grid25") or config["algorithm"] in GAN_ALGORITHMS else "static"
+    if binarize == "auto":
+        points = config["data"] in data.MIXTURE_DEFAULT_SIGMA
+        binarize = None if points else recipes.recipe(config["algorithm"]).binarize
     binarize = None if binarize == "none" else binarize
     return data.load(config["data"], split, data_dir=data_dir or config["data_dir"], binarize=binarize,
                      seed=config["seed"])
-
-
-def _model(config: dict[str, Any]):
-    from unigen.models.helmholtz import helmholtz_machine
-    from unigen.models.vae import vae_model
-
-    if config["algorithm"] == "pm":
-        return _pm_model(config)
-    if config["algorithm"] in SBN_ALGORITHMS:
-        return helmholtz_machine(config["data_dim"], tuple(config["layers"]))
-    if config["algorithm"] in GAN_ALGORITHMS:
-        from unigen.models.gan import gan_model
-        from unigen.models.infogan import infogan_model
-
-        hidden = tuple(config["hidden"])
-        if config["algorithm"] == "gan":
-            return gan_model(config["data_dim"], config["latent_dim"], generator_hidden=hidden,
-                             discriminator_hidden=hidden, activation=config["activation"],
-                             pack=config.get("pack") or 1)
-        return infogan_model(config["data_dim"], config["latent_dim"], config["code_values"], generator_hidden=hidden,
-                             discriminator_hidden=hidden, inference_hidden=hidden, activation=config["activation"])
-    return vae_model(config["data_dim"], config["latent_dim"], hidden=tuple(config["hidden"]),
-                     activation=config["activation"], likelihood=config["likelihood"])
-
-
-def _algorithm(config: dict[str, Any], model):
-    from unigen.algorithms.iwae import iwae
-    from unigen.algorithms.rws import rws
-    from unigen.algorithms.vae import vae
-    from unigen.algorithms.variational_em import variational_em
-    from unigen.algorithms.wake_sleep import wake_sleep
-
-    name = config["algorithm"]
-    if name == "pm":
-        from unigen.algorithms.pm import predictability_minimization
-
-        return predictability_minimization(model)
-    if name == "gan":
-        from unigen.algorithms.gan import gan
-
-        return gan(model, generator_loss=config["generator_loss"], form=config["form"],
-                   gradient_penalty=config.get("gradient_penalty") or 0.0)
-    if name == "infogan":
-        from unigen.algorithms.infogan import infogan
-
-        return infogan(model, information_weight=config["information_weight"])
-    if name == "wake-sleep":
-        return wake_sleep(model)
-    if name == "rws":
-        return rws(model, k=config["k"])
-    if name == "vem":
-        return variational_em(model, estimator=config["estimator"], baseline=config["baseline"])
-    return vae(model, kl=config["kl"]) if name == "vae" else iwae(model, config["k"])
-
-
-def _likelihoods(config: dict[str, Any], model, params, x, key, k: int) -> dict[str, Any]:
-    """Test IS-NLL (k importance samples) and ELBO of a run's model.
-
-    VAEs: :func:`unigen.metrics.is_nll` and :func:`unigen.metrics.test_elbo`. Helmholtz machines:
-    the IS-NLL with the recognition model as proposal, and the ELBO as minus the k=1 IS-NLL (a
-    one-draw estimate per example); with classic EM (no recognition model) the exact NLL by
-    enumeration, which is then also the ELBO at the exact posterior.
-    """
-    from unigen.metrics import is_nll, test_elbo
-    from unigen.models.sbn import exact_nll
-
-    if config["algorithm"] not in SBN_ALGORITHMS:
-        return {"is_nll": is_nll(model, params, x, key, k=k), "elbo": test_elbo(model, params, x, key)}
-    if config["algorithm"] == "vem" and config["estimator"] == "exact":
-        nll = exact_nll(model, params["theta"], x)
-        return {"is_nll": nll, "elbo": -nll, "exact_nll": nll}
-    groups = ("theta", RECOGNITION_GROUPS[config["algorithm"]])
-    return {"is_nll": is_nll(model, params, x, key, k=k, groups=groups),
-            "elbo": -is_nll(model, params, x, key, k=1, groups=groups)}
-
-
-def _resolve_likelihood(requested: str, dataset) -> str:
-    if requested == "auto":
-        return "bernoulli" if dataset.kind == "image" else "gaussian"
-    return requested
 
 
 def _read_config(run: Path, argument: str) -> dict[str, Any]:
@@ -570,13 +461,12 @@ def _read_config(run: Path, argument: str) -> dict[str, Any]:
         raise CheckpointError(f"{argument}: {path} is not valid JSON ({error})") from error
 
 
-def _check_resume(out: Path, config: dict[str, Any]) -> None:
-    stored = _read_config(out, "--resume")
-    if stored.get("algorithm") == "gan":  # a run written before these options existed had their defaults
-        stored = {**GAN_LATER_DEFAULTS, **stored}
+def _check_resume(found: recipes.Recipe, out: Path, config: dict[str, Any]) -> None:
+    stored = {**found.resume_defaults, **_read_config(out, "--resume")}
+    same = COMMON_SAME_ON_RESUME + tuple(option.name for option in found.options if option.same_on_resume)
     differ = [
         f"{name} (run: {stored.get(name)!r}, now: {config.get(name)!r})"
-        for name in SAME_ON_RESUME
+        for name in same
         if _jsonable(stored.get(name)) != _jsonable(config.get(name))
     ]
     if differ:
@@ -591,160 +481,72 @@ def _jsonable(value: Any) -> Any:
 
 
 def train(options: dict[str, Any]) -> dict[str, Any]:
-    """Runs ``unigen train`` with the parsed options; returns the summary it writes."""
-    import jax
-
+    """Runs ``unigen train`` with the parsed options (:func:`parse_train`); returns the summary it
+    writes: ``{"losses": {phase: last loss}, ...the recipe's summary..., "steps",
+    "images_per_second", "wall_seconds"}``."""
     from unigen import data
     from unigen.training import fit, make_optimizer
 
-    config = {k: v for k, v in options.items() if k not in ("command", "resume", "no_progress")}
-    _check_settings(config)
-    # Everything that can fail on bad input is checked before anything is written.
+    # (1) Every check: everything that can fail on bad input fails before anything is written.
+    found = recipes.recipe(options["algorithm"])
+    config = _read_options(found, options)
     train_set = _dataset(config, "train")
     test_set = _dataset(config, "test")
-    config["likelihood"] = _resolve_likelihood(config["likelihood"], train_set)
-    if config["algorithm"] in GAN_ALGORITHMS:
-        config["likelihood"] = None  # an implicit generator: samples only, no likelihood
-        if config["algorithm"] == "infogan" and config.get("code_values") is None:
-            config["code_values"] = 10 if train_set.centres is None else int(train_set.centres.shape[0])
-    if config["algorithm"] in SBN_ALGORITHMS and config["likelihood"] != "bernoulli":
-        raise ConfigError(f"--likelihood: expected bernoulli (binary data) for {config['algorithm']}, a sigmoid belief "
-                          f"net, got {config['likelihood']}")
-    if config["likelihood"] == "bernoulli":
-        data.check_array(train_set.x, source=train_set.source, bernoulli=True)
     config["data_dim"] = int(train_set.x.shape[1])
     config["image_shape"] = list(train_set.image_shape) if train_set.image_shape else None
+    if found.configure is not None:
+        found.configure(config, train_set)
+    if config.get("likelihood") == "bernoulli":
+        data.check_array(train_set.x, source=train_set.source, bernoulli=True)
     batches = data.Batches(train_set, config["batch_size"], seed=config["seed"])
     if config["steps"] is None:
         config["steps"] = 3000 if config["epochs"] is None else max(1, round(config["epochs"] * batches.steps_per_epoch))
-    model = _model(config)
-    algorithm = _algorithm(config, model)
+    model, algorithm = found.build(config)
     optimizer = make_optimizer(config["optimizer"], config["lr"], b1=config.get("b1"))
-    out = Path(config["out"] or f"runs/{config['algorithm']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = Path(config["out"] or f"runs/{found.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     config["out"] = str(out)
     if options.get("resume"):
-        _check_resume(out, config)
+        _check_resume(found, out, config)
     elif out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out: {out} is not empty; expected a new directory, or --resume to continue the run in it")
 
+    # (2) The run directory.
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+    # (3) Fit.
     result = fit(
         algorithm, batches, steps=config["steps"], optimizer=optimizer, seed=config["seed"],
         steps_per_call=config["steps_per_call"], out_dir=out, checkpoint_every=config["checkpoint_every"],
         resume=bool(options.get("resume")), progress=False if options.get("no_progress") else None,
     )
+
+    # (4) Summary and samples.
     params = result.state.params
-    n_samples = 64 if config["image_shape"] else 2500  # 2,500 points: the mode-coverage convention
-    if config["algorithm"] in GAN_ALGORITHMS:
-        summary = _adversarial_summary(config, model, params, result, train_set, n_samples)
-    elif config["algorithm"] == "pm":
-        summary = _pm_summary(config, model, params, result, test_set)
-    else:
-        summary = _likelihood_summary(config, model, params, algorithm, result, test_set)
-    summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
+    summary = _summary(found, config, model, algorithm, result, {"train": train_set, "test": test_set})
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if config["algorithm"] != "pm":  # a code, not a generative model: nothing to sample
-        _write_samples(model, params, config, train_set, out / "samples.png", n=n_samples, seed=config["seed"])
+    if callable(found.draw):
+        n = recipes.SAMPLES[train_set.kind]
+        _write_samples(found, model, params, config, train_set, out / "samples.png", n=n, seed=config["seed"])
     return summary
 
 
-def _likelihood_summary(config, model, params, algorithm, result, test_set) -> dict[str, Any]:
-    import jax
-
-    key = jax.random.key(config["seed"] + 1)
-    likelihoods = _likelihoods(config, model, params, test_set.x, key, config["eval_k"])
-    return {
-        "final_loss": result.history[-1][f"{algorithm.phases[0].name}/loss"] if result.history else None,
-        "test_elbo": likelihoods["elbo"],
-        "is_nll": likelihoods["is_nll"],
-        "eval_k": config["eval_k"],
+def _summary(found: recipes.Recipe, config, model, algorithm, result, datasets) -> dict[str, Any]:
+    """``summary.json``: each phase's last loss under ``losses`` (in the order the phases run),
+    the recipe's own entries, and the run's length and speed; NaN/Inf written as null."""
+    last = result.history[-1] if result.history else {}
+    summary = {
+        "losses": {phase.name: _finite(last.get(f"{phase.name}/loss")) for phase in algorithm.phases},
+        **found.summarize(config, model, result.state.params, result, datasets),
         "steps": int(result.state.step),
         "images_per_second": result.examples_per_second,
         "wall_seconds": result.wall_seconds,
     }
+    return {k: _finite(v) for k, v in summary.items()}
 
 
-def _adversarial_summary(config, model, params, result, dataset, n_samples: int) -> dict[str, Any]:
-    """A GAN's summary: its last losses and, on 2-D mixtures, the mode coverage of the
-    ``n_samples`` generated points of ``samples.png`` (VEEGAN/PacGAN Table 1:
-    :func:`unigen.metrics.mode_coverage` with the data set's centres and sigma)."""
-    last = result.history[-1] if result.history else {}
-    summary: dict[str, Any] = {
-        "final_loss": last.get("discriminator/loss"),
-        "generator_loss": last.get("generator/loss"),
-    }
-    if config["algorithm"] == "infogan":
-        summary["information"] = last.get("generator/information")
-    if dataset.centres is not None:
-        from unigen.metrics import mode_coverage
-
-        coverage = mode_coverage(_draw(model, params, config, n_samples, config["seed"]), dataset.centres,
-                                 dataset.sigma)
-        summary.update(modes_captured=int(coverage.modes_captured), modes=int(dataset.centres.shape[0]),
-                       high_quality_fraction=float(coverage.high_quality_fraction),
-                       reverse_kl=float(coverage.reverse_kl), coverage_samples=n_samples)
-    summary.update(steps=int(result.state.step), images_per_second=result.examples_per_second,
-                   wall_seconds=result.wall_seconds)
-    return summary
-
-
-# --- pm: predictability minimization ------------------------------------------------------------
-
-
-def _check_pm_settings(config: dict[str, Any]) -> None:
-    """pm's defaults: a linear encoder (``--hidden ''``) and, on ``pm-sources:K``, K code units;
-    ``pm-sources:K`` (real-valued) is never binarized."""
-    if config["binarize"] in ("static", "dynamic") and config["data"].startswith("pm-sources:"):
-        raise ConfigError(f"--binarize: expected auto or none for {config['data']} (real-valued mixtures), "
-                          f"got {config['binarize']}")
-    if config["algorithm"] != "pm":
-        return
-    if config.get("hidden") is None:
-        config["hidden"] = ()
-    if config.get("latent_dim") is None and config["data"].startswith("pm-sources:"):
-        k = config["data"][len("pm-sources:"):]
-        config["latent_dim"] = int(k) if k.isdigit() and int(k) >= 2 else None  # _pm_dataset reports a bad K
-    if config.get("latent_dim") is not None and config["latent_dim"] < 2:
-        raise ConfigError(f"--latent-dim: expected at least 2 code units for pm, got {config['latent_dim']}")
-
-
-def _pm_dataset(config: dict[str, Any], split: str):
-    from unigen import data
-    from unigen.models.pm import sources_split
-
-    return data.from_array(sources_split(config["data"], split).x, name=config["data"], split=split)
-
-
-def _pm_model(config: dict[str, Any]):
-    from unigen.models.pm import pm_model
-
-    return pm_model(config["data_dim"], config["latent_dim"], hidden=tuple(config["hidden"]),
-                    activation=config["activation"])
-
-
-def _pm_metrics(config: dict[str, Any], model, params, dataset) -> dict[str, Any]:
-    """:func:`unigen.algorithms.pm.evaluate` on ``dataset``, with the sources of ``pm-sources:K``."""
-    from unigen.algorithms.pm import evaluate as pm_evaluate
-    from unigen.models.pm import sources_split
-
-    sources = None
-    if config["data"].startswith("pm-sources:"):
-        sources = sources_split(config["data"], dataset.split).sources
-    return pm_evaluate(model, params, dataset.x, sources)
-
-
-def _pm_summary(config, model, params, result, test_set) -> dict[str, Any]:
-    """PM's summary: its last losses and the code's metrics on the test split (instead of IS-NLL)."""
-    last = result.history[-1] if result.history else {}
-    return {
-        "final_loss": last.get("predictors/loss"),
-        "encoder_loss": last.get("encoder/loss"),
-        **_pm_metrics(config, model, params, test_set),
-        "steps": int(result.state.step),
-        "images_per_second": result.examples_per_second,
-        "wall_seconds": result.wall_seconds,
-    }
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 # --- eval and sample ---------------------------------------------------------------------------
@@ -758,9 +560,10 @@ def _load_run(run: str | Path):
 
     run = Path(run)
     config = _read_config(run, "run")
-    model = _model(config)
-    trainer = make_trainer(_algorithm(config, model),
-                           make_optimizer(config["optimizer"], config["lr"], b1=config.get("b1")))
+    found = recipes.recipe(config["algorithm"])
+    config = {**found.resume_defaults, **config}  # a run made before an option existed had its default
+    model, algorithm = found.build(config)
+    trainer = make_trainer(algorithm, make_optimizer(config["optimizer"], config["lr"], b1=config.get("b1")))
     checkpoints = Checkpoints(run / "checkpoints")
     try:
         state = checkpoints.restore(trainer.init(jax.random.key(config["seed"])))
@@ -769,29 +572,29 @@ def _load_run(run: str | Path):
     return config, model, state.params
 
 
+def _recipe_of_run(run: str | Path, hook: str, expected: str) -> recipes.Recipe:
+    """The recipe of the run in ``run``, refused in one line when its ``hook`` is a reason, not a function."""
+    config = _read_config(Path(run), "run")
+    found = recipes.recipe(config.get("algorithm"))
+    reason = getattr(found, hook)
+    if isinstance(reason, str):
+        able = ", ".join(r.name for r in recipes.BUILT_IN if callable(getattr(r, hook)))
+        raise ConfigError(f"run: {run} is a {found.name} run, {reason}; expected a run of {expected} ({able})")
+    return found
+
+
 def evaluate(run: str | Path, *, k: int = 1000, split: str = "test", data_dir: str | None = None, seed: int = 0) -> dict:
-    """``unigen eval``: test IS-NLL (k importance samples) and ELBO of a trained run."""
+    """``unigen eval``: the recipe's test metrics of a trained run (IS-NLL with ``k`` importance
+    samples and ELBO for likelihood models), with ``"split"`` and ``"examples"``."""
     import jax
 
     if k < 1:
         raise ConfigError(f"--k: expected a positive integer, got {k}")
-    config = _read_config(Path(run), "run")
-    if config.get("algorithm") in GAN_ALGORITHMS:
-        raise ConfigError(f"run: {run} is a {config['algorithm']} run, an implicit generator without a likelihood "
-                          "to evaluate; expected a run of vae, iwae, wake-sleep, rws or vem (its mode coverage is in "
-                          "summary.json)")
+    found = _recipe_of_run(run, "evaluate", "a recipe with an evaluation")
     config, model, params = _load_run(run)
     dataset = _dataset(config, split, data_dir)
-    if config["algorithm"] == "pm":
-        return {**_pm_metrics(config, model, params, dataset), "split": split, "examples": int(dataset.x.shape[0])}
-    key = jax.random.key(seed)
-    likelihoods = _likelihoods(config, model, params, dataset.x, key, k)
-    return {
-        **likelihoods,
-        "k": k,
-        "split": split,
-        "examples": int(dataset.x.shape[0]),
-    }
+    metrics = found.evaluate(config, model, params, dataset, jax.random.key(seed), k)
+    return {**metrics, "split": split, "examples": int(dataset.x.shape[0])}
 
 
 def sample(run: str | Path, *, n: int = 64, out: str | Path, seed: int = 0) -> Path:
@@ -801,48 +604,24 @@ def sample(run: str | Path, *, n: int = 64, out: str | Path, seed: int = 0) -> P
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out: expected a .png file name, got {str(out)!r}")
-    if _read_config(Path(run), "run").get("algorithm") == "pm":
-        raise ConfigError(f"run: {run} is a pm run, which learns a code, not a generative model; expected a run "
-                          "of a generative model (vae, iwae, wake-sleep, rws, vem, gan, infogan)")
+    found = _recipe_of_run(run, "draw", "a generative model")
     config, model, params = _load_run(run)
     dataset = _dataset(config, "test") if config.get("image_shape") is None else None
-    _write_samples(model, params, config, dataset, out, n=n, seed=seed)
+    _write_samples(found, model, params, config, dataset, out, n=n, seed=seed)
     return out
 
 
-def _write_samples(model, params, config, dataset, path: Path, *, n: int, seed: int) -> None:
-    import jax
+def _write_samples(found: recipes.Recipe, model, params, config, dataset, path: Path, *, n: int, seed: int) -> None:
+    """The recipe's ``n`` draws as an image grid (image data) or a scatter over the data's mode centres."""
     import numpy as np
 
     from unigen import viz
 
-    if config["algorithm"] in GAN_ALGORITHMS:
-        drawn = _draw(model, params, config, n, seed)
-        if config.get("image_shape"):
-            viz.save_image_grid(np.clip(drawn, 0.0, 1.0), tuple(config["image_shape"]), path)
-        else:
-            viz.save_mode_scatter(drawn, dataset.centres, path, sigma=dataset.sigma)
-        return
-    keys = jax.random.split(jax.random.key(seed), n)
-    theta = params["theta"]
+    drawn = np.asarray(found.draw(model, params, config, n, seed))
     if config.get("image_shape"):
-        z = jax.vmap(lambda k: model.prior(theta).sample(k))(keys)
-        means = np.asarray(jax.vmap(lambda zi: model.decode_mean(theta, zi))(z))
-        viz.save_image_grid(np.clip(means, 0.0, 1.0), tuple(config["image_shape"]), path)
+        viz.save_image_grid(np.clip(drawn, 0.0, 1.0), tuple(config["image_shape"]), path)
     else:
-        drawn = jax.vmap(lambda k: model.joint.sample(theta, k, {}))(keys)
-        viz.save_mode_scatter(np.asarray(drawn["x"]), dataset.centres, path, sigma=dataset.sigma)
-
-
-def _draw(model, params, config, n: int, seed: int):
-    """``n`` examples of a GAN's generator, ``[n, D]``: example i drawn with key
-    ``jax.random.split(jax.random.key(seed), n)[i]``."""
-    import jax
-    import numpy as np
-
-    theta = params["theta"]
-    keys = jax.random.split(jax.random.key(seed), n)
-    return np.asarray(jax.jit(jax.vmap(lambda k: model.generator.sample(theta, k, {})["x"]))(keys))
+        viz.save_mode_scatter(drawn, dataset.centres, path, sigma=dataset.sigma)
 
 
 if __name__ == "__main__":

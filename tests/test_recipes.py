@@ -1,0 +1,193 @@
+"""unigen.recipes: typed options, the built-in registry, and a user's recipe by entry point.
+
+The user's recipe is ``tests/fixtures/recipes/toy_recipe``, "installed" by its
+``toy_recipe-0.0.dist-info`` (METADATA and entry_points.txt) when that directory is on the path,
+which is all importlib.metadata needs to find its entry points. It fits a Gaussian mean with full
+batches and SGD, so its trajectory is closed form: from mean 0 at rate lr with variance v,
+mean_t = xbar (1 - (1 - lr/v)^t), the oracle the trained run is checked against.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unigen import cli, data, recipes
+from unigen.algorithms.declarations import DECLARATIONS
+from unigen.errors import ConfigError
+from unigen.recipes import Option, widths
+
+FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
+BUILT_IN = ["vae", "iwae", "wake-sleep", "rws", "vem", "gan", "infogan", "pm"]
+TOY_SHOWN = "Toy: a Gaussian mean by maximum likelihood (tests/fixtures)\n  likelihood: max_{θ} E_{p_data(x)}[log p_θ(x)]\n"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        (Option("latent_dim", int), "3", 3),
+        (Option("latent_dim", int), 7, 7),  # a stored config.json value
+        (Option("lr", float), "1e-3", 0.001),
+        (Option("lr", float), 2, 2.0),
+        (Option("hidden", widths), "200,200", (200, 200)),
+        (Option("hidden", widths), "", ()),
+        (Option("hidden", widths), [64, 64], (64, 64)),
+        (Option("form", str, choices=("classic", "variational-em")), "classic", "classic"),
+        (Option("k", int, 5), None, 5),
+    ],
+)
+def test_options_read_their_type(option, value, expected):
+    got = option.read(value)
+    assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        (Option("latent_dim", int), "2e9", "--latent-dim: expected an integer, got '2e9'"),
+        (Option("latent_dim", int), "abc", "--latent-dim: expected an integer, got 'abc'"),
+        (Option("latent_dim", int), 3.0, "--latent-dim: expected an integer, got 3.0"),
+        (Option("latent_dim", int), True, "--latent-dim: expected an integer, got True"),
+        (Option("lr", float), "fast", "--lr: expected a number, got 'fast'"),
+        (Option("lr", float), "nan", "--lr: expected a finite number, got 'nan'"),
+        (Option("kl", str), 3, "--kl: expected a string, got 3"),
+        (Option("hidden", widths), "2e9", "--hidden: expected comma-separated positive widths such as 400 or "
+                                          "200,200, got '2e9'"),
+        (Option("hidden", widths), "0", "--hidden: expected comma-separated positive widths"),
+        (Option("form", str, choices=("classic",)), "other", "--form: expected one of ['classic'], got 'other'"),
+        (Option("k", int, minimum=1), "0", "--k: expected a positive integer, got 0"),
+        (Option("code_values", int, minimum=2), "1", "--code-values: expected an integer of at least 2, got 1"),
+    ],
+)
+def test_options_refuse_other_values_in_one_line(option, value, message):
+    with pytest.raises(ConfigError) as error:
+        option.read(value)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["vae", "--latent-dim", "2e9"], "--latent-dim: expected an integer, got '2e9'"),
+        (["vae", "--hidden", "2e9"], "--hidden: expected comma-separated positive widths such as 400 or 200,200, "
+                                     "got '2e9'"),
+        (["gan", "--gradient-penalty", "strong"], "--gradient-penalty: expected a number, got 'strong'"),
+        (["rws", "--k", "five"], "--k: expected an integer, got 'five'"),
+    ],
+)
+def test_a_recipe_option_of_the_wrong_type_is_one_line_and_nothing_is_written(argv, message, tmp_path, capsys):
+    assert cli.main(["train", *argv, "--steps", "1", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"unigen: error: {message}\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_built_in_recipe_builds_the_phases_of_its_declaration():
+    """The algorithm a recipe builds runs the phases its declaration declares, each on the same
+    parameter groups (so ``algebra show vem`` prints what ``train vem`` trains)."""
+    assert recipes.names() == BUILT_IN  # no entry points installed in the test environment
+    shown = {"vem": "variational-em"}
+    for name in BUILT_IN:
+        found = recipes.recipe(name)
+        declared = recipes.declaration_of(found)
+        assert declared is DECLARATIONS.get(shown.get(name, name))
+        if declared is None:  # pm has no declaration yet
+            continue
+        config = {"algorithm": name, **found.read({}), "data_dim": 4, "image_shape": None, "likelihood": "bernoulli",
+                  "code_values": 3}
+        _, algorithm = found.build(config)
+        assert [(p.name, p.groups) for p in algorithm.phases] == [(p.name, p.groups) for p in declared.phases], name
+
+
+def test_train_help_lists_the_recipes_and_a_recipe_help_its_own_options(capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "--help"])
+    assert exit_.value.code == 0
+    listed = capsys.readouterr().out
+    for name in [*BUILT_IN, "toy"]:
+        assert f"\n  {name} " in listed, name
+    assert "a Gaussian mean by maximum likelihood (a user's recipe)" in listed
+    for name, own, foreign in (("gan", "--generator-loss", "--layers"), ("vem", "--baseline", "--pack"),
+                               ("toy", "--variance", "--hidden")):
+        with pytest.raises(SystemExit):
+            cli.main(["train", name, "--help"])
+        text = capsys.readouterr().out
+        assert own in text and foreign not in text and "--batch-size" in text, name
+
+
+def test_algebra_show_prints_a_users_declaration_by_recipe_name_or_module_attr(capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    for name in ("toy", "toy_recipe:DECLARATION", "toy_recipe:RECIPE"):
+        assert cli.main(["algebra", "show", name]) == 0
+        assert capsys.readouterr().out == TOY_SHOWN, name
+    assert cli.main(["algebra", "show", "vem"]) == 0  # a recipe's declaration, under its declared name
+    by_recipe = capsys.readouterr().out
+    assert cli.main(["algebra", "show", "variational-em"]) == 0
+    assert capsys.readouterr().out == by_recipe
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "missing"], "algorithm: the entry point missing = no_such_module_for_unigen:RECIPE (group "
+                               "unigen.algorithms) does not import (ModuleNotFoundError: No module named "
+                               "'no_such_module_for_unigen')"),
+        (["train", "not-a-recipe"], "algorithm: the entry point not-a-recipe = toy_recipe:DECLARATION (group "
+                                    "unigen.algorithms) names a Declaration; expected a unigen.recipes.Recipe"),
+        (["train", "misnamed"], "algorithm: the entry point misnamed = toy_recipe:MISNAMED (group unigen.algorithms) "
+                                "names the recipe 'other'; expected the name 'misnamed'"),
+        (["algebra", "show", "no_such_module_for_unigen:THING"],
+         "algorithm: no_such_module_for_unigen:THING does not import (ModuleNotFoundError"),
+        (["algebra", "show", "toy_recipe:NOTHING"], "algorithm: toy_recipe:NOTHING does not import (AttributeError"),
+        (["algebra", "show", "toy_recipe:build"],
+         "algorithm: toy_recipe:build names a function; expected a Declaration or a Recipe"),
+        (["algebra", "show", "pm"], "algorithm: the recipe pm has no declaration yet"),
+        (["algebra", "show", "nothing"], "algorithm: got 'nothing', expected one of ['gan', "),
+    ],
+)
+def test_broken_user_recipes_and_declarations_are_refused_in_one_line(argv, message, capsys, monkeypatch):
+    if argv[-1] == "pm" and "pm" in DECLARATIONS:
+        pytest.skip("pm has a declaration now")
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"unigen: error: {message}") and err.count("\n") == 1, err
+
+
+def test_a_users_recipe_by_entry_point_trains_to_its_closed_form_trajectory(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "toy"
+    steps, lr, variance = 20, 0.5, 2.0
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(FIXTURES), os.environ.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-m", "unigen.cli", "train", "toy", "--variance", str(variance), "--optimizer", "sgd",
+               "--lr", str(lr), "--batch-size", "1498", "--steps", str(steps), "--steps-per-call", "10",
+               "--no-progress", "--out", str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary == json.loads((out / "summary.json").read_text())
+
+    # The oracle: full batches of the 1,498 statically binarized training digits, SGD from 0.
+    x = data.load("digits", "train", binarize="static").x.astype(np.float64)
+    xbar = x.mean(0)
+    mean = lambda t: xbar * (1 - (1 - lr / variance) ** t)  # noqa: E731
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    config, _, params = cli._load_run(out)
+    assert config["variance"] == variance and config["algorithm"] == "toy"
+    np.testing.assert_allclose(np.asarray(params["theta"]["mean"]), mean(steps), rtol=1e-5, atol=1e-6)
+    # The last logged loss is at the parameters before the last step: 0.5 E|x - m|^2 / v.
+    spread = ((x - xbar) ** 2).sum(1).mean()
+    expected = 0.5 * (spread + ((xbar - mean(steps - 1)) ** 2).sum()) / variance
+    assert summary["losses"] == {"likelihood": pytest.approx(expected, rel=1e-5)}
+    assert summary["train_mean_gap"] == pytest.approx(np.abs(xbar - mean(steps)).max(), rel=1e-3)
+    assert summary["steps"] == steps and not (out / "samples.png").exists()
+
+    # The option is part of the run: resuming with another value is refused before anything runs.
+    argv = ["train", "toy", "--variance", "3", "--optimizer", "sgd", "--lr", str(lr), "--batch-size", "1498",
+            "--steps", "30", "--steps-per-call", "10", "--out", str(out), "--resume"]
+    assert cli.main(argv) == 2
+    assert "variance (run: 2.0, now: 3.0)" in capsys.readouterr().err

@@ -1,0 +1,137 @@
+"""The registry of recipes: every algorithm ``unigen train`` can run, built in or a user's.
+
+The built-in recipes (:data:`BUILT_IN`) are, in lecture order, ``vae``, ``iwae`` (:mod:`.vae`),
+``wake-sleep``, ``rws``, ``vem`` (:mod:`.sbn`), ``gan``, ``infogan`` (:mod:`.gan`) and ``pm``
+(:mod:`.pm`): one file per model family, since the recipes of a family share their model, summary
+and samples. A user's recipe is a :class:`Recipe` named by an entry point of the group
+``unigen.algorithms`` (:data:`GROUP`) of an installed package, e.g. in its ``pyproject.toml``::
+
+    [project.entry-points."unigen.algorithms"]
+    toy = "toy_recipe:RECIPE"
+
+after which ``unigen train toy`` trains it and ``unigen algebra show toy`` prints its declaration.
+An entry point is imported only when its name is asked for, so a broken one does not break the
+others; a built-in name wins over an entry point of the same name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from unigen.errors import ConfigError, describe
+from unigen.recipes import pm as _pm
+from unigen.recipes.base import SAMPLES, Option, Recipe, widths
+from unigen.recipes.gan import GAN, INFOGAN
+from unigen.recipes.pm import PM
+from unigen.recipes.sbn import RWS, VEM, WAKE_SLEEP
+from unigen.recipes.vae import IWAE, VAE
+
+__all__ = ["BUILT_IN", "DATA_SOURCES", "GROUP", "SAMPLES", "Option", "Recipe", "declaration_of",
+           "find_declaration", "names", "recipe", "widths"]
+
+GROUP = "unigen.algorithms"
+"""The entry-point group of user recipes; each entry point names a :class:`Recipe`."""
+
+BUILT_IN: tuple[Recipe, ...] = (VAE, IWAE, WAKE_SLEEP, RWS, VEM, GAN, INFOGAN, PM)
+"""The built-in recipes, in lecture order."""
+
+DATA_SOURCES: Mapping[str, Callable[[dict[str, Any], str], Any]] = MappingProxyType({
+    _pm.PREFIX: _pm.load_sources,
+})
+"""Data sets a recipe file provides, by name prefix: ``load(config, split) -> Dataset``."""
+
+_BY_NAME = {r.name: r for r in BUILT_IN}
+
+
+def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    found: dict[str, Any] = {}
+    for point in entry_points(group=GROUP):
+        if point.name not in _BY_NAME:
+            found.setdefault(point.name, point)
+    return found
+
+
+def names() -> list[str]:
+    """Every recipe name: the built-in ones in lecture order, then the entry points' (sorted)."""
+    return [r.name for r in BUILT_IN] + sorted(_entry_points())
+
+
+def recipe(name: str) -> Recipe:
+    """The recipe called ``name``: a built-in one, or the :class:`Recipe` an entry point names.
+
+    Raises:
+      ConfigError: unknown ``name`` (the message lists the names), or an entry point that does
+        not import or does not name a :class:`Recipe` called ``name``.
+    """
+    if name in _BY_NAME:
+        return _BY_NAME[name]
+    points = _entry_points()
+    if name not in points:
+        raise ConfigError(f"algorithm: expected one of {names()}, got {describe(name)}")
+    point = points[name]
+    where = f"entry point {name} = {point.value} (group {GROUP})"
+    try:
+        found = point.load()
+    except Exception as error:  # noqa: BLE001 - any failure of a user's module is reported in one line
+        raise ConfigError(f"algorithm: the {where} does not import ({_brief(error)}); expected an importable "
+                          "MODULE:ATTR naming a unigen.recipes.Recipe") from None
+    if not isinstance(found, Recipe):
+        raise ConfigError(f"algorithm: the {where} names a {type(found).__name__}; expected a unigen.recipes.Recipe")
+    if found.name != name:
+        raise ConfigError(f"algorithm: the {where} names the recipe {found.name!r}; expected the name {name!r}")
+    return found
+
+
+def declaration_of(found: Recipe):
+    """The recipe's :class:`~unigen.algebra.declaration.Declaration`, or ``None`` when it has none."""
+    if isinstance(found.declaration, str):
+        from unigen.algorithms.declarations import DECLARATIONS
+
+        return DECLARATIONS.get(found.declaration)
+    return found.declaration
+
+
+def find_declaration(text: str):
+    """The declaration ``text`` names: a declared algorithm (``gan-minimax``), a recipe (``vem``, or
+    a user's recipe by entry point), or ``MODULE:ATTR`` naming a user's Declaration or Recipe.
+
+    Raises:
+      ConfigError: an unknown name (listing the names), a MODULE:ATTR that does not import or
+        names something else, or a recipe without a declaration.
+    """
+    from unigen.algebra.declaration import Declaration, check
+    from unigen.algorithms.declarations import DECLARATIONS
+
+    if text in DECLARATIONS:
+        return DECLARATIONS[text]
+    if ":" in text:
+        module_name, _, attribute = text.partition(":")
+        try:
+            found = getattr(importlib.import_module(module_name), attribute)
+        except Exception as error:  # noqa: BLE001 - any failure of a user's module is reported in one line
+            raise ConfigError(f"algorithm: {text} does not import ({_brief(error)}); expected MODULE:ATTR naming "
+                              "a Declaration or a Recipe") from None
+    elif text in _BY_NAME or text in _entry_points():
+        found = recipe(text)
+    else:
+        raise ConfigError(f"algorithm: got {describe(text)}, expected one of {sorted(DECLARATIONS)}, a recipe "
+                          f"({', '.join(names())}) or MODULE:ATTR")
+    if isinstance(found, Recipe):
+        declared = declaration_of(found)
+        if declared is None:
+            raise ConfigError(f"algorithm: the recipe {found.name} has no declaration yet; expected one of "
+                              f"{sorted(DECLARATIONS)}")
+        found = declared
+    if not isinstance(found, Declaration):
+        raise ConfigError(f"algorithm: {text} names a {type(found).__name__}; expected a Declaration or a Recipe")
+    return check(found)
+
+
+def _brief(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return type(error).__name__ + (f": {lines[0]}" if lines else "")
