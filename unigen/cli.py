@@ -196,9 +196,9 @@ def _algebra(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(record, ensure_ascii=False))
         else:
-            from unigen.algebra.expr import PARAMS
+            from unigen.algebra.symbols import symbol
 
-            print(f"{record['algorithm']}: min_{PARAMS[record['wrt']]} {record['kl']}")
+            print(f"{record['algorithm']}: min_{symbol(record['wrt'])} {record['kl']}")
             print(f"  the trained model is the {record['side']} argument of the KL: {record['behaviour']}")
             print(f"  {record['explanation']}")
         return 0
@@ -206,30 +206,11 @@ def _algebra(args: argparse.Namespace) -> int:
 
 
 def show_algorithm(name: str, *, latex: bool = False) -> str:
-    """An algorithm's declaration as text: title, section, ``max_{groups} objective`` per phase,
-    and its Figure-5 fields when it has them. ``name`` is a declared algorithm, a recipe or
-    ``MODULE:ATTR`` (:func:`unigen.recipes.find_declaration`)."""
-    from unigen.algebra.expr import PARAMS
-
+    """An algorithm's declaration as text (``str(declaration)``): title, section,
+    ``max_{groups} objective`` per phase, and its Figure-5 fields when it has them. ``name`` is a
+    declared algorithm, a recipe or ``MODULE:ATTR`` (:func:`unigen.recipes.find_declaration`)."""
     found = recipes.find_declaration(name)
-    render = (lambda node: node.latex()) if latex else str  # noqa: E731
-    lines = [f"{found.title} ({found.section})"]
-    for phase in found.phases:
-        if latex:
-            groups = ", ".join("\\" + g for g in phase.groups)
-            head = f"\\{phase.sense}_{{{groups}}}"
-        else:
-            head = f"{phase.sense}_{{{','.join(PARAMS[g] for g in phase.groups)}}}"
-        lines.append(f"  {phase.name}: {head} {render(phase.objective)}")
-    if found.figure5 is not None:
-        lines.append("  Figure 5:")
-        labels = {"generative": "generative distribution", "discriminator": "discriminator",
-                  "inference": "z-inference model", "kl": "KL to minimize"}
-        for field, label in labels.items():
-            value = getattr(found.figure5, field)
-            if value is not None:
-                lines.append(f"    {label}: {render(value)}")
-    return "\n".join(lines)
+    return found.latex() if latex else str(found)
 
 
 def algorithm_direction(name: str) -> dict[str, Any]:
