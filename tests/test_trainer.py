@@ -274,3 +274,25 @@ def test_two_hosts_with_two_devices_each_match_one_device(tmp_path):
     result = json.loads((tmp_path / "hosts.json").read_text())
     assert (result["devices"], result["processes"]) == (4, 2)
     np.testing.assert_allclose(result["params"]["w"], one["params"]["w"], rtol=1e-5)
+
+
+def _step_counting() -> Algorithm:
+    """loss = w·(t + 1) at step t (t = steps taken before), so SGD at rate lr moves w by
+    −lr·(t + 1) and after n steps w = −lr·n(n + 1)/2; the metric "t" echoes the step seen."""
+
+    def loss(params, key, batch, step):
+        return params["w"] * (step + 1).astype(jnp.float32), {"t": step.astype(jnp.float32)}
+
+    return Algorithm(lambda key: {"w": jnp.zeros(())}, (Phase("p", "w", loss, uses_step=True),))
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 3])
+def test_a_phase_that_uses_the_step_sees_the_steps_taken_before_it(tmp_path, steps_per_call):
+    """Steps 0..6 in order, in fused calls (3 + 3 + 1) and across a resume after step 4."""
+    source, lr = ArraySource(DATA, 8), 0.01
+    kwargs = dict(optimizer=make_optimizer("sgd", lr), steps_per_call=steps_per_call, progress=False,
+                  out_dir=tmp_path, checkpoint_every=1)
+    first = fit(_step_counting(), source, steps=4, **kwargs)
+    second = fit(_step_counting(), source, steps=7, resume=True, **kwargs)
+    assert [row["p/t"] for row in first.history + second.history] == [0, 1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose(float(second.state.params["w"]), -lr * 7 * 8 / 2, rtol=1e-6)

@@ -142,6 +142,8 @@ def make_trainer(
             trained = {g: params[g] for g in phase.groups}
 
             def loss_of(trained, phase=phase, phase_key=phase_key):
+                if phase.uses_step:
+                    return phase.loss({**params, **trained}, phase_key, batch, state.step)
                 return phase.loss({**params, **trained}, phase_key, batch)
 
             (loss, aux), grads = jax.value_and_grad(loss_of, has_aux=True)(trained)
