@@ -29,6 +29,10 @@ class TrainingDiverged(UnigenError, FloatingPointError):
     """A loss became NaN or Inf; the message names the step and the phase."""
 
 
+class DonatedStateError(UnigenError, RuntimeError):
+    """A training state was used again after a step consumed (donated) its buffers."""
+
+
 def describe(value: object) -> str:
     """A short description of ``value`` for error messages (shape and dtype for arrays)."""
     shape = getattr(value, "shape", None)

@@ -5,13 +5,15 @@ Each step runs the algorithm's phases in order; phase ``i`` draws its randomness
 its own optax optimizer. Two levels of API:
 
 * :func:`make_trainer` → :class:`Trainer` ``(init, step)``: pure and jit-compiled, for people
-  writing their own loops. ``step`` runs ``K = steps_per_call`` steps in one ``lax.scan`` call on
-  batches stacked ``[K, B, ...]``, donating the old state, with the batch split over the
-  ``"data"`` axis of a device mesh and the state replicated.
-* :func:`fit`: the loop around it: stateless data (batch ``t`` is a function of the seed and
-  ``t``), NaN/Inf checks naming the step and phase, ``metrics.jsonl``, orbax checkpoints every
-  ``N`` steps and at the end, a progress bar on a terminal, and ``resume`` that reproduces the
-  uninterrupted run exactly.
+  writing their own loops. ``step`` runs one step on a batch ``[B, ...]``, or ``K =
+  steps_per_call`` steps in one ``lax.scan`` call on batches stacked ``[K, B, ...]``, donating
+  the old state, with the batch split over the ``"data"`` axis of a device mesh and the state
+  replicated.
+* :func:`fit`: the loop around it: batches from a stateless source (batch ``t`` is a function of
+  the seed and ``t``) or any iterable, NaN/Inf checks naming the step and phase,
+  ``metrics.jsonl``, callbacks every ``n`` steps, orbax checkpoints every ``N`` steps and at the
+  end, a progress bar on a terminal, and ``resume`` that reproduces the uninterrupted run exactly
+  (stateless sources only).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple, Protocol
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -29,9 +31,12 @@ import numpy as np
 import optax
 
 from unigen.core import Algorithm, Batch, Metrics, Params
-from unigen.errors import ConfigError, TrainingDiverged
+from unigen.errors import ConfigError, DonatedStateError, TrainingDiverged
 from unigen.training import parallel
+from unigen.training import callbacks as callbacks_
+from unigen.training.callbacks import Callback
 from unigen.training.checkpoint import Checkpoints
+from unigen.training.feed import BatchSource, Feed
 from unigen.training.logging import MetricsLog, progress_bar, to_python
 
 OPTIMIZERS: dict[str, Callable[[float], optax.GradientTransformation]] = {
@@ -69,10 +74,14 @@ class TrainState(NamedTuple):
 
 
 class Trainer(NamedTuple):
-    """``init(key) -> state`` and the jit-compiled ``step(state, batches) -> (state, metrics)``.
+    """``init(key) -> state`` and the jit-compiled ``step(state, batch) -> (state, metrics)``.
 
-    ``batches`` leaves are stacked ``[K, B, ...]``; the metrics come back stacked ``[K]``, keyed
-    ``"phase/name"``. ``update`` is the same single step, pure and not compiled, on ``[B, ...]``.
+    With ``steps_per_call == 1``, ``step`` takes one batch ``{name: [B, ...]}`` and returns
+    scalar metrics keyed ``"phase/name"``. With ``K > 1`` it runs K steps on batches stacked
+    ``[K, B, ...]`` (anything else is refused) and the metrics come back stacked ``[K]``. The
+    state passed in is donated (its buffers are reused): use the state returned; passing the old
+    one again raises :class:`~unigen.errors.DonatedStateError`. ``update`` is the same single
+    step, pure and not compiled, on ``[B, ...]``.
     """
 
     init: Callable[[jax.Array], TrainState]
@@ -157,26 +166,64 @@ def make_trainer(
             metrics[f"{phase.name}/loss"] = loss
         return TrainState(params, opt_state, state.step + 1, state.key), metrics
 
+    if steps_per_call == 1:
+        plain = jax.jit(
+            update,
+            in_shardings=(parallel.replicated(mesh), parallel.batch_sharding(mesh, stacked=False)),
+            out_shardings=(parallel.replicated(mesh), parallel.replicated(mesh)),
+            donate_argnums=0,
+        )
+        step = _refusing_donated(plain)
+    else:
+        step = _refusing_donated(_stacked_call(update, mesh, steps_per_call), steps_per_call)
+    return Trainer(init, step, update, mesh, steps_per_call)
+
+
+def _stacked_call(update: Callable, mesh: jax.sharding.Mesh, count: int) -> Callable:
+    """``count`` steps in one jit-compiled call on batches ``[count, B, ...]``, donating the state;
+    the metrics come back stacked ``[count]``."""
+
     def run(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
-        if steps_per_call == 1:
+        if count == 1:  # no loop for one step
             state, metrics = update(state, jax.tree.map(lambda a: a[0], batches))
             return state, jax.tree.map(lambda m: m[None], metrics)
         return jax.lax.scan(update, state, batches)
 
     replicated = parallel.replicated(mesh)
-    step = jax.jit(
+    return jax.jit(
         run,
         in_shardings=(replicated, parallel.batch_sharding(mesh, stacked=True)),
         out_shardings=(replicated, replicated),
         donate_argnums=0,
     )
-    return Trainer(init, step, update, mesh, steps_per_call)
 
 
-class BatchSource(Protocol):
-    """What :func:`fit` reads batches from (e.g. :class:`unigen.data.Batches`)."""
+def _refusing_donated(call: Callable, steps_per_call: int | None = None) -> Callable:
+    """``call`` with two checks a compiled step cannot make in words: batches stacked
+    ``[K, B, ...]`` when ``K = steps_per_call > 1``, and a state not already donated."""
 
-    def at(self, step: int, *, process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]: ...
+    def step(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
+        if steps_per_call is not None:
+            for name, value in (batches.items() if isinstance(batches, Mapping) else ()):
+                shape = tuple(getattr(value, "shape", ()))
+                if len(shape) < 2 or shape[0] != steps_per_call:
+                    raise ConfigError(
+                        f"batches: {name!r} has shape {shape}; expected [K, B, ...] = "
+                        f"[{steps_per_call}, B, ...], the batches of the {steps_per_call} steps of one call "
+                        f"(steps_per_call={steps_per_call}) stacked on a leading axis"
+                    )
+        try:
+            return call(state, batches)
+        except (RuntimeError, ValueError):  # XLA's words for it vary: "deleted", "deleted or donated"
+            if any(getattr(leaf, "is_deleted", lambda: False)() for leaf in jax.tree.leaves(state)):
+                raise DonatedStateError(
+                    "state: was donated to a previous step call, which consumed its buffers; expected "
+                    "the state that call returned (state, metrics = trainer.step(state, batch)); keep a "
+                    "copy with jax.tree.map(jnp.copy, state) before the call to reuse an old state"
+                ) from None
+            raise
+
+    return step
 
 
 class FitResult(NamedTuple):
@@ -187,12 +234,6 @@ class FitResult(NamedTuple):
     steps: int
     wall_seconds: float
     examples_per_second: float  # steady state: the first (compiling) call is not counted
-
-
-def _stacked(source: BatchSource, start: int, count: int) -> dict[str, np.ndarray]:
-    index, total = jax.process_index(), jax.process_count()
-    rows = [source.at(start + i, process_index=index, process_count=total) for i in range(count)]
-    return {name: np.stack([row[name] for row in rows]) for name in rows[0]}
 
 
 def _first_bad(metrics: Mapping[str, np.ndarray], phases: tuple[str, ...]) -> tuple[int, str] | None:
@@ -208,7 +249,7 @@ def _first_bad(metrics: Mapping[str, np.ndarray], phases: tuple[str, ...]) -> tu
 
 def fit(
     algorithm: Algorithm,
-    batches: BatchSource,
+    batches: BatchSource | Iterable[Mapping[str, Any]],
     *,
     steps: int,
     optimizer: optax.GradientTransformation | Mapping[str, optax.GradientTransformation],
@@ -220,13 +261,17 @@ def fit(
     log_every: int = 1,
     progress: bool | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    callbacks: Sequence[Callback] | None = None,
 ) -> FitResult:
     """Trains ``algorithm`` for ``steps`` steps; see the module docstring.
 
     Args:
       algorithm: what to train.
-      batches: ``batches.at(t, process_index=, process_count=)`` gives step ``t``'s batch
-        (this process's slice), a pure function of ``t``, which is what makes resume exact.
+      batches: a stateless source, ``batches.at(t, process_index=, process_count=)`` giving
+        step ``t``'s batch (this process's slice) as a pure function of ``t`` (e.g.
+        :class:`unigen.data.Batches`), which is what makes resume exact; or any iterable of
+        batches ``{name: array [B, ...]}``, one per step, read in order (such a run cannot be
+        resumed: ``resume=True`` is refused).
       steps: the total number of steps (a resumed run continues up to the same total).
       optimizer: as in :func:`make_trainer`.
       seed: seeds the parameters and every step's randomness.
@@ -237,6 +282,8 @@ def fit(
       log_every: write every this many steps' metrics (and the last step's) to the log.
       progress: show a progress bar (None: only on a terminal).
       mesh: the device mesh (default: all devices on a ``"data"`` axis).
+      callbacks: :func:`~unigen.training.every` ``(n, fn)`` items: ``fn(step, state, metrics)``
+        runs every ``n`` steps; a dict of numbers it returns joins that step's logged row.
 
     Raises:
       TrainingDiverged: a loss became NaN or Inf; names the step and the phase. The last
@@ -250,9 +297,16 @@ def fit(
         raise ConfigError(f"checkpoint_every: expected a positive integer or None, got {checkpoint_every!r}")
     if resume and out_dir is None:
         raise ConfigError("resume: needs out_dir, the directory of the run to continue")
+    feed = Feed(batches)
+    if resume and not feed.stateless:
+        raise ConfigError(
+            f"resume: needs batches with .at(step) (a stateless source such as unigen.data.Batches), got "
+            f"{type(batches).__name__}, an iterable whose position at the checkpoint cannot be restored"
+        )
+    callbacks = callbacks_.checked(callbacks)
     trainer = make_trainer(algorithm, optimizer, steps_per_call=steps_per_call, mesh=mesh)
-    first = _stacked(batches, 0, 1)
-    global_size = next(iter(first.values())).shape[1] * jax.process_count()
+    first = feed.first()
+    global_size = next(iter(first.values())).shape[0] * jax.process_count()
     parallel.check_batch_size(global_size, trainer.mesh)
     sharding = parallel.batch_sharding(trainer.mesh, stacked=True)
 
@@ -281,9 +335,11 @@ def fit(
     clock = {"steady_began": None, "steady_steps": 0}
     step = last_saved = start
 
-    def record(first_step: int, count: int, metrics: Metrics) -> None:
+    def record(first_step: int, count: int, metrics: Metrics, state: TrainState | None = None,
+               due: tuple[Callback, ...] = ()) -> None:
         # Checks and logs one call's metrics. It runs one call late, after the next call has
-        # been dispatched, so that reading the metrics does not stall the device.
+        # been dispatched, so that reading the metrics does not stall the device; at once
+        # (with the state after the call) when callbacks are due or a checkpoint follows.
         metrics = jax.device_get(metrics)
         bad = _first_bad(metrics, phase_names)
         if bad is not None:
@@ -297,34 +353,45 @@ def fit(
             clock["steady_began"] = time.perf_counter()
         else:
             clock["steady_steps"] += count
+        rows = {}
         for offset in range(count):
             done = first_step + offset + 1
             if done % log_every == 0 or done == steps:
-                row = {"step": done, **{k: to_python(v[offset]) for k, v in metrics.items()}}
-                row["wall_seconds"] = round(time.perf_counter() - began, 4)
-                history.append(row)
-                if log is not None:
-                    log.write(row)
+                rows[done] = {"step": done, **{k: to_python(v[offset]) for k, v in metrics.items()}}
+        if due:
+            done = first_step + count
+            latest = {k: to_python(v[-1]) for k, v in metrics.items()}
+            rows.setdefault(done, {"step": done, **latest}).update(callbacks_.run(due, done, state, latest))
+        for row in rows.values():
+            row["wall_seconds"] = round(time.perf_counter() - began, 4)
+            history.append(row)
+            if log is not None:
+                log.write(row)
         bar.update(count)
         bar.set_postfix({k: f"{float(v[-1]):.4g}" for k, v in metrics.items() if k.endswith("/loss")})
 
+    compiled: dict[int, Callable] = {}
     pending = None
     interrupts = _Interrupts()
     interrupts.install()
     try:
         while step < steps:
             count = min(trainer.steps_per_call, steps - step)
-            call = trainer.step if count == trainer.steps_per_call else _short_call(trainer, count)
-            state, metrics = call(state, parallel.global_batch(_stacked(batches, step, count), sharding))
+            if count not in compiled:  # K steps per call, and a shorter last call if K does not divide steps
+                compiled[count] = _stacked_call(trainer.update, trainer.mesh, count)
+            state, metrics = compiled[count](state, parallel.global_batch(feed.take(step, count), sharding))
             if pending is not None:
                 record(*pending)
             pending = (step, count, metrics)
             step += count
-            if checkpoints is not None and (
+            due = callbacks_.due(callbacks, step - count, step)
+            save = checkpoints is not None and (
                 step == steps or (checkpoint_every and step - last_saved >= checkpoint_every)
-            ):
-                record(*pending)
+            )
+            if due or save:
+                record(*pending, state=state, due=due)
                 pending = None
+            if save:
                 checkpoints.save(step, state)
                 last_saved = step
             if interrupts.requested:
@@ -356,17 +423,6 @@ def fit(
     elapsed = time.perf_counter() - steady if steady is not None else 0.0
     rate = clock["steady_steps"] * global_size / elapsed if clock["steady_steps"] and elapsed > 0 else float("nan")
     return FitResult(state, history, step - start, wall, rate)
-
-
-def _short_call(trainer: Trainer, count: int) -> Callable:
-    """A compiled call of ``count < K`` steps, for a run whose length is not a multiple of K."""
-    replicated = parallel.replicated(trainer.mesh)
-    return jax.jit(
-        lambda state, batches: jax.lax.scan(trainer.update, state, batches),
-        in_shardings=(replicated, parallel.batch_sharding(trainer.mesh, stacked=True)),
-        out_shardings=(replicated, replicated),
-        donate_argnums=0,
-    )
 
 
 class _Interrupts:
