@@ -199,9 +199,6 @@ def test_resume_refuses_a_mismatched_or_corrupt_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint .*checkpoints/2"):
         fit(mean_tracking(), source, steps=4, optimizer=make_optimizer("sgd", 0.1),
             out_dir=tmp_path, resume=True, progress=False)
-    with pytest.raises(CheckpointError, match="holds no complete checkpoint"):
-        fit(mean_tracking(), source, steps=4, optimizer=make_optimizer("sgd", 0.1),
-            out_dir=tmp_path / "empty", resume=True, progress=False)
 
 
 def _run_toy(tmp_path, name, *args, devices=1, wait=True):
@@ -294,7 +291,8 @@ def test_a_phase_that_uses_the_step_sees_the_steps_taken_before_it(tmp_path, ste
                   out_dir=tmp_path, checkpoint_every=1)
     first = fit(_step_counting(), source, steps=4, **kwargs)
     second = fit(_step_counting(), source, steps=7, resume=True, **kwargs)
-    assert [row["p/t"] for row in first.history + second.history] == [0, 1, 2, 3, 4, 5, 6]
+    assert [row["p/t"] for row in first.history] == [0, 1, 2, 3]
+    assert [row["p/t"] for row in second.history] == [0, 1, 2, 3, 4, 5, 6]  # the kept rows, then 5-7
     np.testing.assert_allclose(float(second.state.params["w"]), -lr * 7 * 8 / 2, rtol=1e-6)
 
 

@@ -15,8 +15,8 @@
 
 Bad input (an unknown data set or algorithm, a bad size, bad data, a checkpoint that does not
 match) is reported in one line without a traceback, with exit status 2; a run whose loss turns
-NaN/Inf exits with status 1 and keeps its last good checkpoint; Ctrl-C saves a checkpoint and
-exits with status 130 (continue with ``--resume``).
+NaN/Inf exits with status 1 and keeps its last good checkpoint; Ctrl-C (SIGTERM) saves a checkpoint and
+exits with status 130 (143) (continue with ``--resume``).
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from unigen.errors import CheckpointError, ConfigError, TrainingDiverged, UnigenError
+from unigen.errors import CheckpointError, ConfigError, RunInterrupted, TrainingDiverged, UnigenError
 
 ALGORITHMS = ("vae", "iwae", "wake-sleep", "rws", "vem", "gan", "infogan", "pm")
 PLANNED = ()  # later issues
@@ -368,8 +369,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnigenError as error:
         print(f"unigen: error: {error}", file=sys.stderr)
         return 2
+    except RunInterrupted as error:  # in training: fit says what it saved
+        print(f"unigen: interrupted: {error} (continue with --resume)", file=sys.stderr)
+        return error.exit_status
     except KeyboardInterrupt:
-        print("unigen: interrupted; the last checkpoint is kept (continue with --resume)", file=sys.stderr)
+        print("unigen: interrupted by SIGINT (rerun a train command with --resume to continue)", file=sys.stderr)
         return 130
     return 0
 
@@ -382,12 +386,21 @@ def run() -> None:
     with a traceback: noise after a one-line error. On an error exit everything the command
     wrote is already closed, so the process ends at once after flushing its output.
     """
-    code = main()
+    signal.signal(signal.SIGTERM, _terminated)  # until fit takes SIGTERM at a step boundary
+    try:
+        code = main()
+    except KeyboardInterrupt:  # an interrupt outside main's handlers (while it prints, returns)
+        print("unigen: interrupted by SIGINT", file=sys.stderr)
+        code = 130
     if code:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def _terminated(number: int, frame: Any) -> None:
+    raise RunInterrupted(number, "SIGTERM before training started or after it ended; nothing more saved")
 
 
 # --- train -------------------------------------------------------------------------------------
@@ -561,16 +574,14 @@ def _resolve_likelihood(requested: str, dataset) -> str:
 
 
 def _read_config(run: Path, argument: str) -> dict[str, Any]:
-    path = run / "config.json"
-    if not path.exists():
-        raise ConfigError(f"{argument}: {path} not found; expected a directory written by `unigen train`")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{argument}: {path} is not valid JSON ({error})") from error
+    from unigen.training import rundir
+
+    return rundir.read_json_object(run / rundir.CONFIG, argument)
 
 
 def _check_resume(out: Path, config: dict[str, Any]) -> None:
+    if not (out / "config.json").exists():  # a missing or empty --out: --resume starts from step 0
+        return
     stored = _read_config(out, "--resume")
     if stored.get("algorithm") == "gan":  # a run written before these options existed had their defaults
         stored = {**GAN_LATER_DEFAULTS, **stored}
@@ -595,7 +606,7 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     import jax
 
     from unigen import data
-    from unigen.training import fit, make_optimizer
+    from unigen.training import fit, make_optimizer, rundir
 
     config = {k: v for k, v in options.items() if k not in ("command", "resume", "no_progress")}
     _check_settings(config)
@@ -624,28 +635,31 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     config["out"] = str(out)
     if options.get("resume"):
         _check_resume(out, config)
-    elif out.exists() and any(out.iterdir()):
-        raise ConfigError(f"--out: {out} is not empty; expected a new directory, or --resume to continue the run in it")
+        finished = rundir.finished_summary(out, config["steps"])
+        if finished is not None:  # resuming a finished run changes nothing
+            print(f"unigen: --resume: {out} already finished its {config['steps']} steps; nothing to do",
+                  file=sys.stderr)
+            return finished
 
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    result = fit(
-        algorithm, batches, steps=config["steps"], optimizer=optimizer, seed=config["seed"],
-        steps_per_call=config["steps_per_call"], out_dir=out, checkpoint_every=config["checkpoint_every"],
-        resume=bool(options.get("resume")), progress=False if options.get("no_progress") else None,
-    )
-    params = result.state.params
-    n_samples = 64 if config["image_shape"] else 2500  # 2,500 points: the mode-coverage convention
-    if config["algorithm"] in GAN_ALGORITHMS:
-        summary = _adversarial_summary(config, model, params, result, train_set, n_samples)
-    elif config["algorithm"] == "pm":
-        summary = _pm_summary(config, model, params, result, test_set)
-    else:
-        summary = _likelihood_summary(config, model, params, algorithm, result, test_set)
-    summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in summary.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if config["algorithm"] != "pm":  # a code, not a generative model: nothing to sample
-        _write_samples(model, params, config, train_set, out / "samples.png", n=n_samples, seed=config["seed"])
+    # The run directory: locked, config.json written (fresh runs), rolled back if nothing ran.
+    with rundir.open_run(out, config, resume=bool(options.get("resume"))):
+        result = fit(
+            algorithm, batches, steps=config["steps"], optimizer=optimizer, seed=config["seed"],
+            steps_per_call=config["steps_per_call"], out_dir=out, checkpoint_every=config["checkpoint_every"],
+            resume=bool(options.get("resume")), progress=False if options.get("no_progress") else None,
+        )
+        params = result.state.params
+        n_samples = 64 if config["image_shape"] else 2500  # 2,500 points: the mode-coverage convention
+        if config["algorithm"] in GAN_ALGORITHMS:
+            summary = _adversarial_summary(config, model, params, result, train_set, n_samples)
+        elif config["algorithm"] == "pm":
+            summary = _pm_summary(config, model, params, result, test_set)
+        else:
+            summary = _likelihood_summary(config, model, params, algorithm, result, test_set)
+        summary = rundir.finite_or_null(summary)
+        if config["algorithm"] != "pm":  # a code, not a generative model: nothing to sample
+            _write_samples(model, params, config, train_set, out / "samples.png", n=n_samples, seed=config["seed"])
+        rundir.finish(out, summary, config)  # summary.json last: its presence means the run finished
     return summary
 
 

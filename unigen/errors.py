@@ -29,6 +29,18 @@ class TrainingDiverged(UnigenError, FloatingPointError):
     """A loss became NaN or Inf; the message names the step and the phase."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT or SIGTERM; ``exit_status`` is 128 + the signal's number.
+
+    A ``KeyboardInterrupt``, so that ``except KeyboardInterrupt`` still catches Ctrl-C.
+    """
+
+    def __init__(self, signal_number: int, message: str):
+        super().__init__(message)
+        self.signal_number = signal_number
+        self.exit_status = 128 + signal_number
+
+
 class DonatedStateError(UnigenError, RuntimeError):
     """A training state was used again after a step consumed (donated) its buffers."""
 

@@ -18,9 +18,9 @@ its own optax optimizer. Two levels of API:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
@@ -31,12 +31,13 @@ import numpy as np
 import optax
 
 from unigen.core import Algorithm, Batch, Metrics, Params
-from unigen.errors import ConfigError, DonatedStateError, TrainingDiverged
-from unigen.training import parallel
+from unigen.errors import ConfigError, DonatedStateError, RunInterrupted, TrainingDiverged
+from unigen.training import parallel, rundir
 from unigen.training import callbacks as callbacks_
 from unigen.training.callbacks import Callback
-from unigen.training.checkpoint import Checkpoints
+from unigen.training.checkpoint import Checkpoints, remove_incomplete
 from unigen.training.feed import BatchSource, Feed
+from unigen.training.interrupts import Interrupts
 from unigen.training.logging import MetricsLog, progress_bar, to_python
 
 OPTIMIZERS: dict[str, Callable[[float], optax.GradientTransformation]] = {
@@ -278,18 +279,27 @@ def fit(
       steps_per_call: steps fused per compiled call.
       out_dir: where ``metrics.jsonl`` and ``checkpoints/`` go (None: nothing is written).
       checkpoint_every: save every this many steps (rounded up to whole calls), and at the end.
-      resume: continue from the newest checkpoint in ``out_dir/checkpoints``.
+      resume: continue from the newest complete checkpoint in ``out_dir/checkpoints`` (step
+        directories a killed save left incomplete are deleted; with no complete checkpoint the
+        run starts from step 0). ``metrics.jsonl`` is cut back to the restored step, and the
+        rows kept start :attr:`FitResult.history`.
       log_every: write every this many steps' metrics (and the last step's) to the log.
       progress: show a progress bar (None: only on a terminal).
       mesh: the device mesh (default: all devices on a ``"data"`` axis).
       callbacks: :func:`~unigen.training.every` ``(n, fn)`` items: ``fn(step, state, metrics)``
         runs every ``n`` steps; a dict of numbers it returns joins that step's logged row.
 
+    While it runs, ``out_dir`` is locked (:class:`~unigen.training.rundir.RunLock`): a second
+    writer is refused. SIGINT and SIGTERM stop the run at the next step boundary after saving a
+    checkpoint there (when checkpoints are on); a second signal stops it at once.
+
     Raises:
-      TrainingDiverged: a loss became NaN or Inf; names the step and the phase. The last
-        checkpoint on disk is the last good state.
-      CheckpointError: ``resume`` found no usable checkpoint matching this run.
-      ConfigError: bad ``steps``, ``checkpoint_every``, batch size for the devices, ...
+      TrainingDiverged: a loss became NaN or Inf, or the parameters or optimizer state did
+        before a checkpoint; names the step, the phase or array, and the last good checkpoint.
+      RunInterrupted: SIGINT or SIGTERM (a ``KeyboardInterrupt``); says what was saved.
+      CheckpointError: ``resume`` found a checkpoint that is corrupt or belongs to another run.
+      ConfigError: bad ``steps``, ``checkpoint_every``, batch size for the devices, a locked
+        ``out_dir``, ...
     """
     if not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"steps: expected a positive integer, got {steps!r}")
@@ -308,10 +318,9 @@ def fit(
     first = feed.first()
     global_size = next(iter(first.values())).shape[0] * jax.process_count()
     parallel.check_batch_size(global_size, trainer.mesh)
-    sharding = parallel.batch_sharding(trainer.mesh, stacked=True)
 
     state = trainer.init(jax.random.key(seed))
-    checkpoints = log = None
+    writer = out_dir is not None and jax.process_index() == 0
     if out_dir is not None:
         out_dir = Path(out_dir)
         if not resume and any((out_dir / name).exists() for name in ("metrics.jsonl", "checkpoints")):
@@ -320,20 +329,39 @@ def fit(
                 "an empty or new directory, or resume=True to continue that run"
             )
         out_dir.mkdir(parents=True, exist_ok=True)
-        if checkpoint_every is not None or resume:
-            checkpoints = Checkpoints(out_dir / "checkpoints")
-    if resume:
-        state = jax.device_put(checkpoints.restore(state), parallel.replicated(trainer.mesh))
-    start = int(state.step)
-    if out_dir is not None and jax.process_index() == 0:
-        log = MetricsLog(out_dir / "metrics.jsonl", resume_step=start if resume else None)
+    with contextlib.ExitStack() as stack:
+        if writer:
+            stack.enter_context(rundir.locked(out_dir))
+        checkpoints = None
+        if out_dir is not None and (checkpoint_every is not None or resume):
+            checkpoints = Checkpoints(out_dir / "checkpoints", discard_incomplete=writer)
+            stack.callback(checkpoints.close)
+        good = checkpoints.latest_step() if resume else None  # the newest checkpoint known to be good
+        if good is not None:
+            state = jax.device_put(checkpoints.restore(state, good), parallel.replicated(trainer.mesh))
+        log = None
+        if writer:
+            log = stack.enter_context(MetricsLog(out_dir / "metrics.jsonl", resume_step=int(state.step) if resume else None))
+        return _loop(trainer, state, feed, algorithm, steps, checkpoints, good, checkpoint_every,
+                     log, log_every, callbacks, progress, global_size)
 
+
+def _loop(trainer, state, feed, algorithm, steps, checkpoints, good, checkpoint_every, log, log_every,
+          callbacks, progress, global_size) -> FitResult:
+    """:func:`fit`'s loop from ``state`` (restored or new) up to ``steps``, with the run's files open."""
+    sharding = parallel.batch_sharding(trainer.mesh, stacked=True)
+    start = int(state.step)
     phase_names = tuple(p.name for p in algorithm.phases)
-    history: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = list(log.kept) if log is not None else []
     bar = progress_bar(steps, start, progress)
     began = time.perf_counter()
     clock = {"steady_began": None, "steady_steps": 0}
-    step = last_saved = start
+    step = start
+    last = {"good": good}
+
+    def kept() -> str:
+        found = last["good"]
+        return f"the last good checkpoint is step {found}" if found is not None else "there is no good checkpoint"
 
     def record(first_step: int, count: int, metrics: Metrics, state: TrainState | None = None,
                due: tuple[Callback, ...] = ()) -> None:
@@ -346,8 +374,7 @@ def fit(
             offset, phase = bad
             raise TrainingDiverged(
                 f"loss of phase {phase!r} is {metrics[f'{phase}/loss'][offset]} at step "
-                f"{first_step + offset + 1} (of {steps}); training stopped, the last checkpoint "
-                f"(step {last_saved if checkpoints else 'none'}) is kept intact"
+                f"{first_step + offset + 1} (of {steps}); training stopped, {kept()}"
             )
         if clock["steady_began"] is None:
             clock["steady_began"] = time.perf_counter()
@@ -370,53 +397,57 @@ def fit(
         bar.update(count)
         bar.set_postfix({k: f"{float(v[-1]):.4g}" for k, v in metrics.items() if k.endswith("/loss")})
 
+    def save(step: int, state: TrainState) -> None:
+        where = _first_nonfinite(state)
+        if where is not None:
+            raise TrainingDiverged(
+                f"{where} is not finite after step {step} (of {steps}); training stopped without "
+                f"saving it, {kept()}"
+            )
+        checkpoints.save(step, state)
+        last["good"] = step
+
     compiled: dict[int, Callable] = {}
     pending = None
-    interrupts = _Interrupts()
-    interrupts.install()
-    try:
-        while step < steps:
-            count = min(trainer.steps_per_call, steps - step)
-            if count not in compiled:  # K steps per call, and a shorter last call if K does not divide steps
-                compiled[count] = _stacked_call(trainer.update, trainer.mesh, count)
-            state, metrics = compiled[count](state, parallel.global_batch(feed.take(step, count), sharding))
-            if pending is not None:
-                record(*pending)
-            pending = (step, count, metrics)
-            step += count
-            due = callbacks_.due(callbacks, step - count, step)
-            save = checkpoints is not None and (
-                step == steps or (checkpoint_every and step - last_saved >= checkpoint_every)
-            )
-            if due or save:
-                record(*pending, state=state, due=due)
-                pending = None
-            if save:
-                checkpoints.save(step, state)
-                last_saved = step
-            if interrupts.requested:
-                raise KeyboardInterrupt  # at a step boundary: the state is whole, save it below
-        if pending is not None:
-            record(*pending)
-    except KeyboardInterrupt:
-        # Ctrl-C: keep what was done. The first Ctrl-C is taken at the next step boundary (see
-        # _Interrupts); a second one interrupts at once, and if that came while a call was being
-        # dispatched (its buffers donated) the save fails and the last checkpoint stands.
-        if checkpoints is not None and step > last_saved:
-            try:
+    with Interrupts() as interrupts:
+        try:
+            while step < steps:
+                count = min(trainer.steps_per_call, steps - step)
+                if count not in compiled:  # K steps per call, and a shorter last call if K does not divide steps
+                    compiled[count] = _stacked_call(trainer.update, trainer.mesh, count)
+                state, metrics = compiled[count](state, parallel.global_batch(feed.take(step, count), sharding))
                 if pending is not None:
                     record(*pending)
-                checkpoints.save(step, state)
-            except (RuntimeError, ValueError):
-                pass
-        raise
-    finally:
-        interrupts.restore()
-        bar.close()
-        if log is not None:
-            log.close()
-        if checkpoints is not None:
-            checkpoints.close()
+                pending = (step, count, metrics)
+                step += count
+                due = callbacks_.due(callbacks, step - count, step)
+                saving = checkpoints is not None and (
+                    step == steps or (checkpoint_every and step - (last["good"] or 0) >= checkpoint_every)
+                )
+                if due or saving:
+                    record(*pending, state=state, due=due)
+                    pending = None
+                if saving:
+                    save(step, state)
+                if interrupts.received is not None:
+                    break  # at a step boundary: the state is whole; save it below
+            if pending is not None:
+                record(*pending)
+            if interrupts.received is not None:
+                name = signal.Signals(interrupts.received).name
+                if checkpoints is not None and step != last["good"]:
+                    save(step, state)
+                saved = f"checkpoint step {step} saved" if checkpoints is not None else "nothing saved (no checkpoints)"
+                raise RunInterrupted(interrupts.received, f"{name}: stopped after step {step} of {steps}; {saved}")
+        except RunInterrupted as interrupted:
+            if interrupts.hard:  # the second signal: say what stands, and leave no half-written save
+                if checkpoints is not None and jax.process_index() == 0:
+                    checkpoints.close()
+                    remove_incomplete(checkpoints.directory)
+                raise RunInterrupted(interrupted.signal_number, f"{interrupted}; {kept()}") from None
+            raise
+        finally:
+            bar.close()
     jax.block_until_ready(state)
     wall = time.perf_counter() - began
     steady = clock["steady_began"]
@@ -425,27 +456,15 @@ def fit(
     return FitResult(state, history, step - start, wall, rate)
 
 
-class _Interrupts:
-    """Ctrl-C during :func:`fit`: the first one is noted and taken at the next step boundary,
-    where the state is whole and can be checkpointed; a second one interrupts at once.
+@jax.jit
+def _finite_flags(tree: Any) -> Any:
+    return jax.tree.map(lambda leaf: jnp.all(jnp.isfinite(leaf)), tree)
 
-    Only the main thread can install a signal handler; elsewhere Ctrl-C keeps its default effect.
-    """
 
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def install(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-
-    def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+def _first_nonfinite(state: TrainState) -> str | None:
+    """The first parameter or optimizer-state array holding NaN or Inf, by path, or None."""
+    flags = jax.device_get(_finite_flags({"params": state.params, "opt_state": state.opt_state}))
+    for path, finite in jax.tree_util.tree_flatten_with_path(flags)[0]:
+        if not finite:
+            return "array " + jax.tree_util.keystr(path)
+    return None
