@@ -14,7 +14,7 @@ import pytest
 
 from toy_algorithms import ArraySource, mean_tracking
 from unigen.core import Algorithm, Phase
-from unigen.errors import ConfigError, RunInterrupted, TrainingDiverged
+from unigen.errors import ConfigError, RunInterrupted, StorageError, TrainingDiverged
 from unigen.training import Checkpoints, fit, make_optimizer, make_trainer, rundir
 from unigen.training.checkpoint import MANIFEST
 from unigen.training.logging import MetricsLog
@@ -75,6 +75,10 @@ def test_resume_of_an_empty_or_missing_directory_starts_from_step_0_and_says_so(
         pass  # a resumed run's config.json is rewritten only by rundir.finish, when it finished
     assert "missing holds no complete checkpoint; starting from step 0" in capsys.readouterr().err
     assert json.loads((out / "config.json").read_text()) == config
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=rf"--out: {tmp_path}/file is a file; expected a directory"):
+        with rundir.open_run(tmp_path / "file", config, resume=False):
+            pass
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match=r"holds \['notes.txt'\] but no config.json"):
@@ -173,3 +177,28 @@ def test_sigterm_saves_a_whole_checkpoint_and_a_second_signal_stops_at_once(tmp_
             out_dir=tmp_path / "two", **kwargs)
     assert caught.value.exit_status == 130
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["4"]
+
+
+def test_a_disk_that_cannot_be_written_is_one_line_naming_the_path(tmp_path, monkeypatch):
+    """write_json into a missing directory; a checkpoint save that meets a full disk (orbax's
+    save made to raise ENOSPC from step 4 on): the message names the step directory, the cause
+    and the last good checkpoint, and that checkpoint still restores."""
+    import errno
+
+    import orbax.checkpoint as ocp
+
+    with pytest.raises(StorageError, match=rf"^{tmp_path}/no/config.json: cannot be written \(No such file or directory\)"):
+        rundir.write_json(tmp_path / "no" / "config.json", {})
+    real = ocp.CheckpointManager.save
+
+    def full(self, step, *args, **kwargs):
+        if step >= 4:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", full)
+    with pytest.raises(StorageError, match=r"checkpoints/4: cannot be written \(No space left on device\); "
+                                           r"expected a writable directory with free space; the last good checkpoint is step 2$"):
+        fit(mean_tracking(), ArraySource(DATA, 8), steps=6, optimizer=make_optimizer("sgd", 0.1),
+            out_dir=tmp_path / "run", checkpoint_every=2, progress=False)
+    assert rundir.complete_checkpoint(tmp_path / "run") == 2

@@ -26,7 +26,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from unigen.errors import CheckpointError
+from unigen.errors import CheckpointError, StorageError
 
 MANIFEST = "unigen_sha256.json"
 ORBAX_TEMPORARY = ".orbax-checkpoint-tmp"
@@ -65,18 +65,24 @@ class Checkpoints:
 
     def save(self, step: int, state: Any) -> None:
         """Saves ``state`` (a pytree of arrays) as step ``step``, waits, then records its digests."""
-        self._manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
-        self._manager.wait_until_finished()
+        step_dir = self._step_dir(int(step))
+        try:
+            self._manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
+            self._manager.wait_until_finished()
+        except Exception as error:  # orbax wraps a full or read-only disk in many types
+            raise StorageError.of(step_dir, error) from None
         if jax.process_index() == 0:
             if os.environ.get(PAUSE_BEFORE_RECORD):
                 time.sleep(float(os.environ[PAUSE_BEFORE_RECORD]))
-            step_dir = self._step_dir(int(step))
             temporary = step_dir / (MANIFEST + ".tmp")
-            with open(temporary, "w") as file:
-                file.write(json.dumps(_digests(step_dir), indent=1, sort_keys=True))
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, step_dir / MANIFEST)
+            try:
+                with open(temporary, "w") as file:
+                    file.write(json.dumps(_digests(step_dir), indent=1, sort_keys=True))
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(temporary, step_dir / MANIFEST)
+            except OSError as error:
+                raise StorageError.of(step_dir / MANIFEST, error) from None
 
     def restore(self, like: Any, step: int | None = None) -> Any:
         """Restores the checkpoint of ``step`` (default: latest) into the structure of ``like``.

@@ -11,6 +11,8 @@ from typing import Any, Mapping
 
 from tqdm import tqdm
 
+from unigen.errors import StorageError
+
 
 def to_python(value: Any) -> Any:
     """A JSON-ready Python number from a scalar array (NaN and Inf become strings)."""
@@ -32,19 +34,25 @@ class MetricsLog:
     def __init__(self, path: str | os.PathLike, resume_step: int | None = None):
         self.path = Path(path)
         self.kept: list[dict[str, Any]] = []
-        if resume_step is not None and self.path.exists():
-            lines = self.path.read_text().splitlines()
-            rows = [(line, _row(line)) for line in lines]
-            self.kept = [row for line, row in rows if row is not None and row["step"] <= resume_step]
-            text = "".join(line + "\n" for line, row in rows if row is not None and row["step"] <= resume_step)
-            temporary = self.path.with_name(self.path.name + ".tmp")
-            temporary.write_text(text)
-            os.replace(temporary, self.path)
-        self._file = open(self.path, "a", buffering=1)
+        try:
+            if resume_step is not None and self.path.exists():
+                lines = self.path.read_text().splitlines()
+                rows = [(line, _row(line)) for line in lines]
+                self.kept = [row for line, row in rows if row is not None and row["step"] <= resume_step]
+                text = "".join(line + "\n" for line, row in rows if row is not None and row["step"] <= resume_step)
+                temporary = self.path.with_name(self.path.name + ".tmp")
+                temporary.write_text(text)
+                os.replace(temporary, self.path)
+            self._file = open(self.path, "a", buffering=1)
+        except OSError as error:
+            raise StorageError.of(self.path, error) from None
 
     def write(self, row: Mapping[str, Any]) -> None:
         """Writes one row and flushes it (line buffered), so a killed run loses nothing logged."""
-        self._file.write(json.dumps(dict(row)) + "\n")
+        try:
+            self._file.write(json.dumps(dict(row)) + "\n")
+        except OSError as error:
+            raise StorageError.of(self.path, error) from None
 
     def close(self) -> None:
         self._file.close()

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from unigen.errors import ConfigError
+from unigen.errors import ConfigError, StorageError
 from unigen.training.checkpoint import MANIFEST
 
 LOCK = ".unigen.lock"
@@ -54,11 +54,17 @@ def write_json(path: str | os.PathLike, value: Any) -> None:
     """Writes ``value`` as JSON (non-finite numbers as null) to ``path`` atomically."""
     path = Path(path)
     temporary = path.with_name(path.name + _TEMPORARY)
-    with open(temporary, "w") as file:
-        file.write(json.dumps(finite_or_null(value), indent=2) + "\n")
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
+    text = json.dumps(finite_or_null(value), indent=2) + "\n"
+    try:
+        with open(temporary, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise StorageError.of(path, error) from None
 
 
 def read_json_object(path: str | os.PathLike, argument: str) -> dict[str, Any]:
@@ -93,7 +99,10 @@ class RunLock:
             RunLock._held[key][1] += 1
             self._key = key
             return
-        file = open(self.path, "a+")
+        try:
+            file = open(self.path, "a+")
+        except OSError as error:
+            raise StorageError.of(self.path, error) from None
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -31,7 +31,7 @@ import numpy as np
 import optax
 
 from unigen.core import Algorithm, Batch, Metrics, Params
-from unigen.errors import ConfigError, DonatedStateError, RunInterrupted, TrainingDiverged
+from unigen.errors import ConfigError, DonatedStateError, RunInterrupted, StorageError, TrainingDiverged
 from unigen.training import parallel, rundir
 from unigen.training import callbacks as callbacks_
 from unigen.training.callbacks import Callback
@@ -404,7 +404,10 @@ def _loop(trainer, state, feed, algorithm, steps, checkpoints, good, checkpoint_
                 f"{where} is not finite after step {step} (of {steps}); training stopped without "
                 f"saving it, {kept()}"
             )
-        checkpoints.save(step, state)
+        try:
+            checkpoints.save(step, state)
+        except StorageError as error:
+            raise StorageError(f"{error}; {kept()}") from None
         last["good"] = step
 
     compiled: dict[int, Callable] = {}
