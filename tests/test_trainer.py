@@ -105,6 +105,8 @@ def test_bad_settings_are_refused():
         make_optimizer("adam", -1)
     with pytest.raises(ConfigError, match="steps: expected a positive integer, got 0"):
         fit(mean_tracking(), source, steps=0, optimizer=make_optimizer("sgd", 0.1))
+    with pytest.raises(ConfigError, match=r"optimizer: got 'adam'; expected an optax GradientTransformation"):
+        fit(mean_tracking(), source, steps=2, optimizer="adam")
     with pytest.raises(ConfigError, match="steps_per_call: expected a positive integer, got 0"):
         make_trainer(mean_tracking(), make_optimizer("sgd", 0.1), steps_per_call=0)
 

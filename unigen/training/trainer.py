@@ -31,7 +31,7 @@ import numpy as np
 import optax
 
 from unigen.core import Algorithm, Batch, Metrics, Params
-from unigen.errors import ConfigError, DonatedStateError, RunInterrupted, StorageError, TrainingDiverged
+from unigen.errors import ConfigError, DonatedStateError, RunInterrupted, StorageError, TrainingDiverged, describe
 from unigen.training import parallel, rundir
 from unigen.training import callbacks as callbacks_
 from unigen.training.callbacks import Callback
@@ -97,6 +97,12 @@ def _optimizers_for(
     optimizer: optax.GradientTransformation | Mapping[str, optax.GradientTransformation],
 ) -> dict[str, optax.GradientTransformation]:
     groups = algorithm.groups
+    for given in optimizer.values() if isinstance(optimizer, Mapping) else (optimizer,):
+        if not isinstance(given, optax.GradientTransformation):
+            raise ConfigError(
+                f"optimizer: got {describe(given)}; expected an optax GradientTransformation such as "
+                "make_optimizer('adam', 1e-3), or a dict {group: optimizer}"
+            )
     if isinstance(optimizer, Mapping):
         missing = [g for g in groups if g not in optimizer]
         if missing:
@@ -231,7 +237,7 @@ class FitResult(NamedTuple):
     """The outcome of :func:`fit`."""
 
     state: TrainState
-    history: list[dict[str, Any]]  # the rows written to metrics.jsonl (this session's)
+    history: list[dict[str, Any]]  # the rows of metrics.jsonl: a resumed run's kept rows, then this session's
     steps: int
     wall_seconds: float
     examples_per_second: float  # steady state: the first (compiling) call is not counted
