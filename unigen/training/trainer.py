@@ -213,7 +213,7 @@ def _refusing_donated(call: Callable, steps_per_call: int | None = None) -> Call
         if steps_per_call is not None:
             for name, value in (batches.items() if isinstance(batches, Mapping) else ()):
                 shape = tuple(getattr(value, "shape", ()))
-                if len(shape) < 2 or shape[0] != steps_per_call:
+                if not shape or shape[0] != steps_per_call:
                     raise ConfigError(
                         f"batches: {name!r} has shape {shape}; expected [K, B, ...] = "
                         f"[{steps_per_call}, B, ...], the batches of the {steps_per_call} steps of one call "
