@@ -7,9 +7,10 @@ test hook ``UNIGEN_TEST_PAUSE_BEFORE_RECORD``), and the same command is rerun wi
 after the chain's last kill the rerun goes to the end. A chain survives when every rerun either
 was killed or exited 0, and the end state is bit-identical to the reference: every parameter
 array, every ``metrics.jsonl`` row (but its ``wall_seconds``) and ``summary.json`` (but its
-timings). A kill counts as survived when its chain survived.
+timings). A kill counts as survived when its chain survived; only kills of a run that had not finished
+count (a chain whose run finished on its own stops there).
 
-    nice -n 10 python benchmarks/fault_injection.py --kills 100 [--chain 5] [--seed 0] [--json FILE]
+    nice -n 10 python benchmarks/fault_injection.py --kills 100 [--chain 5] [--seed 0] [--minutes M] [--json FILE]
 
 ``tests/test_faults.py`` runs the same harness with 6 random kills and one inside a save.
 """
@@ -147,9 +148,10 @@ def _saving(out: Path, began: float) -> bool:
 
 
 def random_moment(rng: np.random.Generator, lifetime: float) -> tuple:
-    """Half of the kills at a random time of a run's life, half at a random logged step."""
+    """Half of the kills at a random time in the first 80% of a run's life (``lifetime``: the
+    reference run's), half at a random logged step."""
     if rng.random() < 0.5:
-        return ("time", float(rng.uniform(0.0, lifetime)))
+        return ("time", float(rng.uniform(0.0, 0.8 * lifetime)))
     return ("rows", int(rng.integers(1, 61)), float(rng.uniform(0.0, 0.3)))
 
 
@@ -160,6 +162,8 @@ def chain(out: Path, moments: list[tuple], reference: dict[str, Any]) -> dict[st
     """Runs, stops and reruns with --resume in ``out`` at ``moments``, then to the end; compares."""
     kills, problems = 0, []
     for index, moment in enumerate(moments):
+        if (out / "summary.json").exists():
+            break  # the run finished on its own: the moments left would only stop no-op reruns
         pause = 60.0 if moment[0] in ("save", "twice") else None
         stderr = out.parent / f"{out.name}.{index}.stderr"
         process = start(out, resume=index > 0, pause=pause, stderr=stderr)
@@ -207,6 +211,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the result here too")
     parser.add_argument("--keep", help="keep the run directories of failed chains here")
+    parser.add_argument("--minutes", type=float, help="stop starting chains after this many minutes")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     began = time.time()
@@ -215,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         reference, lifetime = reference_run(directory)
         print(f"reference run: {lifetime:.1f} s", flush=True)
         chains, kills, survived = [], 0, 0
-        while kills < args.kills:
+        while kills < args.kills and (args.minutes is None or time.time() - began < 60 * args.minutes):
             moments = [random_moment(rng, lifetime) for _ in range(args.chain)]
             if len(chains) % 4 == 0:
                 moments[int(rng.integers(len(moments)))] = ("save",)
