@@ -188,6 +188,10 @@ def test_a_disk_that_cannot_be_written_is_one_line_naming_the_path(tmp_path, mon
 
     with pytest.raises(StorageError, match=rf"^{tmp_path}/no/config.json: cannot be written \(No such file or directory\)"):
         rundir.write_json(tmp_path / "no" / "config.json", {})
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StorageError, match=rf"^{tmp_path}/file/run: cannot be written \(Not a directory\)"):
+        fit(mean_tracking(), ArraySource(DATA, 8), steps=2, optimizer=make_optimizer("sgd", 0.1),
+            out_dir=tmp_path / "file" / "run", progress=False)
     real = ocp.CheckpointManager.save
 
     def full(self, step, *args, **kwargs):

@@ -334,7 +334,10 @@ def fit(
                 f"out_dir: {out_dir} already holds a run (metrics.jsonl or checkpoints/); expected "
                 "an empty or new directory, or resume=True to continue that run"
             )
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageError.of(out_dir, error) from None
     with contextlib.ExitStack() as stack:
         if writer:
             stack.enter_context(rundir.locked(out_dir))
