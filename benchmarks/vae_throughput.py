@@ -242,8 +242,9 @@ def build_variants(x: np.ndarray, k: int, order: str) -> tuple[list[Variant], di
 
     def trainer_variant(name: str, algo: Algorithm, per_call: int) -> Variant:
         trainer = make_trainer(algo, optimizer, steps_per_call=per_call)
-        sharding = parallel.batch_sharding(trainer.mesh, stacked=True)
-        batches = [{"x": jax.device_put(x[i: i + per_call], sharding)} for i in range(0, steps, per_call)]
+        sharding = parallel.batch_sharding(trainer.mesh, stacked=per_call > 1)  # one step per call: [B, D]
+        batches = [{"x": jax.device_put(x[i] if per_call == 1 else x[i: i + per_call], sharding)}
+                   for i in range(0, steps, per_call)]
         return Variant(name, VARIANTS[name].format(k=k), trainer.step, trainer.init(key), batches)
 
     def plain_variant(name: str, per_call: int) -> Variant:

@@ -15,8 +15,8 @@ import pytest
 
 from toy_algorithms import ArraySource, mean_tracking, mean_tracking_oracle, noisy_regression
 from unigen.core import Algorithm, Phase
-from unigen.errors import CheckpointError, ConfigError, TrainingDiverged
-from unigen.training import Checkpoints, fit, make_optimizer, make_trainer
+from unigen.errors import CheckpointError, ConfigError, DataError, DonatedStateError, TrainingDiverged
+from unigen.training import Checkpoints, every, fit, make_optimizer, make_trainer
 from unigen.training.trainer import TrainState
 
 HERE = Path(__file__).parent
@@ -42,7 +42,7 @@ def test_each_phase_updates_only_its_own_group():
     only_b = Algorithm(algorithm.init, algorithm.phases[1:])
     trainer = make_trainer(only_b, make_optimizer("sgd", 0.5))
     state = trainer.init(jax.random.key(0))
-    state, _ = trainer.step(state, {"x": jnp.ones((1, 4, 3))})
+    state, _ = trainer.step(state, {"x": jnp.ones((4, 3))})
     np.testing.assert_array_equal(state.params["a"], np.zeros(3))
     np.testing.assert_allclose(state.params["b"], np.full(3, 0.5))  # b − 0.5(b − 0)
 
@@ -105,6 +105,8 @@ def test_bad_settings_are_refused():
         make_optimizer("adam", -1)
     with pytest.raises(ConfigError, match="steps: expected a positive integer, got 0"):
         fit(mean_tracking(), source, steps=0, optimizer=make_optimizer("sgd", 0.1))
+    with pytest.raises(ConfigError, match=r"optimizer: got 'adam'; expected an optax GradientTransformation"):
+        fit(mean_tracking(), source, steps=2, optimizer="adam")
     with pytest.raises(ConfigError, match="steps_per_call: expected a positive integer, got 0"):
         make_trainer(mean_tracking(), make_optimizer("sgd", 0.1), steps_per_call=0)
 
@@ -199,9 +201,6 @@ def test_resume_refuses_a_mismatched_or_corrupt_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint .*checkpoints/2"):
         fit(mean_tracking(), source, steps=4, optimizer=make_optimizer("sgd", 0.1),
             out_dir=tmp_path, resume=True, progress=False)
-    with pytest.raises(CheckpointError, match="holds no complete checkpoint"):
-        fit(mean_tracking(), source, steps=4, optimizer=make_optimizer("sgd", 0.1),
-            out_dir=tmp_path / "empty", resume=True, progress=False)
 
 
 def _run_toy(tmp_path, name, *args, devices=1, wait=True):
@@ -274,3 +273,108 @@ def test_two_hosts_with_two_devices_each_match_one_device(tmp_path):
     result = json.loads((tmp_path / "hosts.json").read_text())
     assert (result["devices"], result["processes"]) == (4, 2)
     np.testing.assert_allclose(result["params"]["w"], one["params"]["w"], rtol=1e-5)
+
+
+def _step_counting() -> Algorithm:
+    """loss = w·(t + 1) at step t (t = steps taken before), so SGD at rate lr moves w by
+    −lr·(t + 1) and after n steps w = −lr·n(n + 1)/2; the metric "t" echoes the step seen."""
+
+    def loss(params, key, batch, step):
+        return params["w"] * (step + 1).astype(jnp.float32), {"t": step.astype(jnp.float32)}
+
+    return Algorithm(lambda key: {"w": jnp.zeros(())}, (Phase("p", "w", loss, uses_step=True),))
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 3])
+def test_a_phase_that_uses_the_step_sees_the_steps_taken_before_it(tmp_path, steps_per_call):
+    """Steps 0..6 in order, in fused calls (3 + 3 + 1) and across a resume after step 4."""
+    source, lr = ArraySource(DATA, 8), 0.01
+    kwargs = dict(optimizer=make_optimizer("sgd", lr), steps_per_call=steps_per_call, progress=False,
+                  out_dir=tmp_path, checkpoint_every=1)
+    first = fit(_step_counting(), source, steps=4, **kwargs)
+    second = fit(_step_counting(), source, steps=7, resume=True, **kwargs)
+    assert [row["p/t"] for row in first.history] == [0, 1, 2, 3]
+    assert [row["p/t"] for row in second.history] == [0, 1, 2, 3, 4, 5, 6]  # the kept rows, then 5-7
+    np.testing.assert_allclose(float(second.state.params["w"]), -lr * 7 * 8 / 2, rtol=1e-6)
+
+
+def test_your_own_loop_takes_a_plain_batch_with_one_step_per_call():
+    """K = 1: ``step`` takes ``[B, D]`` and moves a toward the mean of all B rows (the exact
+    SGD step of mean_tracking), not toward row 0; its metrics are scalars."""
+    trainer = make_trainer(mean_tracking(), make_optimizer("sgd", 0.5))
+    state = trainer.init(jax.random.key(0))
+    state, metrics = trainer.step(state, {"x": jnp.asarray(DATA[:8], jnp.float32)})
+    a, b = mean_tracking_oracle(ArraySource(DATA, 8), 1, 0.5)
+    np.testing.assert_allclose(state.params["a"], a, rtol=1e-6)
+    np.testing.assert_allclose(state.params["b"], b, rtol=1e-6)
+    assert float(metrics["B/b0"]) == 1.0  # b[0] when phase B's loss was computed, before its update
+    assert np.shape(metrics["A/loss"]) == ()
+
+
+def test_fused_steps_refuse_a_batch_without_the_steps_axis():
+    trainer = make_trainer(mean_tracking(), make_optimizer("sgd", 0.5), steps_per_call=3)
+    state = trainer.init(jax.random.key(0))
+    with pytest.raises(ConfigError, match=r"batches: 'x' has shape \(8, 3\); expected \[K, B, \.\.\.\] = \[3, B, \.\.\.\]"):
+        trainer.step(state, {"x": jnp.zeros((8, 3))})
+    state, metrics = trainer.step(state, {"x": jnp.asarray(np.stack([DATA[:8]] * 3), jnp.float32)})
+    assert np.shape(metrics["A/loss"]) == (3,)
+
+
+def test_reusing_a_donated_state_is_a_unigen_error_that_says_so():
+    trainer = make_trainer(mean_tracking(), make_optimizer("sgd", 0.5))
+    state = trainer.init(jax.random.key(0))
+    batch = {"x": jnp.ones((4, 3))}
+    trainer.step(state, batch)
+    with pytest.raises(DonatedStateError, match=r"state: was donated to a previous step call.*state, metrics = trainer.step"):
+        trainer.step(state, batch)
+
+
+def test_fit_takes_any_iterable_of_batches_and_refuses_to_resume_one(tmp_path):
+    """A list and a generator of the same batches train exactly as the stateless source."""
+    source = ArraySource(DATA, 8)
+    as_list = [source.at(t) for t in range(10)]
+    a, b = mean_tracking_oracle(source, 10, 0.3)
+    for batches in (as_list, iter(as_list), (row for row in as_list)):
+        result = fit(mean_tracking(), batches, steps=10, optimizer=make_optimizer("sgd", 0.3),
+                     steps_per_call=4, progress=False)
+        np.testing.assert_allclose(result.state.params["a"], a, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(result.state.params["b"], b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(DataError, match=r"batches: the iterable ended after 10 batches; expected one batch for each step \(step 11 has none\)"):
+        fit(mean_tracking(), as_list, steps=12, optimizer=make_optimizer("sgd", 0.3), progress=False)
+    with pytest.raises(ConfigError, match=r"resume: needs batches with \.at\(step\).*got list"):
+        fit(mean_tracking(), as_list, steps=10, optimizer=make_optimizer("sgd", 0.3), out_dir=tmp_path,
+            resume=True, progress=False)
+    with pytest.raises(DataError, match=r"batches: the batch of step 1 is array of shape \(8, 3\).*expected a dict"):
+        fit(mean_tracking(), [row["x"] for row in as_list], steps=2, optimizer=make_optimizer("sgd", 0.3),
+            progress=False)
+    with pytest.raises(DataError, match=r"the batch of step 2 has arrays \{'x': \(4, 3\)\}; expected \{'x': \(8, 3\)\}"):
+        fit(mean_tracking(), [as_list[0], {"x": DATA[:4]}], steps=2, optimizer=make_optimizer("sgd", 0.3),
+            steps_per_call=2, progress=False)
+
+
+@pytest.mark.parametrize("steps_per_call, calls_at", [(1, [3, 6, 9]), (2, [4, 6, 10])])
+def test_callbacks_run_every_n_steps_and_their_numbers_are_logged(tmp_path, steps_per_call, calls_at):
+    """every(3, fn): after the call in which the step count passed a multiple of 3; fn sees the
+    state after exactly that many steps (the oracle trajectory) and what it returns is logged."""
+    source, seen = ArraySource(DATA, 8), []
+
+    def probe(step, state, metrics):
+        seen.append(step)
+        a, _ = mean_tracking_oracle(source, step, 0.3)
+        np.testing.assert_allclose(state.params["a"], a, rtol=1e-5, atol=1e-6)
+        _, b_before = mean_tracking_oracle(source, step - 1, 0.3)  # the last step's metric: b before it
+        assert metrics["B/b0"] == pytest.approx(b_before[0], rel=1e-5)
+        return {"probe/a0": float(state.params["a"][0]), "probe/step": step}
+
+    result = fit(mean_tracking(), source, steps=10, optimizer=make_optimizer("sgd", 0.3), out_dir=tmp_path,
+                 steps_per_call=steps_per_call, callbacks=[every(3, probe)], progress=False, log_every=5)
+    assert seen == calls_at
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows == result.history
+    assert sorted({row["step"] for row in rows}) == sorted({5, 10, *calls_at})
+    assert [row["probe/step"] for row in rows if "probe/step" in row] == calls_at
+    with pytest.raises(ConfigError, match=r"every: n is 0; expected a positive integer"):
+        every(0, probe)
+    with pytest.raises(ConfigError, match=r"callbacks: .*returned 'probe/x': 'text' at step 1; expected a number"):
+        fit(mean_tracking(), source, steps=2, optimizer=make_optimizer("sgd", 0.3),
+            callbacks=[every(1, lambda step, state, metrics: {"probe/x": "text"})], progress=False)

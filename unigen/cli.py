@@ -19,7 +19,7 @@ NAME's options, model, summary and samples from its recipe, and names no algorit
 Bad input (an unknown data set or recipe, an option of the wrong type, a bad size, bad data, a
 checkpoint that does not match) is reported in one line without a traceback, with exit status 2;
 a run whose loss turns NaN/Inf exits with status 1 and keeps its last good checkpoint; Ctrl-C
-saves a checkpoint and exits with status 130 (continue with ``--resume``).
+(SIGTERM) saves a checkpoint and exits with status 130 (143) (continue with ``--resume``).
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from unigen import recipes
-from unigen.errors import CheckpointError, ConfigError, TrainingDiverged, UnigenError
+from unigen.errors import CheckpointError, ConfigError, RunInterrupted, TrainingDiverged, UnigenError
 
 COMMON_SAME_ON_RESUME = ("algorithm", "data", "data_dir", "binarize", "batch_size", "optimizer", "lr", "b1", "seed",
                          "steps_per_call")
@@ -378,8 +379,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnigenError as error:
         print(f"unigen: error: {error}", file=sys.stderr)
         return 2
+    except RunInterrupted as error:  # in training: fit says what it saved
+        print(f"unigen: interrupted: {error} (continue with --resume)", file=sys.stderr)
+        return error.exit_status
     except KeyboardInterrupt:
-        print("unigen: interrupted; the last checkpoint is kept (continue with --resume)", file=sys.stderr)
+        print("unigen: interrupted by SIGINT (rerun a train command with --resume to continue)", file=sys.stderr)
         return 130
     return 0
 
@@ -392,12 +396,22 @@ def run() -> None:
     with a traceback: noise after a one-line error. On an error exit everything the command
     wrote is already closed, so the process ends at once after flushing its output.
     """
-    code = main()
+    signal.signal(signal.SIGTERM, _terminated)  # until fit takes SIGTERM at a step boundary
+    try:
+        code = main()
+    except KeyboardInterrupt:  # an interrupt outside main's handlers (while it prints, returns)
+        print("unigen: interrupted by SIGINT", file=sys.stderr)
+        code = 130
     if code:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def _terminated(number: int, frame: Any) -> None:
+    raise RunInterrupted(number, "SIGTERM before training started or after it ended; nothing more saved")
+
 
 # --- train -------------------------------------------------------------------------------------
 
@@ -433,16 +447,14 @@ def _dataset(config: dict[str, Any], split: str, data_dir: str | None = None):
 
 
 def _read_config(run: Path, argument: str) -> dict[str, Any]:
-    path = run / "config.json"
-    if not path.exists():
-        raise ConfigError(f"{argument}: {path} not found; expected a directory written by `unigen train`")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{argument}: {path} is not valid JSON ({error})") from error
+    from unigen.training import rundir
+
+    return rundir.read_json_object(run / rundir.CONFIG, argument)
 
 
 def _check_resume(found: recipes.Recipe, out: Path, config: dict[str, Any]) -> None:
+    if not (out / "config.json").exists():  # a missing or empty --out: --resume starts from step 0
+        return
     stored = {**found.resume_defaults, **_read_config(out, "--resume")}
     same = COMMON_SAME_ON_RESUME + tuple(option.name for option in found.options if option.same_on_resume)
     differ = [
@@ -466,7 +478,7 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     writes: ``{"losses": {phase: last loss}, ...the recipe's summary..., "steps",
     "images_per_second", "wall_seconds"}``."""
     from unigen import data
-    from unigen.training import fit, make_optimizer
+    from unigen.training import fit, make_optimizer, rundir
 
     # (1) Every check: everything that can fail on bad input fails before anything is written.
     found = recipes.recipe(options["algorithm"])
@@ -488,27 +500,27 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     config["out"] = str(out)
     if options.get("resume"):
         _check_resume(found, out, config)
-    elif out.exists() and any(out.iterdir()):
-        raise ConfigError(f"--out: {out} is not empty; expected a new directory, or --resume to continue the run in it")
+        finished = rundir.finished_summary(out, config["steps"])
+        if finished is not None:  # resuming a finished run changes nothing
+            print(f"unigen: --resume: {out} already finished its {config['steps']} steps; nothing to do",
+                  file=sys.stderr)
+            return finished
 
-    # (2) The run directory.
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-
-    # (3) Fit.
-    result = fit(
-        algorithm, batches, steps=config["steps"], optimizer=optimizer, seed=config["seed"],
-        steps_per_call=config["steps_per_call"], out_dir=out, checkpoint_every=config["checkpoint_every"],
-        resume=bool(options.get("resume")), progress=False if options.get("no_progress") else None,
-    )
-
-    # (4) Summary and samples.
-    params = result.state.params
-    summary = _summary(found, config, model, algorithm, result, {"train": train_set, "test": test_set})
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if callable(found.draw):
-        n = recipes.SAMPLES[train_set.kind]
-        _write_samples(found, model, params, config, train_set, out / "samples.png", n=n, seed=config["seed"])
+    # (2) The run directory: locked, config.json written (fresh runs), rolled back if nothing ran.
+    with rundir.open_run(out, config, resume=bool(options.get("resume"))):
+        # (3) Fit.
+        result = fit(
+            algorithm, batches, steps=config["steps"], optimizer=optimizer, seed=config["seed"],
+            steps_per_call=config["steps_per_call"], out_dir=out, checkpoint_every=config["checkpoint_every"],
+            resume=bool(options.get("resume")), progress=False if options.get("no_progress") else None,
+        )
+        # (4) Summary and samples; summary.json last: its presence means the run finished.
+        params = result.state.params
+        summary = _summary(found, config, model, algorithm, result, {"train": train_set, "test": test_set})
+        if callable(found.draw):
+            n = recipes.SAMPLES[train_set.kind]
+            _write_samples(found, model, params, config, train_set, out / "samples.png", n=n, seed=config["seed"])
+        rundir.finish(out, summary, config)
     return summary
 
 

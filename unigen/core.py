@@ -85,9 +85,10 @@ class Phase(NamedTuple):
       loss: ``loss(params, key, batch) -> (scalar, metrics)``; ``params`` is the dict of all
         groups, ``batch`` a dict of arrays with a leading batch axis. The trainer minimizes the
         scalar with respect to ``params[g]`` for ``g`` in :attr:`groups` only.
-      uses_step: the loss depends on the training step (a coefficient with a schedule, such as
-        KL annealing): the trainer calls ``loss(params, key, batch, step)``, ``step`` an int32
-        scalar, the number of steps taken before this one.
+      uses_step: when True the trainer calls ``loss(params, key, batch, step)``, where ``step``
+        is an int32 scalar array: the number of steps taken before this one (0 on the first
+        step, also inside fused steps and after a resume). For losses that depend on the step,
+        such as an annealed coefficient.
     """
 
     name: str

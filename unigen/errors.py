@@ -29,6 +29,32 @@ class TrainingDiverged(UnigenError, FloatingPointError):
     """A loss became NaN or Inf; the message names the step and the phase."""
 
 
+class StorageError(UnigenError, OSError):
+    """A run's file or directory cannot be written (read-only, no space left, not a directory)."""
+
+    @classmethod
+    def of(cls, path: object, error: Exception) -> "StorageError":
+        """The one-line error for ``error`` met while writing ``path``."""
+        why = getattr(error, "strerror", None) or f"{type(error).__name__}: {str(error)[:200]}"
+        return cls(f"{path}: cannot be written ({why}); expected a writable directory with free space")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT or SIGTERM; ``exit_status`` is 128 + the signal's number.
+
+    A ``KeyboardInterrupt``, so that ``except KeyboardInterrupt`` still catches Ctrl-C.
+    """
+
+    def __init__(self, signal_number: int, message: str):
+        super().__init__(message)
+        self.signal_number = signal_number
+        self.exit_status = 128 + signal_number
+
+
+class DonatedStateError(UnigenError, RuntimeError):
+    """A training state was used again after a step consumed (donated) its buffers."""
+
+
 def describe(value: object) -> str:
     """A short description of ``value`` for error messages (shape and dtype for arrays)."""
     shape = getattr(value, "shape", None)

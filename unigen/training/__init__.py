@@ -1,5 +1,6 @@
 """Training: one trainer for every algorithm, data parallel, checkpointed."""
 
+from unigen.training.callbacks import Callback, every
 from unigen.training.checkpoint import Checkpoints
 from unigen.training.trainer import (
     FitResult,
@@ -10,4 +11,14 @@ from unigen.training.trainer import (
     make_trainer,
 )
 
-__all__ = ["Checkpoints", "FitResult", "TrainState", "Trainer", "fit", "make_optimizer", "make_trainer"]
+__all__ = [
+    "Callback",
+    "Checkpoints",
+    "FitResult",
+    "TrainState",
+    "Trainer",
+    "every",
+    "fit",
+    "make_optimizer",
+    "make_trainer",
+]

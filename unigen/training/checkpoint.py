@@ -3,7 +3,9 @@
 Orbax writes each step to a temporary directory and renames it when complete, so a run killed
 mid-save leaves the previous checkpoint intact. After orbax finishes, unigen records the SHA-256
 of every file of the step in ``unigen_sha256.json`` inside it (written atomically); a step counts
-as complete only with that record. A restore first checks the files against the record (so a
+as complete only with that record. The run that owns the directory (``discard_incomplete=True``)
+first deletes what a killed save left: step directories without their record and orbax's
+temporary directories, so that the step can be saved again. A restore first checks the files against the record (so a
 corrupt checkpoint is refused before orbax reads it: orbax may otherwise read damaged bytes
 without noticing, or fail noisily from background threads), then checks the stored arrays
 against the structure, shapes and dtypes the resuming run expects. Every failure is a
@@ -15,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +26,22 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from unigen.errors import CheckpointError
+from unigen.errors import CheckpointError, StorageError
 
 MANIFEST = "unigen_sha256.json"
+ORBAX_TEMPORARY = ".orbax-checkpoint-tmp"
+# Test hook: seconds to sleep between orbax's save and the SHA-256 record, so that a test can
+# kill a run inside a checkpoint save (tests/test_faults.py).
+PAUSE_BEFORE_RECORD = "UNIGEN_TEST_PAUSE_BEFORE_RECORD"
 
 
 class Checkpoints:
     """The checkpoints of one run, in ``directory`` (one subdirectory per saved step)."""
 
-    def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3):
+    def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3, discard_incomplete: bool = False):
         self.directory = Path(directory).absolute()
+        if discard_incomplete:
+            remove_incomplete(self.directory)
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
         )
@@ -55,13 +65,24 @@ class Checkpoints:
 
     def save(self, step: int, state: Any) -> None:
         """Saves ``state`` (a pytree of arrays) as step ``step``, waits, then records its digests."""
-        self._manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
-        self._manager.wait_until_finished()
+        step_dir = self._step_dir(int(step))
+        try:
+            self._manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
+            self._manager.wait_until_finished()
+        except Exception as error:  # orbax wraps a full or read-only disk in many types
+            raise StorageError.of(step_dir, error) from None
         if jax.process_index() == 0:
-            step_dir = self._step_dir(int(step))
+            if os.environ.get(PAUSE_BEFORE_RECORD):
+                time.sleep(float(os.environ[PAUSE_BEFORE_RECORD]))
             temporary = step_dir / (MANIFEST + ".tmp")
-            temporary.write_text(json.dumps(_digests(step_dir), indent=1, sort_keys=True))
-            os.replace(temporary, step_dir / MANIFEST)
+            try:
+                with open(temporary, "w") as file:
+                    file.write(json.dumps(_digests(step_dir), indent=1, sort_keys=True))
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(temporary, step_dir / MANIFEST)
+            except OSError as error:
+                raise StorageError.of(step_dir / MANIFEST, error) from None
 
     def restore(self, like: Any, step: int | None = None) -> Any:
         """Restores the checkpoint of ``step`` (default: latest) into the structure of ``like``.
@@ -97,6 +118,30 @@ class Checkpoints:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def remove_incomplete(directory: Path) -> list[Path]:
+    """Deletes the step directories of ``directory`` that lack their SHA-256 record and orbax's
+    temporary directories (what a killed save leaves); returns what it deleted."""
+    removed = []
+    if directory.is_dir():
+        for path in sorted(directory.iterdir()):
+            temporary = ORBAX_TEMPORARY in path.name
+            incomplete = path.name.isdigit() and not (path / MANIFEST).exists()
+            if path.is_dir() and (temporary or incomplete):
+                _remove_tree(path)
+                removed.append(path)
+    return removed
+
+
+def _remove_tree(path: Path) -> None:
+    # A writer thread of an interrupted save may still add a file while the tree is removed
+    # ("Directory not empty"): try again a few times.
+    for attempt in range(5):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.05 * (attempt + 1))
 
 
 def _digests(step_dir: Path) -> dict[str, str]:

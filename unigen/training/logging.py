@@ -11,6 +11,8 @@ from typing import Any, Mapping
 
 from tqdm import tqdm
 
+from unigen.errors import StorageError
+
 
 def to_python(value: Any) -> Any:
     """A JSON-ready Python number from a scalar array (NaN and Inf become strings)."""
@@ -21,33 +23,56 @@ def to_python(value: Any) -> Any:
 
 
 class MetricsLog:
-    """Appends one JSON object per logged step to ``path``.
+    """Appends one JSON object per logged step to ``path`` (a context manager that closes it).
 
     On resume from step ``s`` the rows after ``s`` (written by the interrupted run after its last
-    checkpoint) are dropped, so the file reads exactly as the uninterrupted run's would.
+    checkpoint) and a half-written last line are dropped, so the file reads exactly as the
+    uninterrupted run's would; the rows kept are :attr:`kept`. The file is rewritten through a
+    temporary file and a rename, so a kill during the cut leaves the old or the new file whole.
     """
 
     def __init__(self, path: str | os.PathLike, resume_step: int | None = None):
         self.path = Path(path)
-        if resume_step is not None and self.path.exists():
-            rows = [line for line in self.path.read_text().splitlines() if line.strip()]
-            kept = [line for line in rows if _step_of(line) <= resume_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
-        self._file = open(self.path, "a", buffering=1)
+        self.kept: list[dict[str, Any]] = []
+        try:
+            if resume_step is not None and self.path.exists():
+                lines = self.path.read_text().splitlines()
+                rows = [(line, _row(line)) for line in lines]
+                self.kept = [row for line, row in rows if row is not None and row["step"] <= resume_step]
+                text = "".join(line + "\n" for line, row in rows if row is not None and row["step"] <= resume_step)
+                temporary = self.path.with_name(self.path.name + ".tmp")
+                temporary.write_text(text)
+                os.replace(temporary, self.path)
+            self._file = open(self.path, "a", buffering=1)
+        except OSError as error:
+            raise StorageError.of(self.path, error) from None
 
     def write(self, row: Mapping[str, Any]) -> None:
         """Writes one row and flushes it (line buffered), so a killed run loses nothing logged."""
-        self._file.write(json.dumps(dict(row)) + "\n")
+        try:
+            self._file.write(json.dumps(dict(row)) + "\n")
+        except OSError as error:
+            raise StorageError.of(self.path, error) from None
 
     def close(self) -> None:
         self._file.close()
 
+    def __enter__(self) -> "MetricsLog":
+        return self
 
-def _step_of(line: str) -> int:
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _row(line: str) -> dict[str, Any] | None:
+    """The row of one line, or None for a line that is not a whole row (cut by a kill)."""
     try:
-        return int(json.loads(line).get("step", -1))
-    except (ValueError, AttributeError):
-        return -1
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+        return None
+    return row
 
 
 def progress_bar(total: int, initial: int, enabled: bool | None, unit: str = "step") -> tqdm:

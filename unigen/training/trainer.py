@@ -5,23 +5,25 @@ Each step runs the algorithm's phases in order; phase ``i`` draws its randomness
 its own optax optimizer. Two levels of API:
 
 * :func:`make_trainer` → :class:`Trainer` ``(init, step)``: pure and jit-compiled, for people
-  writing their own loops. ``step`` runs ``K = steps_per_call`` steps in one ``lax.scan`` call on
-  batches stacked ``[K, B, ...]``, donating the old state, with the batch split over the
-  ``"data"`` axis of a device mesh and the state replicated.
-* :func:`fit`: the loop around it: stateless data (batch ``t`` is a function of the seed and
-  ``t``), NaN/Inf checks naming the step and phase, ``metrics.jsonl``, orbax checkpoints every
-  ``N`` steps and at the end, a progress bar on a terminal, and ``resume`` that reproduces the
-  uninterrupted run exactly.
+  writing their own loops. ``step`` runs one step on a batch ``[B, ...]``, or ``K =
+  steps_per_call`` steps in one ``lax.scan`` call on batches stacked ``[K, B, ...]``, donating
+  the old state, with the batch split over the ``"data"`` axis of a device mesh and the state
+  replicated.
+* :func:`fit`: the loop around it: batches from a stateless source (batch ``t`` is a function of
+  the seed and ``t``) or any iterable, NaN/Inf checks naming the step and phase,
+  ``metrics.jsonl``, callbacks every ``n`` steps, orbax checkpoints every ``N`` steps and at the
+  end, a progress bar on a terminal, and ``resume`` that reproduces the uninterrupted run exactly
+  (stateless sources only).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple, Protocol
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -29,9 +31,13 @@ import numpy as np
 import optax
 
 from unigen.core import Algorithm, Batch, Metrics, Params
-from unigen.errors import ConfigError, TrainingDiverged
-from unigen.training import parallel
-from unigen.training.checkpoint import Checkpoints
+from unigen.errors import ConfigError, DonatedStateError, RunInterrupted, StorageError, TrainingDiverged, describe
+from unigen.training import parallel, rundir
+from unigen.training import callbacks as callbacks_
+from unigen.training.callbacks import Callback
+from unigen.training.checkpoint import Checkpoints, remove_incomplete
+from unigen.training.feed import BatchSource, Feed
+from unigen.training.interrupts import Interrupts
 from unigen.training.logging import MetricsLog, progress_bar, to_python
 
 OPTIMIZERS: dict[str, Callable[[float], optax.GradientTransformation]] = {
@@ -69,10 +75,14 @@ class TrainState(NamedTuple):
 
 
 class Trainer(NamedTuple):
-    """``init(key) -> state`` and the jit-compiled ``step(state, batches) -> (state, metrics)``.
+    """``init(key) -> state`` and the jit-compiled ``step(state, batch) -> (state, metrics)``.
 
-    ``batches`` leaves are stacked ``[K, B, ...]``; the metrics come back stacked ``[K]``, keyed
-    ``"phase/name"``. ``update`` is the same single step, pure and not compiled, on ``[B, ...]``.
+    With ``steps_per_call == 1``, ``step`` takes one batch ``{name: [B, ...]}`` and returns
+    scalar metrics keyed ``"phase/name"``. With ``K > 1`` it runs K steps on batches stacked
+    ``[K, B, ...]`` (anything else is refused) and the metrics come back stacked ``[K]``. The
+    state passed in is donated (its buffers are reused): use the state returned; passing the old
+    one again raises :class:`~unigen.errors.DonatedStateError`. ``update`` is the same single
+    step, pure and not compiled, on ``[B, ...]``.
     """
 
     init: Callable[[jax.Array], TrainState]
@@ -87,6 +97,12 @@ def _optimizers_for(
     optimizer: optax.GradientTransformation | Mapping[str, optax.GradientTransformation],
 ) -> dict[str, optax.GradientTransformation]:
     groups = algorithm.groups
+    for given in optimizer.values() if isinstance(optimizer, Mapping) else (optimizer,):
+        if not isinstance(given, optax.GradientTransformation):
+            raise ConfigError(
+                f"optimizer: got {describe(given)}; expected an optax GradientTransformation such as "
+                "make_optimizer('adam', 1e-3), or a dict {group: optimizer}"
+            )
     if isinstance(optimizer, Mapping):
         missing = [g for g in groups if g not in optimizer]
         if missing:
@@ -142,6 +158,8 @@ def make_trainer(
             trained = {g: params[g] for g in phase.groups}
 
             def loss_of(trained, phase=phase, phase_key=phase_key):
+                if phase.uses_step:
+                    return phase.loss({**params, **trained}, phase_key, batch, state.step)
                 return phase.loss({**params, **trained}, phase_key, batch)
 
             (loss, aux), grads = jax.value_and_grad(loss_of, has_aux=True)(trained)
@@ -155,42 +173,74 @@ def make_trainer(
             metrics[f"{phase.name}/loss"] = loss
         return TrainState(params, opt_state, state.step + 1, state.key), metrics
 
+    if steps_per_call == 1:
+        plain = jax.jit(
+            update,
+            in_shardings=(parallel.replicated(mesh), parallel.batch_sharding(mesh, stacked=False)),
+            out_shardings=(parallel.replicated(mesh), parallel.replicated(mesh)),
+            donate_argnums=0,
+        )
+        step = _refusing_donated(plain)
+    else:
+        step = _refusing_donated(_stacked_call(update, mesh, steps_per_call), steps_per_call)
+    return Trainer(init, step, update, mesh, steps_per_call)
+
+
+def _stacked_call(update: Callable, mesh: jax.sharding.Mesh, count: int) -> Callable:
+    """``count`` steps in one jit-compiled call on batches ``[count, B, ...]``, donating the state;
+    the metrics come back stacked ``[count]``."""
+
     def run(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
-        if steps_per_call == 1:
+        if count == 1:  # no loop for one step
             state, metrics = update(state, jax.tree.map(lambda a: a[0], batches))
             return state, jax.tree.map(lambda m: m[None], metrics)
         return jax.lax.scan(update, state, batches)
 
     replicated = parallel.replicated(mesh)
-    step = jax.jit(
+    return jax.jit(
         run,
         in_shardings=(replicated, parallel.batch_sharding(mesh, stacked=True)),
         out_shardings=(replicated, replicated),
         donate_argnums=0,
     )
-    return Trainer(init, step, update, mesh, steps_per_call)
 
 
-class BatchSource(Protocol):
-    """What :func:`fit` reads batches from (e.g. :class:`unigen.data.Batches`)."""
+def _refusing_donated(call: Callable, steps_per_call: int | None = None) -> Callable:
+    """``call`` with two checks a compiled step cannot make in words: batches stacked
+    ``[K, B, ...]`` when ``K = steps_per_call > 1``, and a state not already donated."""
 
-    def at(self, step: int, *, process_index: int = 0, process_count: int = 1) -> dict[str, np.ndarray]: ...
+    def step(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
+        if steps_per_call is not None:
+            for name, value in (batches.items() if isinstance(batches, Mapping) else ()):
+                shape = tuple(getattr(value, "shape", ()))
+                if not shape or shape[0] != steps_per_call:
+                    raise ConfigError(
+                        f"batches: {name!r} has shape {shape}; expected [K, B, ...] = "
+                        f"[{steps_per_call}, B, ...], the batches of the {steps_per_call} steps of one call "
+                        f"(steps_per_call={steps_per_call}) stacked on a leading axis"
+                    )
+        try:
+            return call(state, batches)
+        except (RuntimeError, ValueError):  # XLA's words for it vary: "deleted", "deleted or donated"
+            if any(getattr(leaf, "is_deleted", lambda: False)() for leaf in jax.tree.leaves(state)):
+                raise DonatedStateError(
+                    "state: was donated to a previous step call, which consumed its buffers; expected "
+                    "the state that call returned (state, metrics = trainer.step(state, batch)); keep a "
+                    "copy with jax.tree.map(jnp.copy, state) before the call to reuse an old state"
+                ) from None
+            raise
+
+    return step
 
 
 class FitResult(NamedTuple):
     """The outcome of :func:`fit`."""
 
     state: TrainState
-    history: list[dict[str, Any]]  # the rows written to metrics.jsonl (this session's)
+    history: list[dict[str, Any]]  # the rows of metrics.jsonl: a resumed run's kept rows, then this session's
     steps: int
     wall_seconds: float
     examples_per_second: float  # steady state: the first (compiling) call is not counted
-
-
-def _stacked(source: BatchSource, start: int, count: int) -> dict[str, np.ndarray]:
-    index, total = jax.process_index(), jax.process_count()
-    rows = [source.at(start + i, process_index=index, process_count=total) for i in range(count)]
-    return {name: np.stack([row[name] for row in rows]) for name in rows[0]}
 
 
 def _first_bad(metrics: Mapping[str, np.ndarray], phases: tuple[str, ...]) -> tuple[int, str] | None:
@@ -206,7 +256,7 @@ def _first_bad(metrics: Mapping[str, np.ndarray], phases: tuple[str, ...]) -> tu
 
 def fit(
     algorithm: Algorithm,
-    batches: BatchSource,
+    batches: BatchSource | Iterable[Mapping[str, Any]],
     *,
     steps: int,
     optimizer: optax.GradientTransformation | Mapping[str, optax.GradientTransformation],
@@ -218,29 +268,44 @@ def fit(
     log_every: int = 1,
     progress: bool | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    callbacks: Sequence[Callback] | None = None,
 ) -> FitResult:
     """Trains ``algorithm`` for ``steps`` steps; see the module docstring.
 
     Args:
       algorithm: what to train.
-      batches: ``batches.at(t, process_index=, process_count=)`` gives step ``t``'s batch
-        (this process's slice), a pure function of ``t``, which is what makes resume exact.
+      batches: a stateless source, ``batches.at(t, process_index=, process_count=)`` giving
+        step ``t``'s batch (this process's slice) as a pure function of ``t`` (e.g.
+        :class:`unigen.data.Batches`), which is what makes resume exact; or any iterable of
+        batches ``{name: array [B, ...]}``, one per step, read in order (such a run cannot be
+        resumed: ``resume=True`` is refused).
       steps: the total number of steps (a resumed run continues up to the same total).
       optimizer: as in :func:`make_trainer`.
       seed: seeds the parameters and every step's randomness.
       steps_per_call: steps fused per compiled call.
       out_dir: where ``metrics.jsonl`` and ``checkpoints/`` go (None: nothing is written).
       checkpoint_every: save every this many steps (rounded up to whole calls), and at the end.
-      resume: continue from the newest checkpoint in ``out_dir/checkpoints``.
+      resume: continue from the newest complete checkpoint in ``out_dir/checkpoints`` (step
+        directories a killed save left incomplete are deleted; with no complete checkpoint the
+        run starts from step 0). ``metrics.jsonl`` is cut back to the restored step, and the
+        rows kept start :attr:`FitResult.history`.
       log_every: write every this many steps' metrics (and the last step's) to the log.
       progress: show a progress bar (None: only on a terminal).
       mesh: the device mesh (default: all devices on a ``"data"`` axis).
+      callbacks: :func:`~unigen.training.every` ``(n, fn)`` items: ``fn(step, state, metrics)``
+        runs every ``n`` steps; a dict of numbers it returns joins that step's logged row.
+
+    While it runs, ``out_dir`` is locked (:class:`~unigen.training.rundir.RunLock`): a second
+    writer is refused. SIGINT and SIGTERM stop the run at the next step boundary after saving a
+    checkpoint there (when checkpoints are on); a second signal stops it at once.
 
     Raises:
-      TrainingDiverged: a loss became NaN or Inf; names the step and the phase. The last
-        checkpoint on disk is the last good state.
-      CheckpointError: ``resume`` found no usable checkpoint matching this run.
-      ConfigError: bad ``steps``, ``checkpoint_every``, batch size for the devices, ...
+      TrainingDiverged: a loss became NaN or Inf, or the parameters or optimizer state did
+        before a checkpoint; names the step, the phase or array, and the last good checkpoint.
+      RunInterrupted: SIGINT or SIGTERM (a ``KeyboardInterrupt``); says what was saved.
+      CheckpointError: ``resume`` found a checkpoint that is corrupt or belongs to another run.
+      ConfigError: bad ``steps``, ``checkpoint_every``, batch size for the devices, a locked
+        ``out_dir``, ...
     """
     if not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"steps: expected a positive integer, got {steps!r}")
@@ -248,14 +313,20 @@ def fit(
         raise ConfigError(f"checkpoint_every: expected a positive integer or None, got {checkpoint_every!r}")
     if resume and out_dir is None:
         raise ConfigError("resume: needs out_dir, the directory of the run to continue")
+    feed = Feed(batches)
+    if resume and not feed.stateless:
+        raise ConfigError(
+            f"resume: needs batches with .at(step) (a stateless source such as unigen.data.Batches), got "
+            f"{type(batches).__name__}, an iterable whose position at the checkpoint cannot be restored"
+        )
+    callbacks = callbacks_.checked(callbacks)
     trainer = make_trainer(algorithm, optimizer, steps_per_call=steps_per_call, mesh=mesh)
-    first = _stacked(batches, 0, 1)
-    global_size = next(iter(first.values())).shape[1] * jax.process_count()
+    first = feed.first()
+    global_size = next(iter(first.values())).shape[0] * jax.process_count()
     parallel.check_batch_size(global_size, trainer.mesh)
-    sharding = parallel.batch_sharding(trainer.mesh, stacked=True)
 
     state = trainer.init(jax.random.key(seed))
-    checkpoints = log = None
+    writer = out_dir is not None and jax.process_index() == 0
     if out_dir is not None:
         out_dir = Path(out_dir)
         if not resume and any((out_dir / name).exists() for name in ("metrics.jsonl", "checkpoints")):
@@ -263,91 +334,132 @@ def fit(
                 f"out_dir: {out_dir} already holds a run (metrics.jsonl or checkpoints/); expected "
                 "an empty or new directory, or resume=True to continue that run"
             )
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if checkpoint_every is not None or resume:
-            checkpoints = Checkpoints(out_dir / "checkpoints")
-    if resume:
-        state = jax.device_put(checkpoints.restore(state), parallel.replicated(trainer.mesh))
-    start = int(state.step)
-    if out_dir is not None and jax.process_index() == 0:
-        log = MetricsLog(out_dir / "metrics.jsonl", resume_step=start if resume else None)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageError.of(out_dir, error) from None
+    with contextlib.ExitStack() as stack:
+        if writer:
+            stack.enter_context(rundir.locked(out_dir))
+        checkpoints = None
+        if out_dir is not None and (checkpoint_every is not None or resume):
+            checkpoints = Checkpoints(out_dir / "checkpoints", discard_incomplete=writer)
+            stack.callback(checkpoints.close)
+        good = checkpoints.latest_step() if resume else None  # the newest checkpoint known to be good
+        if good is not None:
+            state = jax.device_put(checkpoints.restore(state, good), parallel.replicated(trainer.mesh))
+        log = None
+        if writer:
+            log = stack.enter_context(MetricsLog(out_dir / "metrics.jsonl", resume_step=int(state.step) if resume else None))
+        return _loop(trainer, state, feed, algorithm, steps, checkpoints, good, checkpoint_every,
+                     log, log_every, callbacks, progress, global_size)
 
+
+def _loop(trainer, state, feed, algorithm, steps, checkpoints, good, checkpoint_every, log, log_every,
+          callbacks, progress, global_size) -> FitResult:
+    """:func:`fit`'s loop from ``state`` (restored or new) up to ``steps``, with the run's files open."""
+    sharding = parallel.batch_sharding(trainer.mesh, stacked=True)
+    start = int(state.step)
     phase_names = tuple(p.name for p in algorithm.phases)
-    history: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = list(log.kept) if log is not None else []
     bar = progress_bar(steps, start, progress)
     began = time.perf_counter()
     clock = {"steady_began": None, "steady_steps": 0}
-    step = last_saved = start
+    step = start
+    last = {"good": good}
 
-    def record(first_step: int, count: int, metrics: Metrics) -> None:
+    def kept() -> str:
+        found = last["good"]
+        return f"the last good checkpoint is step {found}" if found is not None else "there is no good checkpoint"
+
+    def record(first_step: int, count: int, metrics: Metrics, state: TrainState | None = None,
+               due: tuple[Callback, ...] = ()) -> None:
         # Checks and logs one call's metrics. It runs one call late, after the next call has
-        # been dispatched, so that reading the metrics does not stall the device.
+        # been dispatched, so that reading the metrics does not stall the device; at once
+        # (with the state after the call) when callbacks are due or a checkpoint follows.
         metrics = jax.device_get(metrics)
         bad = _first_bad(metrics, phase_names)
         if bad is not None:
             offset, phase = bad
             raise TrainingDiverged(
                 f"loss of phase {phase!r} is {metrics[f'{phase}/loss'][offset]} at step "
-                f"{first_step + offset + 1} (of {steps}); training stopped, the last checkpoint "
-                f"(step {last_saved if checkpoints else 'none'}) is kept intact"
+                f"{first_step + offset + 1} (of {steps}); training stopped, {kept()}"
             )
         if clock["steady_began"] is None:
             clock["steady_began"] = time.perf_counter()
         else:
             clock["steady_steps"] += count
+        rows = {}
         for offset in range(count):
             done = first_step + offset + 1
             if done % log_every == 0 or done == steps:
-                row = {"step": done, **{k: to_python(v[offset]) for k, v in metrics.items()}}
-                row["wall_seconds"] = round(time.perf_counter() - began, 4)
-                history.append(row)
-                if log is not None:
-                    log.write(row)
+                rows[done] = {"step": done, **{k: to_python(v[offset]) for k, v in metrics.items()}}
+        if due:
+            done = first_step + count
+            latest = {k: to_python(v[-1]) for k, v in metrics.items()}
+            rows.setdefault(done, {"step": done, **latest}).update(callbacks_.run(due, done, state, latest))
+        for row in rows.values():
+            row["wall_seconds"] = round(time.perf_counter() - began, 4)
+            history.append(row)
+            if log is not None:
+                log.write(row)
         bar.update(count)
         bar.set_postfix({k: f"{float(v[-1]):.4g}" for k, v in metrics.items() if k.endswith("/loss")})
 
+    def save(step: int, state: TrainState) -> None:
+        where = _first_nonfinite(state)
+        if where is not None:
+            raise TrainingDiverged(
+                f"{where} is not finite after step {step} (of {steps}); training stopped without "
+                f"saving it, {kept()}"
+            )
+        try:
+            checkpoints.save(step, state)
+        except StorageError as error:
+            raise StorageError(f"{error}; {kept()}") from None
+        last["good"] = step
+
+    compiled: dict[int, Callable] = {}
     pending = None
-    interrupts = _Interrupts()
-    interrupts.install()
-    try:
-        while step < steps:
-            count = min(trainer.steps_per_call, steps - step)
-            call = trainer.step if count == trainer.steps_per_call else _short_call(trainer, count)
-            state, metrics = call(state, parallel.global_batch(_stacked(batches, step, count), sharding))
-            if pending is not None:
-                record(*pending)
-            pending = (step, count, metrics)
-            step += count
-            if checkpoints is not None and (
-                step == steps or (checkpoint_every and step - last_saved >= checkpoint_every)
-            ):
-                record(*pending)
-                pending = None
-                checkpoints.save(step, state)
-                last_saved = step
-            if interrupts.requested:
-                raise KeyboardInterrupt  # at a step boundary: the state is whole, save it below
-        if pending is not None:
-            record(*pending)
-    except KeyboardInterrupt:
-        # Ctrl-C: keep what was done. The first Ctrl-C is taken at the next step boundary (see
-        # _Interrupts); a second one interrupts at once, and if that came while a call was being
-        # dispatched (its buffers donated) the save fails and the last checkpoint stands.
-        if checkpoints is not None and step > last_saved:
-            try:
+    with Interrupts() as interrupts:
+        try:
+            while step < steps:
+                count = min(trainer.steps_per_call, steps - step)
+                if count not in compiled:  # K steps per call, and a shorter last call if K does not divide steps
+                    compiled[count] = _stacked_call(trainer.update, trainer.mesh, count)
+                state, metrics = compiled[count](state, parallel.global_batch(feed.take(step, count), sharding))
                 if pending is not None:
                     record(*pending)
-                checkpoints.save(step, state)
-            except (RuntimeError, ValueError):
-                pass
-        raise
-    finally:
-        interrupts.restore()
-        bar.close()
-        if log is not None:
-            log.close()
-        if checkpoints is not None:
-            checkpoints.close()
+                pending = (step, count, metrics)
+                step += count
+                due = callbacks_.due(callbacks, step - count, step)
+                saving = checkpoints is not None and (
+                    step == steps or (checkpoint_every and step - (last["good"] or 0) >= checkpoint_every)
+                )
+                if due or saving:
+                    record(*pending, state=state, due=due)
+                    pending = None
+                if saving:
+                    save(step, state)
+                if interrupts.received is not None:
+                    break  # at a step boundary: the state is whole; save it below
+            if pending is not None:
+                record(*pending)
+            if interrupts.received is not None:
+                name = signal.Signals(interrupts.received).name
+                if checkpoints is not None and step != last["good"]:
+                    save(step, state)
+                saved = f"checkpoint step {step} saved" if checkpoints is not None else "nothing saved (no checkpoints)"
+                raise RunInterrupted(interrupts.received, f"{name}: stopped after step {step} of {steps}; {saved}")
+        except RunInterrupted as interrupted:
+            if interrupts.hard:  # the second signal: say what stands, and leave no half-written save
+                if checkpoints is not None and jax.process_index() == 0:
+                    checkpoints.close()
+                    remove_incomplete(checkpoints.directory)
+                raise RunInterrupted(interrupted.signal_number, f"{interrupted}; {kept()}") from None
+            raise
+        finally:
+            bar.close()
     jax.block_until_ready(state)
     wall = time.perf_counter() - began
     steady = clock["steady_began"]
@@ -356,38 +468,15 @@ def fit(
     return FitResult(state, history, step - start, wall, rate)
 
 
-def _short_call(trainer: Trainer, count: int) -> Callable:
-    """A compiled call of ``count < K`` steps, for a run whose length is not a multiple of K."""
-    replicated = parallel.replicated(trainer.mesh)
-    return jax.jit(
-        lambda state, batches: jax.lax.scan(trainer.update, state, batches),
-        in_shardings=(replicated, parallel.batch_sharding(trainer.mesh, stacked=True)),
-        out_shardings=(replicated, replicated),
-        donate_argnums=0,
-    )
+@jax.jit
+def _finite_flags(tree: Any) -> Any:
+    return jax.tree.map(lambda leaf: jnp.all(jnp.isfinite(leaf)), tree)
 
 
-class _Interrupts:
-    """Ctrl-C during :func:`fit`: the first one is noted and taken at the next step boundary,
-    where the state is whole and can be checkpointed; a second one interrupts at once.
-
-    Only the main thread can install a signal handler; elsewhere Ctrl-C keeps its default effect.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def install(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-
-    def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+def _first_nonfinite(state: TrainState) -> str | None:
+    """The first parameter or optimizer-state array holding NaN or Inf, by path, or None."""
+    flags = jax.device_get(_finite_flags({"params": state.params, "opt_state": state.opt_state}))
+    for path, finite in jax.tree_util.tree_flatten_with_path(flags)[0]:
+        if not finite:
+            return "array " + jax.tree_util.keystr(path)
+    return None
