@@ -4,7 +4,8 @@ Oracles:
 * the README's convolutional VAE (``EXAMPLE``, run as it is, <= 30 lines): its ELBO on a batch
   equals a hand computation with the same parameters — the user's modules called directly, the
   closed-form Gaussian KL and the Bernoulli log-likelihood by ``jax.scipy.stats`` — and 100 steps
-  of Adam lower the loss by at least 10 nats (measured: 47.0 -> 28.0 nats, see the test);
+  of Adam lower the loss by at least 10 nats (measured: 47.0 -> 28.2 nats, first and last
+  step, as the example prints);
 * a network given as a pair ``(init, apply)`` with the MLP's own parameter structure gives the
   *same* losses as the built-in MLP with the same parameters (VAE, GAN, InfoGAN);
 * every refusal is one line naming the network, the shape seen and the shape expected.
@@ -73,8 +74,9 @@ def test_the_example_is_short():
 
 
 def test_the_example_trains_and_lowers_the_loss_by_10_nats(example, capsys):
-    """100 Adam steps on 100-digit batches: measured 47.0 -> 28.0 nats (seed 0). The margin 10 is
-    ten times the step-to-step spread of the batch loss near step 100 (about 1 nat)."""
+    """100 Adam steps on 100-digit batches: measured 47.0 -> 28.2 nats (seed 0, first and last
+    step). The margin, 10 nats below the first step for the mean of the last 10, is about half
+    the measured drop: an untrained or barely trained model does not reach it."""
     history = example["result"].history
     assert [row["step"] for row in history] == list(range(1, 101))
     first = history[0]["elbo/loss"]
