@@ -78,3 +78,24 @@ def test_bad_sizes_raise_config_error(sizes):
 def test_bad_activation_raises_config_error():
     with pytest.raises(ConfigError, match=r"activation: expected one of .*got 'sigmoidal'"):
         mlp([2, 2], "sigmoidal")
+
+
+def test_a_module_instance_becomes_a_network_with_its_own_parameters(key):
+    """nets.network(nnx module) against the NumPy forward pass of the module's own weights."""
+    from flax import nnx
+
+    from unigen.nets import MLP, network, output_shape
+
+    module = MLP(SIZES, "tanh", rngs=nnx.Rngs(3))
+    net = network("mine", module)
+    params = net.init(key)
+    assert params["linear1"]["kernel"] is not module.linear1.kernel.get_value()  # a copy
+    np.testing.assert_array_equal(np.asarray(params["linear1"]["kernel"]),
+                                  np.asarray(module.linear1.kernel.get_value()))
+    x = jnp.asarray(np.random.default_rng(4).normal(size=3), jnp.float32)
+    np.testing.assert_allclose(np.asarray(jax.jit(net.apply)(params, x)),
+                               numpy_forward(params, np.asarray(x), "tanh"), rtol=1e-5, atol=1e-5)
+    assert output_shape("mine", net, (3,)) == (2,)
+    with pytest.raises(ConfigError, match=r"^mine: expected a network that takes one input of "
+                                          r"shape \(5,\), got TypeError: [^\n]*$"):
+        output_shape("mine", net, (5,))

@@ -1,5 +1,13 @@
 r"""Thin helpers over :mod:`numpyro.distributions`: the leaf distributions every model uses.
 
+What it is for: a model's pieces (a prior :math:`p(z)`, a decoder :math:`p_\theta(x \mid z)`, an
+encoder :math:`q_\eta(z \mid x)`, a discriminator :math:`q_\phi(y \mid x)`) are functions
+``params, given -> Distribution``; the algorithms and :func:`unigen.algebra.compile` call their
+``log_prob``, ``rsample``/``sample``, and take KL divergences and entropies between them. When you
+write your own model (or bind your own distributions in an objective), build the leaves with
+these helpers so that they have the event shapes the rest of unigen expects and work under strict
+dtype promotion.
+
 The distributions themselves are numpyro's; this module only fixes the event shapes the models
 use (a vector ``x`` or ``z`` is *one* event, so ``log_prob`` sums over its dimensions) and names
 them after what they are:
@@ -7,6 +15,20 @@ them after what they are:
 * :func:`diagonal_normal` — :math:`\mathcal{N}(\mu, \operatorname{diag}(\sigma^2))`, one event.
 * :func:`standard_normal` — :math:`\mathcal{N}(0, I_d)`, the usual prior :math:`p(z)`.
 * :func:`bernoulli_logits` — independent Bernoulli pixels with log-odds ``logits``, one event.
+* :class:`BernoulliLogits` — numpyro's, made usable under strict promotion (see below); also a
+  scalar Bernoulli such as a discriminator's :math:`q_\phi(y \mid x)`.
+* :data:`Distribution` and :func:`kl_divergence` are numpyro's, re-exported (the closed-form KL
+  where numpyro registers one, e.g. between two :func:`diagonal_normal` s).
+
+Example (the VAE's leaves for one example, as :func:`unigen.models.vae_model` builds them)::
+
+    from unigen import distributions
+
+    out = encoder(x)                                    # [2 L]: mean, then log std of z
+    q = distributions.diagonal_normal(out[:L], jnp.exp(out[L:]))
+    z = q.rsample(key)                                  # pathwise: gradients reach the encoder
+    p_x = distributions.bernoulli_logits(decoder(z))    # [D] log-odds
+    elbo = p_x.log_prob(x) - distributions.kl_divergence(q, distributions.standard_normal(L))
 
 numpyro's Bernoulli mixes ``bool`` and floating arrays inside ``sample`` and ``log_prob``, which
 ``jax_numpy_dtype_promotion="strict"`` refuses. :class:`BernoulliLogits` runs numpyro's own code
@@ -67,6 +89,11 @@ def diagonal_normal(loc: ArrayLike, scale: ArrayLike) -> Distribution:
     Returns:
       ``Normal(loc, scale).to_event(1)``: ``log_prob`` of a ``[d]`` vector is a scalar; ``rsample``
       is pathwise, :math:`\mathrm{loc} + \mathrm{scale} \odot \epsilon`.
+
+    Example::
+
+        q = diagonal_normal(jnp.zeros(3), 0.5)          # N(0, 0.25 I_3)
+        q.log_prob(jnp.ones(3))                         # one scalar: the sum over the 3 dims
     """
     loc = jnp.asarray(loc)
     scale = jnp.broadcast_to(jnp.asarray(scale, dtype=loc.dtype), loc.shape)
@@ -78,7 +105,16 @@ def standard_normal(dim: int, dtype: jnp.dtype = jnp.float32) -> Distribution:
 
     Args:
       dim: the dimension (a positive int).
-      dtype: the floating dtype of its parameters (and so of its draws).
+      dtype: the floating dtype of its parameters (and so of its draws); a model passes its
+        parameters' dtype so that float64 runs stay float64 under strict promotion.
+
+    Raises:
+      ConfigError: ``dim`` is not a positive int.
+
+    Example::
+
+        prior = standard_normal(8)                      # p(z) = N(0, I_8)
+        z = prior.rsample(jax.random.key(0))            # [8]
     """
     if int(dim) != dim or dim < 1:
         raise ConfigError(f"dim: expected a positive int, got {dim!r}")
@@ -94,5 +130,11 @@ def bernoulli_logits(logits: ArrayLike) -> Distribution:
 
     Args:
       logits: ``[d]`` log-odds.
+
+    Example::
+
+        p = bernoulli_logits(jnp.zeros(4))              # four fair coins
+        p.log_prob(jnp.array([0.0, 1.0, 1.0, 0.0]))     # 4 log(1/2) = -2.77
+        p.sample(jax.random.key(0))                     # 0.0/1.0 in the logits' dtype
     """
     return BernoulliLogits(jnp.asarray(logits)).to_event(1)

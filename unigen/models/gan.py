@@ -20,8 +20,9 @@ The real/fake indicator :math:`y` selects the distribution of x:
   The reversed :math:`q^r_\phi(y \mid x) = q_\phi(1 - y \mid x)` is
   :func:`unigen.algebra.reverse` in the objectives.
 
-Parameters are plain nested dicts: ``theta = {"generator": <mlp params>}`` and
-``phi = {"discriminator": <mlp params>}``. Every function acts on one example (``x`` of shape
+The generator and discriminator are MLPs by default, or your own networks (see
+:func:`gan_model`). Parameters are plain nested dicts:
+``theta = {"generator": <network params>}`` and ``phi = {"discriminator": <network params>}``. Every function acts on one example (``x`` of shape
 ``[D]``, ``z`` of shape ``[L]``); batch with ``jax.vmap``. With ``generator_hidden=()`` the
 generator is affine, :math:`G_\theta(z) = z W + b`, so :math:`p_{g_\theta} =
 \mathcal{N}(b, W^\top W)` is a Gaussian with a known density: the tests of the optimal
@@ -39,8 +40,7 @@ dropping modes costly for the generator (PacGAN's argument).
 
 from __future__ import annotations
 
-import numbers
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -49,12 +49,11 @@ from jax.typing import ArrayLike
 from unigen import distributions
 from unigen.core import Inference, Joint, Params, PRNGKey, Values
 from unigen.distributions import Distribution
-from unigen.errors import ConfigError, DataError, describe
-from unigen.models.vae import positive_int
-from unigen.models.values import check_keys, take
+from unigen.errors import DataError, describe
+from unigen.models.values import check_keys, checked_network, hidden_sizes, positive_int, take
 from unigen.nets import mlp
 
-__all__ = ["GANModel", "affine_generator_params", "gan_model", "hidden_sizes"]
+__all__ = ["GANModel", "affine_generator_params", "gan_model"]
 
 
 class GANModel(NamedTuple):
@@ -92,16 +91,6 @@ class GANModel(NamedTuple):
     pack: int = 1
 
 
-def hidden_sizes(name: str, hidden: object) -> tuple[int, ...]:
-    """``hidden`` as a tuple of positive ints, else :class:`ConfigError` naming ``name``."""
-    widths = tuple(hidden) if isinstance(hidden, Iterable) and not isinstance(hidden, str) else None
-    if widths is None or not all(
-        isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in widths
-    ):
-        raise ConfigError(f"{name}: expected a sequence of positive ints, got {describe(hidden)}")
-    return tuple(int(h) for h in widths)
-
-
 def gan_model(
     data_dim: int,
     latent_dim: int = 2,
@@ -110,12 +99,21 @@ def gan_model(
     discriminator_hidden: Sequence[int] = (64, 64),
     activation: str = "relu",
     pack: int = 1,
+    generator: object = None,
+    discriminator: object = None,
 ) -> GANModel:
-    r"""A GAN with MLP generator and discriminator (lecture §3, §3.1).
+    r"""A GAN with MLP generator and discriminator, or with your own networks (lecture §3, §3.1).
 
     The generator has widths ``[latent_dim, *generator_hidden, data_dim]`` and maps
     :math:`z \sim \mathcal{N}(0, I_L)` to :math:`x = G_\theta(z)`; the discriminator has widths
     ``[data_dim, *discriminator_hidden, 1]`` and outputs the log-odds :math:`d_\phi(x)`.
+
+    **Your own networks.** ``generator=`` and ``discriminator=`` take an NNX module instance, a
+    :class:`unigen.nets.Network` or a pair ``(init, apply)`` (see :mod:`unigen.nets`); a network
+    not given is the MLP above. Each acts on one example: the generator maps ``z`` of shape
+    ``[latent_dim]`` to ``x`` of shape ``[data_dim]``; the discriminator maps ``x`` of shape
+    ``[pack * data_dim]`` to the log-odds :math:`d_\phi(x)`, of shape ``()`` or ``(1,)``. The
+    shapes are checked here, by ``jax.eval_shape``.
 
     Args:
       data_dim: D, the dimension of x.
@@ -126,13 +124,16 @@ def gan_model(
       activation: the hidden activation, a name in :data:`unigen.nets.ACTIVATIONS`.
       pack: m, the number of examples the discriminator judges together (PacGAN; 1 = classic).
         The discriminator's input is then ``[m·D]`` and its first layer has ``m·D`` inputs.
+      generator: your generator network, or ``None`` for the MLP.
+      discriminator: your discriminator network, or ``None`` for the MLP.
 
     Returns:
       A :class:`GANModel`; ``generator.init(key)`` gives ``theta``, ``discriminator.init(key)``
       gives ``phi``.
 
     Raises:
-      ConfigError: a size is not a positive int or the activation is unknown.
+      ConfigError: a size is not a positive int, the activation is unknown, or a network is not
+        one of the accepted forms, fails on one example or gives an output of the wrong shape.
     """
     data_dim = positive_int("data_dim", data_dim)
     latent_dim = positive_int("latent_dim", latent_dim)
@@ -140,8 +141,18 @@ def gan_model(
     discriminator_hidden = hidden_sizes("discriminator_hidden", discriminator_hidden)
     pack = positive_int("pack", pack)
     judged_dim = pack * data_dim  # what the discriminator sees: m examples, flattened
-    generator_net = mlp([latent_dim, *generator_hidden, data_dim], activation)
-    discriminator_net = mlp([judged_dim, *discriminator_hidden, 1], activation)
+    if generator is None:
+        generator_net = mlp([latent_dim, *generator_hidden, data_dim], activation)
+    else:
+        generator_net = checked_network(
+            "generator", generator, "z", latent_dim, [(data_dim,)], "data_dim: x = G(z)"
+        )
+    if discriminator is None:
+        discriminator_net = mlp([judged_dim, *discriminator_hidden, 1], activation)
+    else:
+        discriminator_net = checked_network(
+            "discriminator", discriminator, "x", judged_dim, [(1,), ()], "the log-odds d(x)"
+        )
 
     def prior(theta: Params) -> Distribution:
         dtype = jax.tree.leaves(theta)[0].dtype
@@ -151,7 +162,7 @@ def gan_model(
         return generator_net.apply(theta["generator"], z)
 
     def discriminator_logit(phi: Params, x: jax.Array) -> jax.Array:
-        return discriminator_net.apply(phi["discriminator"], x)[0]
+        return jnp.reshape(discriminator_net.apply(phi["discriminator"], x), ())
 
     def discriminator_distribution(phi: Params, x: jax.Array) -> Distribution:
         return distributions.BernoulliLogits(discriminator_logit(phi, x))

@@ -30,7 +30,6 @@ import jax.numpy as jnp
 from unigen import distributions
 from unigen.core import Inference, Joint, Params, PRNGKey, Values
 from unigen.distributions import Distribution
-from unigen.models.vae import positive_int
 from unigen.models.sbn import (
     BernoulliChain,
     SigmoidBeliefNet,
@@ -39,7 +38,7 @@ from unigen.models.sbn import (
     positive_float,
     sigmoid_belief_net,
 )
-from unigen.models.values import check_keys, take
+from unigen.models.values import check_keys, positive_int, take
 
 __all__ = ["HelmholtzMachine", "helmholtz_machine"]
 

@@ -38,9 +38,7 @@ from unigen import distributions
 from unigen.core import Inference, Joint, Params, PRNGKey, Values
 from unigen.distributions import Distribution
 from unigen.errors import ConfigError, DataError, describe
-from unigen.models.gan import hidden_sizes
-from unigen.models.vae import positive_int
-from unigen.models.values import check_keys
+from unigen.models.values import check_keys, checked_network, hidden_sizes, positive_int
 from unigen.nets import mlp
 
 __all__ = ["InfoGANModel", "MixedCode", "MixedCodePosterior", "infogan_model"]
@@ -163,8 +161,21 @@ def infogan_model(
     inference_hidden: Sequence[int] = (64, 64),
     activation: str = "relu",
     continuous_codes: int = 0,
+    generator: object = None,
+    discriminator: object = None,
+    inference: object = None,
 ) -> InfoGANModel:
-    r"""An InfoGAN with a categorical code of ``code_values`` values and MLP networks.
+    r"""An InfoGAN with a categorical code of ``code_values`` values and MLP networks, or your
+    own networks.
+
+    ``generator=``, ``discriminator=`` and ``inference=`` take an NNX module instance, a
+    :class:`unigen.nets.Network` or a pair ``(init, apply)`` (see :mod:`unigen.nets`); a network
+    not given is the MLP. Each acts on one example: the generator maps the concatenation
+    ``[noise, onehot(c), u]`` of shape ``[noise_dim + code_values + continuous_codes]`` to
+    ``[data_dim]``; the discriminator maps ``x`` to the log-odds, ``()`` or ``(1,)``; the
+    inference network maps ``x`` to ``[code_values + 2 * continuous_codes]`` (the categorical
+    logits, then the means, then the log standard deviations of the continuous codes). The
+    shapes are checked here, by ``jax.eval_shape``.
 
     Args:
       data_dim: D, the dimension of x.
@@ -176,13 +187,17 @@ def infogan_model(
       activation: the hidden activation, a name in :data:`unigen.nets.ACTIVATIONS`.
       continuous_codes: C, the number of Uniform(−1, 1) codes besides the categorical one
         (0: none, the code is the integer c).
+      generator: your generator network, or ``None`` for the MLP.
+      discriminator: your discriminator network, or ``None`` for the MLP.
+      inference: your z-inference network, or ``None`` for the MLP.
 
     Returns:
       An :class:`InfoGANModel`.
 
     Raises:
-      ConfigError: a size is not a positive int (``code_values`` at least 2) or the
-        activation is unknown.
+      ConfigError: a size is not a positive int (``code_values`` at least 2), the activation
+        is unknown, or a network is not one of the accepted forms, fails on one example or
+        gives an output of the wrong shape.
     """
     data_dim = positive_int("data_dim", data_dim)
     noise_dim = positive_int("noise_dim", noise_dim)
@@ -195,19 +210,32 @@ def infogan_model(
             f"continuous_codes: expected a non-negative int, got {describe(continuous_codes)}"
         )
     mixed = continuous_codes > 0
-    generator_net = mlp(
-        [noise_dim + code_values + continuous_codes,
-         *hidden_sizes("generator_hidden", generator_hidden), data_dim],
-        activation,
-    )
-    discriminator_net = mlp(
-        [data_dim, *hidden_sizes("discriminator_hidden", discriminator_hidden), 1], activation
-    )
-    inference_net = mlp(
-        [data_dim, *hidden_sizes("inference_hidden", inference_hidden),
-         code_values + 2 * continuous_codes],
-        activation,
-    )
+    generator_hidden = hidden_sizes("generator_hidden", generator_hidden)
+    discriminator_hidden = hidden_sizes("discriminator_hidden", discriminator_hidden)
+    inference_hidden = hidden_sizes("inference_hidden", inference_hidden)
+    generator_in = noise_dim + code_values + continuous_codes
+    inference_out = code_values + 2 * continuous_codes
+    if generator is None:
+        generator_net = mlp([generator_in, *generator_hidden, data_dim], activation)
+    else:
+        generator_net = checked_network(
+            "generator", generator, "[noise, onehot(c), u]", generator_in, [(data_dim,)],
+            "data_dim: x = G(noise, code)",
+        )
+    if discriminator is None:
+        discriminator_net = mlp([data_dim, *discriminator_hidden, 1], activation)
+    else:
+        discriminator_net = checked_network(
+            "discriminator", discriminator, "x", data_dim, [(1,), ()], "the log-odds d(x)"
+        )
+    if inference is None:
+        inference_net = mlp([data_dim, *inference_hidden, inference_out], activation)
+    else:
+        inference_net = checked_network(
+            "inference", inference, "x", data_dim, [(inference_out,)],
+            "code_values + 2 * continuous_codes: the code's logits, then the continuous codes' "
+            "means, then their log standard deviations",
+        )
 
     def code_prior(dtype: jnp.dtype = jnp.float32) -> Distribution:
         if mixed:
@@ -226,7 +254,7 @@ def infogan_model(
         return generator_net.apply(theta["generator"], jnp.concatenate(parts))
 
     def discriminator_logit(phi: Params, x: jax.Array) -> jax.Array:
-        return discriminator_net.apply(phi["discriminator"], x)[0]
+        return jnp.reshape(discriminator_net.apply(phi["discriminator"], x), ())
 
     def inference_logits(eta: Params, x: jax.Array) -> jax.Array:
         return inference_net.apply(eta["inference"], x)[:code_values]

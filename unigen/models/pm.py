@@ -36,7 +36,7 @@ import numpy as np
 from unigen import nets
 from unigen.core import Params, PRNGKey
 from unigen.errors import ConfigError, DataError, describe
-from unigen.models.vae import positive_int
+from unigen.models.values import positive_int
 
 __all__ = [
     "SOURCES_PREFIX",

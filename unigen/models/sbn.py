@@ -48,8 +48,7 @@ from unigen import distributions
 from unigen.core import Joint, Params, PRNGKey, Values
 from unigen.distributions import Distribution
 from unigen.errors import ConfigError, DataError, describe
-from unigen.models.values import check_keys, take
-from unigen.models.vae import positive_int
+from unigen.models.values import check_keys, positive_int, take
 
 __all__ = [
     "MAX_LATENT_STATES",

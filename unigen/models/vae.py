@@ -25,27 +25,34 @@ halves of one encoder output,
 drawn pathwise (reparameterized), :math:`z = \mu_\eta(x) + \sigma_\eta(x) \odot \epsilon`,
 :math:`\epsilon \sim \mathcal{N}(0, I)`, so gradients reach :math:`\eta` through z (§2.3).
 
-Parameters are plain nested dicts: ``theta = {"decoder": <mlp params>[, "log_scale": [D]]}`` and
-``eta = {"encoder": <mlp params>}``. Every function acts on one example (``x`` of shape ``[D]``,
-``z`` of shape ``[L]``); batch with ``jax.vmap``.
+The encoder and decoder are MLPs by default, or your own networks (an NNX module, a
+:class:`unigen.nets.Network` or a pair ``(init, apply)``; see :func:`vae_model`): the encoder's
+output is ``[mean, log standard deviation]`` of z, the decoder's the log-odds (Bernoulli) or the
+mean (Gaussian) of x. Parameters are plain nested dicts:
+``theta = {"decoder": <network params>[, "log_scale": [D]]}`` and
+``eta = {"encoder": <network params>}``. Every function acts on one example (``x`` of shape
+``[D]``, ``z`` of shape ``[L]``); batch with ``jax.vmap``.
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 
-from unigen import distributions
+from unigen import distributions, nets
 from unigen.core import Inference, Joint, Params, PRNGKey, Values
 from unigen.distributions import Distribution
-from unigen.errors import ConfigError, describe
-from unigen.models.values import check_keys, take
+from unigen.errors import ConfigError
+from unigen.models.values import check_keys, checked_network, hidden_sizes, positive_int, take
 from unigen.nets import mlp
 
 __all__ = ["LIKELIHOODS", "VAEModel", "vae_model"]
+
+# ``positive_int`` lives in :mod:`unigen.models.values`; the algorithms and metrics still import it
+# from here (files this change does not own), so the name stays importable.
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -85,23 +92,18 @@ class VAEModel(NamedTuple):
     latent_dim: int
 
 
-def positive_int(name: str, value: object) -> int:
-    """``value`` as an ``int`` if it is a positive integer (Python or NumPy), else
-    :class:`ConfigError` naming ``name``, the value seen and what was expected."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name}: expected a positive int, got {describe(value)}")
-    return int(value)
-
-
 def vae_model(
     data_dim: int,
-    latent_dim: int = 20,
+    latent_dim: int | None = None,
     hidden: Sequence[int] = (400,),
     activation: str = "relu",
     likelihood: str = "bernoulli",
     observation_scale: float | None = None,
+    *,
+    encoder: object = None,
+    decoder: object = None,
 ) -> VAEModel:
-    r"""A VAE with MLP encoder and decoder (lecture §2.3).
+    r"""A VAE with MLP encoder and decoder, or with your own networks (lecture §2.3).
 
     The encoder has widths ``[data_dim, *hidden, 2 * latent_dim]`` (mean, then log standard
     deviation); the decoder ``[latent_dim, *reversed(hidden), data_dim]``. The defaults are the
@@ -110,31 +112,51 @@ def vae_model(
     encoder and decoder (with ``likelihood="gaussian"``, a linear-Gaussian factor-analysis model,
     whose log-likelihood is known in closed form: the tests use it as an oracle).
 
+    **Your own networks.** ``encoder=`` and ``decoder=`` take an NNX module instance, a
+    :class:`unigen.nets.Network` (e.g. :func:`unigen.nets.pure` of a module constructor) or a
+    pair ``(init, apply)`` of pure functions (see :mod:`unigen.nets`); a network not given is
+    the MLP above. Each acts on **one example**:
+
+    * the encoder maps ``x`` of shape ``[data_dim]`` (images flattened row-major from
+      ``[H, W, C]``, as :mod:`unigen.data` gives them) to ``[2 * latent_dim]``: the mean of z,
+      then the **log standard deviation** of z;
+    * the decoder maps ``z`` of shape ``[latent_dim]`` to ``[data_dim]``: the log-odds of x
+      (``likelihood="bernoulli"``) or the mean of x (``"gaussian"``).
+
+    Everything else (the joint, the inference model, the distributions, ``decode_mean``, the
+    parameter ``init``) is derived. The shapes are checked here, by ``jax.eval_shape``; with an
+    encoder and ``latent_dim=None``, ``latent_dim`` is half the encoder's output. ::
+
+        class Encoder(nnx.Module): ...      # [64] -> [16]
+        class Decoder(nnx.Module): ...      # [8] -> [64] logits
+        model = vae_model(64, encoder=Encoder(nnx.Rngs(0)), decoder=Decoder(nnx.Rngs(1)))
+
     Args:
       data_dim: D, the dimension of x.
-      latent_dim: L, the dimension of z.
-      hidden: the hidden widths of the encoder (the decoder uses them reversed).
-      activation: the hidden activation, a name in :data:`unigen.nets.ACTIVATIONS`.
+      latent_dim: L, the dimension of z; ``None``: half the output of ``encoder`` if one is
+        given, else 20.
+      hidden: the hidden widths of the MLP encoder (the MLP decoder uses them reversed).
+      activation: the MLPs' hidden activation, a name in :data:`unigen.nets.ACTIVATIONS`.
       likelihood: ``"bernoulli"`` (decoder gives log-odds) or ``"gaussian"`` (decoder gives the
         mean; see ``observation_scale``).
       observation_scale: Gaussian only. ``None`` learns a per-dimension standard deviation
         :math:`s = \exp(\theta_{\mathrm{log\_scale}})`; a positive float fixes :math:`s` to it.
+      encoder: your encoder network, or ``None`` for the MLP.
+      decoder: your decoder network, or ``None`` for the MLP.
 
     Returns:
       A :class:`VAEModel`.
 
     Raises:
-      ConfigError: a size is not a positive int, the activation or likelihood is unknown, or
-        ``observation_scale`` is given for a Bernoulli likelihood or is not positive.
+      ConfigError: a size is not a positive int, the activation or likelihood is unknown,
+        ``observation_scale`` is given for a Bernoulli likelihood or is not positive, or a
+        network is not one of the accepted forms, fails on one example or gives an output of
+        the wrong shape (the message names the network, the shape seen and the one expected).
     """
     data_dim = positive_int("data_dim", data_dim)
-    latent_dim = positive_int("latent_dim", latent_dim)
-    widths = tuple(hidden) if isinstance(hidden, Iterable) and not isinstance(hidden, str) else None
-    if widths is None or not all(
-        isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in widths
-    ):
-        raise ConfigError(f"hidden: expected a sequence of positive ints, got {describe(hidden)}")
-    hidden = tuple(int(h) for h in widths)
+    if latent_dim is not None:
+        latent_dim = positive_int("latent_dim", latent_dim)
+    hidden = hidden_sizes("hidden", hidden)
     if likelihood not in LIKELIHOODS:
         raise ConfigError(f"likelihood: expected one of {list(LIKELIHOODS)}, got {likelihood!r}")
     if observation_scale is not None:
@@ -154,8 +176,23 @@ def vae_model(
         observation_scale = float(observation_scale)
     learned_scale = likelihood == "gaussian" and observation_scale is None
 
-    encoder = mlp([data_dim, *hidden, 2 * latent_dim], activation)
-    decoder = mlp([latent_dim, *reversed(hidden), data_dim], activation)
+    if encoder is None:
+        latent_dim = 20 if latent_dim is None else latent_dim
+        encoder = mlp([data_dim, *hidden, 2 * latent_dim], activation)
+    else:
+        if latent_dim is None:
+            latent_dim = _half_output("encoder", nets.network("encoder", encoder), data_dim)
+        encoder = checked_network(
+            "encoder", encoder, "x", data_dim, [(2 * latent_dim,)],
+            f"2 * latent_dim = 2 * {latent_dim}: the mean of z, then its log standard deviation",
+        )
+    if decoder is None:
+        decoder = mlp([latent_dim, *reversed(hidden), data_dim], activation)
+    else:
+        meaning = "the log-odds of x" if likelihood == "bernoulli" else "the mean of x"
+        decoder = checked_network(
+            "decoder", decoder, "z", latent_dim, [(data_dim,)], f"data_dim: {meaning}"
+        )
 
     def prior(theta: Params) -> Distribution:
         # N(0, I) is fixed; it only takes the floating dtype of theta (float32, or float64 under
@@ -239,6 +276,17 @@ def vae_model(
         data_dim=data_dim,
         latent_dim=latent_dim,
     )
+
+
+def _half_output(name: str, net: nets.Network, data_dim: int) -> int:
+    """L for an encoder whose output on one x is ``[2 L]``, else :class:`ConfigError`."""
+    shape = nets.output_shape(name, net, (data_dim,))
+    if len(shape) != 1 or shape[0] % 2 or shape[0] < 2:
+        raise ConfigError(
+            f"{name}: got output shape {shape} for one x of shape ({data_dim},), expected "
+            f"(2 * latent_dim,) (the mean of z, then its log standard deviation)"
+        )
+    return shape[0] // 2
 
 
 def _draw(distribution: Distribution, key: PRNGKey) -> jax.Array:
