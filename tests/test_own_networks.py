@@ -13,6 +13,9 @@ Oracles:
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,38 +30,14 @@ from unigen.models import gan_model, infogan_model, vae_model
 
 # The README block: a convolutional VAE with your own NNX modules, trained on the built-in
 # 8x8 digits. ``test_the_example_is_short`` keeps it within 30 lines.
-EXAMPLE = '''\
-import jax
-from flax import nnx
-from unigen import data
-from unigen.algorithms import vae
-from unigen.models import vae_model
-from unigen.training import fit, make_optimizer
+def _readme_example() -> str:
+    """The README block with the convolutional VAE (section "Declare your own model")."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    return next(block for block in blocks if "class Encoder(nnx.Module)" in block)
 
-class Encoder(nnx.Module):  # one 8x8 image, flat [64] -> [mean, log std] of z, [2 * 8]
-    def __init__(self, rngs):
-        self.conv1 = nnx.Conv(1, 16, (3, 3), strides=2, rngs=rngs)  # -> [4, 4, 16]
-        self.conv2 = nnx.Conv(16, 32, (3, 3), strides=2, rngs=rngs)  # -> [2, 2, 32]
-        self.out = nnx.Linear(2 * 2 * 32, 2 * 8, rngs=rngs)
-    def __call__(self, x):
-        h = jax.nn.relu(self.conv1(x.reshape(8, 8, 1)))
-        return self.out(jax.nn.relu(self.conv2(h)).reshape(-1))
 
-class Decoder(nnx.Module):  # z [8] -> the log-odds of the 64 pixels
-    def __init__(self, rngs):
-        self.hidden = nnx.Linear(8, 4 * 4 * 32, rngs=rngs)
-        self.up = nnx.ConvTranspose(32, 16, (3, 3), strides=(2, 2), rngs=rngs)  # -> [8, 8, 16]
-        self.out = nnx.Conv(16, 1, (3, 3), rngs=rngs)
-    def __call__(self, z):
-        h = jax.nn.relu(self.hidden(z)).reshape(4, 4, 32)
-        return self.out(jax.nn.relu(self.up(h))).reshape(-1)
-
-model = vae_model(64, encoder=Encoder(nnx.Rngs(0)), decoder=Decoder(nnx.Rngs(1)))
-train = data.load("digits", "train", binarize="static")
-result = fit(vae(model), data.Batches(train, 100, seed=0), steps=100,
-             optimizer=make_optimizer("adam", 1e-3))
-print(f"-ELBO: {result.history[0]['elbo/loss']:.1f} -> {result.history[-1]['elbo/loss']:.1f} nats")
-'''
+EXAMPLE = _readme_example()
 
 
 @pytest.fixture(scope="module")
