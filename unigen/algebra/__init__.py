@@ -41,3 +41,4 @@ from unigen.algebra.declaration import SENSES, Declaration, Figure5, PhaseObject
 from unigen.algebra.direction import Direction, direction, direction_of
 from unigen.algebra.table import table
 from unigen.algebra.compiler import Binding, compile, data, explicit, implicit
+from unigen.algebra.verify import Verification, verify
