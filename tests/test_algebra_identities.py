@@ -321,3 +321,32 @@ def test_the_evaluator_rejects_a_wrong_step():
         difference = (world.value(rewrite.left[0]) + world.value(rewrite.constant[0])
                       - world.value(wrong))
         assert abs(difference) > 1e-3
+
+
+# --- the named checks compile these rewrites ----------------------------------------------------
+
+
+def test_check_identity_compiles_the_printed_rewrite(monkeypatch):
+    """Dropping Lemma 2's constant from the *rewrite* makes the named check fail by exactly
+    H(p_data), recomputed here with NumPy at the check's points: the check reads the printed
+    expressions, not a hand-written copy."""
+    import jax
+
+    rewrite = ids.IDENTITIES["lemma2"]
+    monkeypatch.setitem(ids.IDENTITIES, "lemma2", rewrite._replace(constant=(ids.ZERO,)))
+    ids._checker.cache_clear()
+    try:
+        result = ids.check_identity("lemma2", seed=4, sizes={"x": 3, "z": 2})
+    finally:
+        ids._checker.cache_clear()
+    with jax.enable_x64(True):
+        points = verify.LEMMA2.points(jax.random.key(4), {"x": 3, "z": 2})
+    entropies = []
+    for point in points:
+        p = _softmax(np.asarray(point["data"], dtype=np.float64))
+        entropies.append(-float(np.sum(p * np.log(p))))
+    assert not result.holds
+    assert result.max_abs_error_value == pytest.approx(max(entropies), abs=1e-12)
+    assert result.max_abs_error_grad < 1e-12  # a constant: no gradient
+    monkeypatch.undo()
+    assert ids.check_identity("lemma2", seed=4, sizes={"x": 3, "z": 2}).holds

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import unigen.algebra
 from unigen.algebra import E, KL, data, dist, explicit, implicit, log
-from unigen.algebra.identities import _checkers
+from unigen.algebra.identities import _checker
 from unigen.errors import ConfigError, DataError
 
 v = importlib.import_module("unigen.algebra.verify")  # the module; unigen.algebra.verify is the function
@@ -555,6 +555,6 @@ def test_check_needs_a_point():
 
 def test_compiled_once_per_identity_and_shape():
     v.verify("lemma2", seed=11, sizes={"x": 3, "z": 2})
-    before = _checkers.cache_info().misses
+    before = _checker.cache_info().misses
     v.verify("lemma2", seed=12, sizes={"x": 3, "z": 2})
-    assert _checkers.cache_info().misses == before
+    assert _checker.cache_info().misses == before

@@ -58,6 +58,7 @@ from unigen.algebra.verify import (
     log_marginal,
     log_mixture0,
     log_posterior,
+    measure,
     prepare,
     result,
     substitute,
@@ -465,21 +466,20 @@ def _components(name: str) -> tuple[tuple[_Check, ...], dict[Dist, Binding]]:
 
 
 @functools.lru_cache(maxsize=None)
-def _checkers(name: str, sizes: tuple[tuple[str, int], ...]) -> tuple[Callable, ...]:
-    """One jit-compiled ``errors(point)`` per component (cached per name and sizes)."""
+def _checker(name: str, sizes: tuple[tuple[str, int], ...]) -> Callable[[Any], Errors]:
+    """One jit-compiled ``errors(point)`` over every component (cached per name and sizes)."""
     checks, bindings = _components(name)
     identity = VERIFIED[name]
     with jax.enable_x64(True):
         example = identity.points(jax.random.key(0), dict(sizes))[0]
         batch = {"x": jnp.arange(dict(sizes)["x"])}
-        out = []
-        for check in checks:
-            _, errors_at = prepare(
-                check.lhs, check.rhs, bindings, example, batch if check.per_example else {},
-                wrt=identity.wrt, per_example=check.per_example, method="exact", nodes=1,
-                replicas=2, seed=0)
-            out.append(errors_at)
-    return tuple(out)
+        differences = [
+            prepare(check.lhs, check.rhs, bindings, example,
+                    batch if check.per_example else {}, per_example=check.per_example,
+                    method="exact", nodes=1)[1]
+            for check in checks]
+    return measure("exact", lambda params, key: jnp.concatenate(
+        [jnp.ravel(difference(params, key)) for difference in differences]), identity.wrt)
 
 
 def check_identity(name: str, *, seed: int = 0,
@@ -511,14 +511,12 @@ def check_identity(name: str, *, seed: int = 0,
             f"{sorted(VERIFIED)}")
     checked = checked_sizes(sizes)
     identity = VERIFIED[name]
-    checkers = _checkers(name, tuple(sorted(checked.items())))
+    errors_at = _checker(name, tuple(sorted(checked.items())))
     value, grad = 0.0, 0.0
     with jax.enable_x64(True):
-        points = identity.points(jax.random.key(seed), checked)
-        for point in points:
-            for errors_at in checkers:
-                errors = errors_at(point)
-                value, grad = max(value, errors.value), max(grad, errors.grad)
+        for point in identity.points(jax.random.key(seed), checked):
+            errors = errors_at(point)
+            value, grad = max(value, errors.value), max(grad, errors.grad)
     space = {"x": checked["x"], **({} if name == "lemma1" else {"z": checked["z"]}), "y": 2}
     return result(name, "exact", Errors(value, grad), identity.wrt, sense=identity.sense,
                   space=space)

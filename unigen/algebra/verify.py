@@ -178,6 +178,9 @@ def verify(
       ExpressionError: a side is not a scalar term.
     """
     if isinstance(lhs, str):
+        if rhs is not None:
+            raise ConfigError(
+                f"rhs: got {describe(rhs)} with the built-in identity {lhs!r}, expected None")
         from unigen.algebra.identities import check_identity
 
         return check_identity(lhs, seed=seed, sizes=sizes)
@@ -190,7 +193,7 @@ def verify(
     batch = {} if batch is None else batch
     if not isinstance(batch, Mapping):
         raise ConfigError(f"batch: got {describe(batch)}, expected a dict of arrays or None")
-    groups = (wrt,) if isinstance(wrt, str) else wrt
+    groups = (wrt,) if isinstance(wrt, str) else tuple(wrt) if isinstance(wrt, list) else wrt
     if not isinstance(groups, tuple) or any(g not in params for g in groups):
         raise ConfigError(
             f"wrt: got {describe(wrt)}, expected a tuple of keys of params {sorted(params)}")
@@ -208,27 +211,35 @@ def verify(
     with jax.enable_x64(True):
         params = jax.tree.map(_float64, dict(params))
         batch = jax.tree.map(_float64, dict(batch))
-        used, errors_at = prepare(lhs, rhs, bindings, params, batch, wrt=groups,
-                                  per_example=per_example, method=method, nodes=nodes,
-                                  replicas=replicas, seed=seed)
-        errors = errors_at(params)
+        used, difference = prepare(lhs, rhs, bindings, params, batch, per_example=per_example,
+                                   method=method, nodes=nodes)
+        errors = measure(used, difference, groups, seed=seed, replicas=replicas)(params)
     return result(f"{lhs} = {rhs}", used, errors, groups, up_to_constant=up_to_constant,
                   per_example=per_example, tolerance=tolerance, k=k)
 
 
 def prepare(lhs: Term, rhs: Term, bindings: Mapping[Dist, Any], params: Any,
-            batch: Mapping[str, Any], *, wrt: tuple[str, ...], per_example: bool, method: str,
-            nodes: int, replicas: int, seed: int) -> tuple[str, Callable[[Any], Errors]]:
-    """The method chosen and a jit-compiled ``errors(params)``, reusable at points of the same
-    structure (arguments as :func:`verify`, already checked; call inside ``enable_x64``)."""
+            batch: Mapping[str, Any], *, per_example: bool, method: str,
+            nodes: int) -> tuple[str, Callable[[Any, jax.Array], jax.Array]]:
+    """The method chosen and the pure ``difference(params, key) -> lhs − rhs`` (one value per
+    row with ``per_example``), for :func:`measure` (arguments as :func:`verify`, already
+    checked; call inside ``enable_x64``)."""
     if per_example:
         _check_rows(batch)
     plan = _plan(lhs, rhs, bindings, params, batch, method, nodes)
     losses = [compile(side, plan.bindings, estimator=plan.estimators(side), maximize=False)
               for side in plan.sides]
-    difference = _difference(*losses, batch=plan.batch, per_example=per_example)
-    build = _monte_carlo if plan.method == "monte_carlo" else _deterministic
-    return plan.method, build(difference, wrt, seed=seed, replicas=replicas)
+    return plan.method, _difference(*losses, batch=plan.batch, per_example=per_example)
+
+
+def measure(method: str, difference: Callable[[Any, jax.Array], jax.Array],
+            wrt: tuple[str, ...], *, seed: int = 0,
+            replicas: int = 256) -> Callable[[Any], Errors]:
+    """A jit-compiled ``errors(params)`` of ``difference``, reusable at points of the same
+    structure: its largest value and gradient (w.r.t. the groups ``wrt``) in absolute value,
+    and for Monte Carlo their largest standard errors over ``replicas`` keys from ``seed``."""
+    build = _monte_carlo if method == "monte_carlo" else _deterministic
+    return build(difference, wrt, seed=seed, replicas=replicas)
 
 
 def _float64(leaf: Any) -> Any:
