@@ -21,11 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import unigen.algebra
-from unigen.algebra import E, KL, data, dist, explicit, implicit, log
+from unigen.algebra import E, KL, data, dist, implicit, log
 from unigen.algebra.identities import _checker
 from unigen.errors import ConfigError, DataError
 
-v = importlib.import_module("unigen.algebra.verify")  # the module; unigen.algebra.verify is the function
+v = importlib.import_module("unigen.algebra.verify")  # the module (unigen.algebra.verify: the function)
 
 NAMES = ("elbo-decomposition", "lemma1", "lemma2", "wake-sleep")
 # A wrong identity must miss by far more than rounding; these are order-one differences.
@@ -148,7 +148,6 @@ def test_up_to_constant_compares_gradients_only():
 # --- a user's linear-Gaussian model: quadrature and Monte Carlo against closed forms ----------
 
 D = 3  # x ∈ R^3, z ∈ R^2
-gaussian_data = dist("p_data", over="x")
 
 
 def _gaussian_params(seed):
@@ -160,7 +159,8 @@ def _gaussian_params(seed):
 
 
 def _posterior_moments(p, x):
-    w, b, sigma2 = p["theta"]["dec"]["w"], p["theta"]["dec"]["b"], jnp.exp(2 * p["theta"]["log_sigma"])
+    w, b = p["theta"]["dec"]["w"], p["theta"]["dec"]["b"]
+    sigma2 = jnp.exp(2 * p["theta"]["log_sigma"])
     precision = jnp.eye(2) + w.T @ w / sigma2
     cov = jnp.linalg.inv(precision)
     return cov @ w.T @ (x - b) / sigma2, cov

@@ -8,9 +8,11 @@ notebook can print it line by line::
     for line in rewrite.lines():
         print(line)
 
-The sides follow :mod:`unigen.algebra.verify`, which checks the same identities numerically and
-exactly (``verify(rewrite.name)``): an identity has one or several components, and component i
-states
+:func:`check_identity` (``unigen.algebra.verify(rewrite.name)``, ``unigen algebra verify NAME``)
+compiles these very expressions on finite models and checks them exactly with
+:func:`unigen.algebra.verify`; the hand-written sides in :mod:`unigen.algebra.verify` are
+independent oracles of the same statements. An identity has one or several components, and
+component i states
 
 .. math::
    \mathrm{left}_i + \mathrm{constant}_i = \mathrm{right}_i
