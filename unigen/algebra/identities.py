@@ -28,6 +28,7 @@ constant, or equal gradients at the stated point; the step's reason says which).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -44,6 +45,7 @@ from unigen.algebra.expr import (
     E,
     H,
     Term,
+    Var,
     dist,
     log,
     reverse,
@@ -167,8 +169,8 @@ posterior = dist("p", over="z", given="x", params="theta")
 encoder = dist("q", over="z", given="x", params="eta")
 # Lemma 1 (§3.2) and the GAN half of §3.4.
 generative = dist("p", over="x", given="y", params="theta")
-generated = dist("p", over="x", given="y=0", params="theta")
-real = dist("p", over="x", given="y=1", params="theta")
+generated = dataclasses.replace(generative, given=(Var("y", 0),))  # the same p_θ(x|y) at y=0
+real = dataclasses.replace(generative, given=(Var("y", 1),))
 discriminator = dist("q", over="y", given="x", params="phi")
 mixture0 = dist("p", over="x", params="theta0")
 reversed0 = reverse(dist("q", over="y", given="x", params="phi0"))

@@ -285,7 +285,7 @@ def _free(d: Dist) -> Dist:
 
 
 class _Kind(NamedTuple):
-    kind: str  # "discrete", "normal", "continuous" (not Normal) or "implicit"
+    kind: str  # "discrete", "normal", "continuous" (not Normal) or "implicit" (sampled only)
     shape: tuple[int, ...]  # the shape of one value
 
 
@@ -315,7 +315,7 @@ def _probe(sides: tuple[Term, Term], bindings: Any, params: Any,
                 return built
             recording[d] = explicit(fn)
         else:
-            if isinstance(b, Binding) and b.kind == "implicit":
+            if isinstance(b, Binding) and b.kind != "data":  # implicit, or any other sampler
                 seen.setdefault(d, set()).add(_Kind("implicit", ()))
             recording[d] = b
     for side in sides:
@@ -463,6 +463,7 @@ def _quadrature_plan(lhs: Term, rhs: Term, bindings: dict[Dist, Any], batch: dic
     ordered = sorted(continuous, key=str)
     names = dict(zip(ordered, _index_names(taken, len(ordered))))
     user = dict(bindings)
+    weights = {d: dist("w", over=names[d]) for d in ordered}  # one object each: a binding key
     for d in ordered:
         ((kind,),) = (tuple(continuous[d]),)
         points, probabilities = _hermite(nodes, math.prod(kind.shape))
@@ -474,10 +475,10 @@ def _quadrature_plan(lhs: Term, rhs: Term, bindings: dict[Dist, Any], batch: dic
             value = _moved(_user_fn(user, d, rest)(params, rest), points[given[name]], shape)
             return numpyro_dist.Delta(value, event_dim=len(shape))
 
-        bindings[dist("w", over=name)] = explicit(
+        bindings[weights[d]] = explicit(
             lambda params, given, p=probabilities: numpyro_dist.CategoricalProbs(p))
         bindings[_point(d, name)] = explicit(mass)
-    sides = tuple(_integrated(side, names) for side in (lhs, rhs))
+    sides = tuple(_integrated(side, names, weights) for side in (lhs, rhs))
     index = frozenset(names.values())
     points = frozenset(n for side in sides for n in algebra.nodes(side)
                        if isinstance(n, Dist) and index & {v.name for v in n.given})
@@ -492,24 +493,25 @@ def _point(d: Dist, name: str) -> Dist:
     return dataclasses.replace(d, given=d.given + (Var(name),))
 
 
-def _integrated(node: Node, names: Mapping[Dist, str]) -> Node:
-    """``node`` with every expectation over a continuous latent replaced by its quadrature."""
+def _integrated(node: Node, names: Mapping[Dist, str], weights: Mapping[Dist, Dist]) -> Node:
+    """``node`` with every expectation over a continuous latent ``d`` (a key of ``names``, its
+    node-index variable) replaced by the rule: ``weights[d]`` over the index, then the point."""
     def continuous(d: Any) -> bool:
         return any(_free(_unreversed(f)) in names for f in _factors(d))
 
     if isinstance(node, algebra.KLDivergence) and continuous(node.a):
-        return _integrated(E(node.a, log(node.a) - log(node.b)), names)
+        return _integrated(E(node.a, log(node.a) - log(node.b)), names, weights)
     if isinstance(node, algebra.Entropy) and continuous(node.dist):
-        return _integrated(E(node.dist, -log(node.dist)), names)
+        return _integrated(E(node.dist, -log(node.dist)), names, weights)
     if isinstance(node, algebra.Expectation) and continuous(node.dist):
         factors: list[Dist] = []
         for f in _factors(node.dist):
-            name = names.get(_free(f))
-            factors.extend((dist("w", over=name), _point(f, name)) if name else (f,))
-        return E(Product(tuple(factors)), _integrated(node.body, names))
+            d = _free(f)
+            factors.extend((weights[d], _point(f, names[d])) if d in names else (f,))
+        return E(Product(tuple(factors)), _integrated(node.body, names, weights))
     if not isinstance(node, Term):
         return node
-    return _rebuilt(node, lambda child: _integrated(child, names))
+    return _rebuilt(node, lambda child: _integrated(child, names, weights))
 
 
 def _rebuilt(node: Node, fn: Callable[[Node], Node]) -> Node:
