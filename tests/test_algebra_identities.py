@@ -8,6 +8,7 @@ its sense says so. Gradient claims are verify's job (tests/test_algebra_verify.p
 constants are checked not to depend on the groups whose gradients are claimed equal.
 """
 
+import importlib
 import itertools
 import math
 
@@ -15,7 +16,6 @@ import numpy as np
 import pytest
 
 from unigen.algebra import identities as ids
-from unigen.algebra import verify
 from unigen.algebra.expr import (
     Constant,
     Dist,
@@ -33,6 +33,8 @@ from unigen.algebra.expr import (
 )
 from unigen.algorithms.gan import DISCRIMINATOR as GAN_DISCRIMINATOR
 from unigen.algorithms.wake_sleep import SLEEP, WAKE
+
+verify = importlib.import_module("unigen.algebra.verify")  # the module, not the function
 
 K, M = 4, 3
 SIZES = {"x": K, "z": M, "y": 2}
@@ -201,7 +203,7 @@ def test_constants_do_not_depend_on_the_groups_whose_gradients_agree(name):
 
 def test_statements_print_as_the_lecture_writes_them():
     assert ids.lemma1().statement() == (
-        "−E_{p_θ(x|y)p(y)}[log q^r_φ0(y|x)] + E_{p(y)}[log Z_y] = "
+        "−E_{p_θ(x|y)p(y)}[log q^r_φ₀(y|x)] + E_{p(y)}[log Z_y] = "
         "E_{p(y)}[KL(p_θ(x|y) ‖ q^r(x|y))] − JSD(p_θ(x|y=0) ‖ p_θ(x|y=1))"
     )
     assert ids.lemma2().statement() == (
@@ -224,7 +226,7 @@ def test_statements_print_as_the_lecture_writes_them():
 def test_wake_sleep_sides_are_the_declared_objectives():
     """§3.4 ties the identities to the declarations: the GAN's L_D and wake-sleep's phases."""
     rewrite = ids.wake_sleep()
-    assert rewrite.right[1] == 0.5 * GAN_DISCRIMINATOR
+    assert str(rewrite.right[1]) == str(0.5 * GAN_DISCRIMINATOR)
     # the sleep phase with h := y and λ := φ, the wake phase with h := z and λ := η
     assert str(SLEEP).replace("h", "y").replace("λ", "φ") == str(rewrite.left[1])
     assert str(WAKE).replace("h", "z").replace("λ", "η").replace("|z)", ",z)") == (
@@ -252,10 +254,10 @@ def test_lines_and_latex_are_printable_and_parse_with_mathtext():
 def test_lemma2_as_written():
     first, second = ids.lemma2_as_written()
     assert str(first) == (
-        "2 · E_{p_θ0(x)}[E_{q_η(z|x,y)q^r_*(y|x)}[log p_θ(x|z,y)] − "
+        "2 · E_{p_θ₀(x)}[E_{q_η(z|x,y)q^r_*(y|x)}[log p_θ(x|z,y)] − "
         "KL(q_η(z|x,y)q^r_*(y|x) ‖ p(z|y)p(y))]"
     )
-    assert str(second) == "2 · E_{p_θ0(x)}[−KL(q_η(z|x,y)q^r_*(y|x) ‖ p_θ(z,y|x))]"
+    assert str(second) == "2 · E_{p_θ₀(x)}[−KL(q_η(z|x,y)q^r_*(y|x) ‖ p_θ(z,y|x))]"
 
 
 # --- exact values of every step -------------------------------------------------------------
@@ -319,3 +321,32 @@ def test_the_evaluator_rejects_a_wrong_step():
         difference = (world.value(rewrite.left[0]) + world.value(rewrite.constant[0])
                       - world.value(wrong))
         assert abs(difference) > 1e-3
+
+
+# --- the named checks compile these rewrites ----------------------------------------------------
+
+
+def test_check_identity_compiles_the_printed_rewrite(monkeypatch):
+    """Dropping Lemma 2's constant from the *rewrite* makes the named check fail by exactly
+    H(p_data), recomputed here with NumPy at the check's points: the check reads the printed
+    expressions, not a hand-written copy."""
+    import jax
+
+    rewrite = ids.IDENTITIES["lemma2"]
+    monkeypatch.setitem(ids.IDENTITIES, "lemma2", rewrite._replace(constant=(ids.ZERO,)))
+    ids._checker.cache_clear()
+    try:
+        result = ids.check_identity("lemma2", seed=4, sizes={"x": 3, "z": 2})
+    finally:
+        ids._checker.cache_clear()
+    with jax.enable_x64(True):
+        points = verify.LEMMA2.points(jax.random.key(4), {"x": 3, "z": 2})
+    entropies = []
+    for point in points:
+        p = _softmax(np.asarray(point["data"], dtype=np.float64))
+        entropies.append(-float(np.sum(p * np.log(p))))
+    assert not result.holds
+    assert result.max_abs_error_value == pytest.approx(max(entropies), abs=1e-12)
+    assert result.max_abs_error_grad < 1e-12  # a constant: no gradient
+    monkeypatch.undo()
+    assert ids.check_identity("lemma2", seed=4, sizes={"x": 3, "z": 2}).holds

@@ -64,7 +64,11 @@ def test_declare_your_own_model_examples_run_in_order(capsys):
     for row, beta in ((history[0], 0.0), (history[-1], 4.0)):
         expected = -(row["elbo/elbo_beta1"] + (1.0 - beta) * row["elbo/kl"])
         np.testing.assert_allclose(row["elbo/loss"], expected, rtol=1e-4, atol=1e-4)
-    for block in blocks[1:]:
+    exec(compile(blocks[1], "README.md", "exec"), namespace)  # verify on the β-VAE
+    assert namespace["check"].holds and namespace["check"].method == "quadrature"
+    assert not namespace["wrong"].holds and namespace["wrong"].max_abs_error_value > 1.0
+    capsys.readouterr()
+    for block in blocks[2:]:
         exec(compile(block, "README.md", "exec"), namespace)
     printed = capsys.readouterr().out
     assert "regularization: max_{η} E_{p_data(x)}[E_{q_η(code|x)}[log q_φ(y=1|code)]]" in printed

@@ -46,3 +46,4 @@ from unigen.algebra.table import table
 from unigen.algebra.compiler import Binding, compile, data, explicit, implicit, self_normalized
 from unigen.algebra.assembly import algorithm
 from unigen.algebra.symbols import symbol
+from unigen.algebra.verify import Verification, verify

@@ -8,9 +8,11 @@ notebook can print it line by line::
     for line in rewrite.lines():
         print(line)
 
-The sides follow :mod:`unigen.algebra.verify`, which checks the same identities numerically and
-exactly (``verify(rewrite.name)``): an identity has one or several components, and component i
-states
+:func:`check_identity` (``unigen.algebra.verify(rewrite.name)``, ``unigen algebra verify NAME``)
+compiles these very expressions on finite models and checks them exactly with
+:func:`unigen.algebra.verify`; the hand-written sides in :mod:`unigen.algebra.verify` are
+independent oracles of the same statements. An identity has one or several components, and
+component i states
 
 .. math::
    \mathrm{left}_i + \mathrm{constant}_i = \mathrm{right}_i
@@ -26,24 +28,50 @@ constant, or equal gradients at the stated point; the step's reason says which).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import NamedTuple
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as numpyro_dist
 
 from unigen.algebra.expr import (
     JSD,
     KL,
     Constant,
+    Dist,
     E,
     H,
     Term,
+    Var,
     dist,
     log,
     reverse,
 )
+from unigen.algebra.compiler import Binding, data, explicit
 from unigen.algebra.verify import IDENTITIES as VERIFIED
+from unigen.algebra.verify import (
+    Errors,
+    Verification,
+    checked_sizes,
+    lemma1_tables,
+    log_data,
+    log_gan_generator,
+    log_marginal,
+    log_mixture0,
+    log_posterior,
+    measure,
+    prepare,
+    result,
+    substitute,
+)
+from unigen.errors import ConfigError, describe
 
 __all__ = [
     "IDENTITIES",
+    "check_identity",
     "RELATIONS",
     "ZERO",
     "Rewrite",
@@ -139,6 +167,14 @@ joint = dist("p", over="x,z", params="theta")
 marginal = dist("p", over="x", params="theta")
 posterior = dist("p", over="z", given="x", params="theta")
 encoder = dist("q", over="z", given="x", params="eta")
+# Lemma 1 (§3.2) and the GAN half of §3.4.
+generative = dist("p", over="x", given="y", params="theta")
+generated = dataclasses.replace(generative, given=(Var("y", 0),))  # the same p_θ(x|y) at y=0
+real = dataclasses.replace(generative, given=(Var("y", 1),))
+discriminator = dist("q", over="y", given="x", params="phi")
+mixture0 = dist("p", over="x", params="theta0")
+reversed0 = reverse(dist("q", over="y", given="x", params="phi0"))
+target = dist("q^r", over="x", given="y")  # q^r(x|y) ∝ q^r_φ0(y|x) p_θ0(x)
 
 
 def elbo_decomposition() -> Rewrite:
@@ -202,30 +238,25 @@ def lemma1() -> Rewrite:
     constant :math:`\mathbb{E}_{p(y)}[\log Z_y]` (:math:`-\log 2` at the optimal discriminator).
     The constant is symbolic (:class:`~unigen.algebra.expr.Constant` with value ``None``).
     """
-    generative = dist("p", over="x", given="y", params="theta")
-    mixture0 = dist("p", over="x", params="theta0")
-    reversed0 = reverse(dist("q", over="y", given="x", params="phi0"))
-    target = dist("q^r", over="x", given="y")  # q^r(x|y) ∝ q^r_φ0(y|x) p_θ0(x)
     log_normalizer = E(p_y, Constant("log Z_y", None, r"\log Z_y"))
     expected_kl = E(p_y, KL(generative, target))
-    jsd = JSD(dist("p", over="x", given="y=0", params="theta"),
-              dist("p", over="x", given="y=1", params="theta"))
+    jsd = JSD(generated, real)
     drift = KL(marginal, mixture0)
     left = -E(generative * p_y, log(reversed0))
     right = expected_kl - jsd
     steps = (
         Step(left, "the generator's loss with the discriminator frozen at φ0"),
         Step(-E(generative * p_y, log(target) - log(mixture0)) - log_normalizer,
-             "log q^r_φ0(y|x) = log q^r(x|y) − log p_θ0(x) + log Z_y, "
-             "Z_y = Σ_x q^r_φ0(y|x) p_θ0(x)"),
+             "log q^r_φ₀(y|x) = log q^r(x|y) − log p_θ₀(x) + log Z_y, "
+             "Z_y = Σ_x q^r_φ₀(y|x) p_θ₀(x)"),
         Step(expected_kl + E(p_y, H(generative)) + E(marginal, log(mixture0)) - log_normalizer,
              "−E_{p_θ(x|y)}[log q^r(x|y)] = KL(p_θ(x|y) ‖ q^r(x|y)) + H(p_θ(x|y)); "
              "E_{p(y)} E_{p_θ(x|y)} = E_{p_θ(x)} with the mixture p_θ(x) = E_{p(y)}[p_θ(x|y)]"),
         Step(expected_kl - jsd - drift - log_normalizer,
-             "E_{p_θ(x)}[log p_θ0(x)] = −H(p_θ(x)) − KL(p_θ(x) ‖ p_θ0(x)), and for uniform p(y) "
+             "E_{p_θ(x)}[log p_θ₀(x)] = −H(p_θ(x)) − KL(p_θ(x) ‖ p_θ₀(x)), and for uniform p(y) "
              "JSD(p_θ(x|y=0) ‖ p_θ(x|y=1)) = H(p_θ(x)) − E_{p(y)}[H(p_θ(x|y))]"),
         Step(right,
-             "at θ = θ0, KL(p_θ(x) ‖ p_θ0(x)) and its θ-gradient vanish and E_{p(y)}[log Z_y] "
+             "at θ = θ₀, KL(p_θ(x) ‖ p_θ₀(x)) and its θ-gradient vanish and E_{p(y)}[log Z_y] "
              "does not depend on θ: equal θ-gradients at θ0, values apart by E_{p(y)}[log Z_y]",
              "≃"),
     )
@@ -330,10 +361,6 @@ def wake_sleep() -> Rewrite:
         Step(wake, "the entropy term does not depend on θ: equal θ-gradients (the wake phase "
              "with h := z, λ := η)", "≃"),
     )
-    generative = dist("p", over="x", given="y", params="theta")
-    real = dist("p", over="x", given="y=1", params="theta")
-    generated = dist("p", over="x", given="y=0", params="theta")
-    discriminator = dist("q", over="y", given="x", params="phi")
     sleep = E(generative * p_y, log(discriminator))
     classic = E(p_data, log(discriminator, y=1)) + E(generated, log(discriminator, y=0))
     gan = (
@@ -359,3 +386,141 @@ IDENTITIES: Mapping[str, Rewrite] = {
     for rewrite in (elbo_decomposition(), lemma1(), lemma2(), wake_sleep())
 }
 """Every identity as a :class:`Rewrite`, by the names :mod:`unigen.algebra.verify` uses."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The identities checked on their finite models, as instances of verify.
+
+
+def _table(log_probs: Callable[[Any, Mapping[str, Any]], Any]) -> Binding:
+    """A categorical over a finite space, from its log-probabilities (params, given) -> [n]."""
+    return explicit(lambda params, given: numpyro_dist.CategoricalLogits(log_probs(params, given)))
+
+
+def _bernoulli(logits: Callable[[Any, Mapping[str, Any]], Any]) -> Binding:
+    return explicit(lambda params, given: numpyro_dist.BernoulliLogits(logits(params, given)))
+
+
+def _finite_bindings() -> dict[Dist, Binding]:
+    """Every distribution of the identities on the finite models of :mod:`unigen.algebra.verify`
+    (the logits tables of its ``latent_point``; ``p_θ(x|y=0)`` is the VAE marginal)."""
+    return {
+        p_data: _table(lambda p, g: p["data"]),
+        p_y: _table(lambda p, g: jnp.zeros(2, dtype=jnp.float64)),
+        prior: _table(lambda p, g: p["prior"]),
+        decoder: _table(lambda p, g: p["theta"][g["z"]]),
+        encoder: _table(lambda p, g: p["eta"][g["x"]]),
+        marginal: _table(lambda p, g: log_marginal(p)),
+        posterior: _table(lambda p, g: log_posterior(p)[g["x"]]),
+        generative: _table(lambda p, g: jnp.stack([log_marginal(p),
+                                                   log_data(p)])[g["y"]]),
+        discriminator: _bernoulli(lambda p, g: p["phi"][g["x"]]),
+    }
+
+
+def _lemma1_bindings() -> dict[Dist, Binding]:
+    """Lemma 1's finite model: ``p_θ(x|y=0) = softmax(θ)`` (a GAN generator), θ0 = sg(θ)."""
+    return {
+        p_y: _table(lambda p, g: jnp.zeros(2, dtype=jnp.float64)),
+        generative: _table(lambda p, g: jnp.stack([log_gan_generator(p),
+                                                   log_data(p)])[g["y"]]),
+        _unreversed(reversed0): _bernoulli(lambda p, g: p["phi"][g["x"]]),
+        mixture0: _table(lambda p, g: log_mixture0(p)),
+        target: _table(lambda p, g: lemma1_tables(p)[2][g["y"]]),
+    }
+
+
+def _unreversed(d: Dist) -> Dist:
+    return reverse(d) if d.reversed else d
+
+
+def _joint_as_product(term: Term) -> Term:
+    """``term`` with the joint p_θ(x, z) written p(z) p_θ(x|z), the factors compile binds."""
+    return substitute(term, {joint: prior * decoder})
+
+
+class _Check(NamedTuple):
+    """One component of a built-in identity, as verify checks it."""
+
+    lhs: Term
+    rhs: Term
+    per_example: bool  # for every x (the batch holds every x) rather than in expectation
+
+
+def _components(name: str) -> tuple[tuple[_Check, ...], dict[Dist, Binding]]:
+    rewrite = IDENTITIES[name]
+    if name == "lemma1":
+        # The symbolic E_{p(y)}[log Z_y], written so it computes: log Z_y = log q^r_φ0(y|x)
+        # + log p_θ0(x) − log q^r(x|y) for every x, so any expectation over x gives it.
+        log_normalizer = E(p_y, E(target, log(reversed0) + log(mixture0) - log(target)))
+        return ((_Check(rewrite.left[0] + log_normalizer, rewrite.right[0], False),),
+                _lemma1_bindings())
+    per_x = name == "elbo-decomposition"
+    bindings = _finite_bindings()
+    if per_x:
+        bindings[p_data] = data("x")
+    checks = []
+    for left, constant, right in zip(rewrite.left, rewrite.constant, rewrite.right):
+        lhs = left if constant == ZERO else left + constant
+        lhs, rhs = _joint_as_product(lhs), _joint_as_product(right)
+        if per_x:
+            lhs, rhs = E(p_data, lhs), E(p_data, rhs)
+        checks.append(_Check(lhs, rhs, per_x))
+    return tuple(checks), bindings
+
+
+@functools.lru_cache(maxsize=None)
+def _checker(name: str, sizes: tuple[tuple[str, int], ...]) -> Callable[[Any], Errors]:
+    """One jit-compiled ``errors(point)`` over every component (cached per name and sizes)."""
+    checks, bindings = _components(name)
+    identity = VERIFIED[name]
+    with jax.enable_x64(True):
+        example = identity.points(jax.random.key(0), dict(sizes))[0]
+        batch = {"x": jnp.arange(dict(sizes)["x"])}
+        differences = [
+            prepare(check.lhs, check.rhs, bindings, example,
+                    batch if check.per_example else {}, per_example=check.per_example,
+                    method="exact", nodes=1)[1]
+            for check in checks]
+    return measure("exact", lambda params, key: jnp.concatenate(
+        [jnp.ravel(difference(params, key)) for difference in differences]), identity.wrt)
+
+
+def check_identity(name: str, *, seed: int = 0,
+                   sizes: Mapping[str, int] | None = None) -> Verification:
+    """Check one of the lecture's identities exactly on its finite model.
+
+    Each component ``left + constant = right`` of :data:`IDENTITIES` ``[name]`` is compiled
+    from the expressions printed here (the joint p_θ(x, z) as p(z) p_θ(x|z); Lemma 1's
+    E_{p(y)}[log Z_y] in a computable form) and checked by :func:`unigen.algebra.verify` with
+    ``method="exact"`` at the identity's points drawn from ``seed``: values and gradients w.r.t.
+    the identity's groups, for every x in the ELBO decomposition.
+
+    Args:
+      name: one of ``"elbo-decomposition"``, ``"lemma1"``, ``"lemma2"``, ``"wake-sleep"``.
+      seed: seed of the random parameter points.
+      sizes: sizes of the finite spaces, ``{"x": K, "z": M}`` (each >= 2); default
+        ``verify.DEFAULT_SIZES``.
+
+    Returns:
+      The :class:`~unigen.algebra.verify.Verification`, errors maximized over the points and
+      components, with the identity's sense.
+
+    Raises:
+      ConfigError: unknown ``name`` or bad ``sizes``.
+    """
+    if name not in VERIFIED:
+        raise ConfigError(
+            f"name: unknown identity {describe(name)}, expected one of "
+            f"{sorted(VERIFIED)}")
+    checked = checked_sizes(sizes)
+    identity = VERIFIED[name]
+    errors_at = _checker(name, tuple(sorted(checked.items())))
+    value, grad = 0.0, 0.0
+    with jax.enable_x64(True):
+        for point in identity.points(jax.random.key(seed), checked):
+            errors = errors_at(point)
+            value, grad = max(value, errors.value), max(grad, errors.grad)
+    space = {"x": checked["x"], **({} if name == "lemma1" else {"z": checked["z"]}), "y": 2}
+    return result(name, "exact", Errors(value, grad), identity.wrt, sense=identity.sense,
+                  space=space)

@@ -1,59 +1,106 @@
-r"""The lecture's identities, checked exactly on finite spaces.
+r"""Check that two objectives are equal on a user's model: ``verify(lhs, rhs, bindings, params)``.
 
-Every space is small enough to enumerate: :math:`x \in \{0..K-1\}`, :math:`z \in \{0..M-1\}`,
-:math:`y \in \{0, 1\}`. Every expectation, KL and JSD is an exact sum in float64, and every
-gradient is taken by autodiff through those sums, so an identity that holds shows errors at the
-level of float64 rounding (far below :data:`TOLERANCE`), and a wrong one shows errors of order one.
+:func:`verify` compiles both sides with :func:`unigen.algebra.compile` for the same bindings and
+evaluates them, and their gradients with respect to named parameter groups, at one point
+``params`` (a pytree; groups may be nested dicts), on one ``batch`` (any keys). Three methods:
 
-The finite models (all tables of logits, drawn at random from a seed):
+=================  ===============================================================================
+``"exact"``        every expectation a finite sum (float64): discrete distributions enumerated,
+                   the data the batch mean, KLs and entropies in closed form or enumerated.
+``"quadrature"``   as exact, and each expectation over a continuous Normal latent (``Normal``,
+                   ``Independent(Normal)``, ``MultivariateNormal``; dimension d) replaced by the
+                   tensor Gauss-Hermite rule with ``nodes`` points per dimension: exact for
+                   polynomial integrands of degree ≤ 2·nodes − 1 (Gaussian log-densities are
+                   quadratics), and accurate for smooth ones; needs nodes^d ≤ 4096.
+``"monte_carlo"``  ``replicas`` independent estimates of each side (the compiled estimator, one
+                   draw per expectation, both sides with the same key); the identity holds when
+                   the mean difference of every compared number is within ``k`` standard errors
+                   (the largest over the compared numbers, plus ``tolerance``).
+``"auto"``         exact when every expectation is finite, else quadrature when every continuous
+                   latent is Normal and small, else Monte Carlo (also for implicit samplers).
+=================  ===============================================================================
 
-- prior :math:`p(z) = \mathrm{softmax}(\text{prior})`, fixed;
-- decoder :math:`p_\theta(x|z) = \mathrm{softmax}(\theta_z)` (rows of an ``(M, K)`` table),
-  marginal :math:`p_\theta(x) = \sum_z p(z) p_\theta(x|z)`;
-- encoder :math:`q_\eta(z|x) = \mathrm{softmax}(\eta_x)` (rows of a ``(K, M)`` table);
-- data :math:`p_\theta(x|y=1) = p_\text{data}(x) = \mathrm{softmax}(\text{data})`, fixed;
-- GAN generator :math:`p_\theta(x|y=0) = p_{g_\theta}(x) = \mathrm{softmax}(\theta)` (Lemma 1);
-- discriminator :math:`q_\phi(y=1|x) = D_\phi(x) = \sigma(\phi_x)`, reversed
-  :math:`q^r_\phi(y|x) = q_\phi(1-y|x)`;
-- :math:`p(y)` uniform.
+The quadrature is written in the algebra itself: :math:`\mathbb{E}_{q(z \mid x)}[f]` becomes
+:math:`\mathbb{E}_{w(i)}\,\mathbb{E}_{\delta(z \mid x, i)}[f]` with ``w`` the categorical of the
+rule's weights over node indices (enumerated) and ``δ`` the point mass at node i moved to q's
+location and scale (one pathwise draw), so ``compile`` does the rest and gradients flow through
+the nodes; :math:`\mathrm{KL}(q \| p)` and :math:`\mathrm{H}(q)` become
+:math:`\mathbb{E}_q[\log q - \log p]` and :math:`\mathbb{E}_q[-\log q]` first.
 
-An identity is an :class:`Identity`: two sides, a named constant, and the parameter groups whose
-gradients must agree. :func:`check` evaluates it at a point; :func:`verify` draws the points
-from a seed. Tests build deliberately wrong identities with ``identity._replace(right=...)`` from
-the public building blocks here and check that they fail.
+Example, the ELBO decomposition on a user's model (``per_example``: for every row of the batch)::
+
+    result = verify(log(marginal), E(q, log(joint) - log(q)) + KL(q, posterior),
+                    bindings, params, {"pixels": x}, wrt=("theta", "eta"), per_example=True)
+    print(result)
+
+``verify("lemma1", seed=0)`` checks one of the lecture's four identities on its finite model
+(:func:`unigen.algebra.identities.check_identity`); the rest of this module holds those finite
+models, written directly in ``jnp`` (independent of the algebra), and their hand-written sides,
+kept as oracles for :func:`check`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import math
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as numpyro_dist
 
+from unigen.algebra import expr as algebra
+from unigen.algebra.compiler import MAX_ENUMERATION, Binding, compile, explicit
+from unigen.algebra.expr import (
+    E,
+    Dist,
+    Node,
+    Product,
+    Term,
+    Var,
+    dist,
+    log,
+)
 from unigen.errors import ConfigError, describe
 
 Params = dict[str, jax.Array]
 Side = Callable[[Params], jax.Array]
 
 TOLERANCE = 1e-9
-"""An identity holds when its value and gradient errors are both below this."""
+"""An exact check holds when its value and gradient errors are both below this."""
+
+QUADRATURE_TOLERANCE = 1e-6
+"""The default tolerance of a quadrature check (Gauss-Hermite is exact only for polynomials)."""
 
 DEFAULT_SIZES: Mapping[str, int] = {"x": 5, "z": 3}
-"""Default sizes of the finite spaces: K = |x| and M = |z|."""
+"""Default sizes of the finite spaces of the built-in identities: K = |x| and M = |z|."""
+
+METHODS = ("auto", "exact", "quadrature", "monte_carlo")
+"""How :func:`verify` evaluates expectations (see the module docstring)."""
 
 
 class Verification(NamedTuple):
-    """The result of checking one identity exactly.
+    """The result of a check; ``print(result)`` shows it in three lines.
 
     Attributes:
-      identity: the identity's name, e.g. ``"lemma1"``.
-      holds: both errors are below :data:`TOLERANCE`.
-      sense: in what sense the equality holds (values, values up to a named constant,
-        gradients w.r.t. named parameters at a point).
-      max_abs_error_value: ``max |left + constant - right|`` over every component and point.
-      max_abs_error_grad: ``max |∇left - ∇right|`` over the checked parameter groups and points.
-      space: the sizes of the finite spaces, ``{"x": K, "z": M, "y": 2}``.
+      identity: the identity's name, or ``"lhs = rhs"`` as the algebra prints it.
+      holds: both errors are within their tolerances (the value error is not compared when
+        the identity holds only up to a constant).
+      sense: in what sense the equality is claimed (values, up to a constant, gradients w.r.t.
+        named groups, for every row of the batch).
+      max_abs_error_value: ``max |lhs − rhs|`` over the compared values (a mean over replicas
+        for Monte Carlo).
+      max_abs_error_grad: ``max |∇lhs − ∇rhs|`` over every leaf of the groups in ``wrt``
+        (0 when no group is named).
+      space: sizes of the finite spaces of a built-in identity, ``{"x": K, "z": M, "y": 2}``;
+        empty for a user's check.
+      method: ``"exact"``, ``"quadrature"`` or ``"monte_carlo"``.
+      tolerance_value: the bound the value error is compared with (``inf`` up to a constant).
+      tolerance_grad: the bound the gradient error is compared with.
+      k: Monte Carlo only: the number of standard errors in the tolerances (else ``None``).
     """
 
     identity: str
@@ -62,10 +109,550 @@ class Verification(NamedTuple):
     max_abs_error_value: float
     max_abs_error_grad: float
     space: dict[str, int]
+    method: str = "exact"
+    tolerance_value: float = TOLERANCE
+    tolerance_grad: float = TOLERANCE
+    k: float | None = None
+
+    def __str__(self) -> str:
+        verdict = "holds" if self.holds else "DOES NOT HOLD"
+        how = self.method if self.k is None else f"{self.method}, {self.k:g} standard errors"
+        value = f"values {self.max_abs_error_value:.3g} (tolerance {self.tolerance_value:.3g})"
+        grad = f"gradients {self.max_abs_error_grad:.3g} (tolerance {self.tolerance_grad:.3g})"
+        return (f"{self.identity}: {verdict} ({how})\n  in the sense: {self.sense}\n"
+                f"  max |error|: {value}, {grad}")
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+
+
+def verify(
+    lhs: Term | str,
+    rhs: Term | None = None,
+    bindings: Mapping[Dist, Any] | None = None,
+    params: Any = None,
+    batch: Mapping[str, Any] | None = None,
+    *,
+    wrt: str | tuple[str, ...] = (),
+    up_to_constant: bool = False,
+    per_example: bool = False,
+    method: str = "auto",
+    tolerance: float | None = None,
+    nodes: int = 16,
+    replicas: int = 256,
+    k: float = 4.0,
+    seed: int = 0,
+    sizes: Mapping[str, int] | None = None,
+) -> Verification:
+    r"""Check ``lhs == rhs`` for the given bindings at the point ``params``.
+
+    Args:
+      lhs: the left side, a scalar term; or the name of a built-in identity
+        (``"elbo-decomposition"``, ``"lemma1"``, ``"lemma2"``, ``"wake-sleep"``), checked on its
+        finite model at random points from ``seed`` and ``sizes`` (the other arguments unused).
+      rhs: the right side, over the same bindings.
+      bindings: what each distribution is, as for :func:`unigen.algebra.compile`.
+      params: the point, a dict of parameter groups (each any pytree, e.g.
+        ``{"eta": {"enc": {"w": w}}}``); floating leaves are evaluated in float64.
+      batch: the arrays the data distributions read (``data("pixels")`` reads
+        ``batch["pixels"]``); ``None`` for none.
+      wrt: the groups (keys of ``params``) whose gradients must agree; ``()`` for values only.
+      up_to_constant: the sides may differ by a constant: compare gradients only (name ``wrt``).
+      per_example: compare the sides on every row of the batch separately (each row a batch of
+        one), for identities that hold for every x and not only on average.
+      method: one of :data:`METHODS`.
+      tolerance: the absolute tolerance (default :data:`TOLERANCE` exact and Monte Carlo,
+        :data:`QUADRATURE_TOLERANCE` quadrature); Monte Carlo adds ``k`` standard errors.
+      nodes: Gauss-Hermite points per dimension of a Normal latent (quadrature).
+      replicas: independent estimates (Monte Carlo).
+      k: standard errors allowed (Monte Carlo).
+      seed: the keys of the Monte Carlo replicas (or of a built-in identity's points).
+      sizes: a built-in identity's finite spaces, ``{"x": K, "z": M}``.
+
+    Returns:
+      The :class:`Verification`; ``print`` it to read it.
+
+    Raises:
+      ConfigError: a bad argument (unknown method or group, a method the model does not allow).
+      ExpressionError: a side is not a scalar term.
+    """
+    if isinstance(lhs, str):
+        if rhs is not None:
+            raise ConfigError(
+                f"rhs: got {describe(rhs)} with the built-in identity {lhs!r}, expected None")
+        from unigen.algebra.identities import check_identity
+
+        return check_identity(lhs, seed=seed, sizes=sizes)
+    for side, term in (("lhs", lhs), ("rhs", rhs)):
+        if not isinstance(term, Term):
+            raise algebra.ExpressionError(
+                f"{side}: got {describe(term)}, expected a scalar term (E, log, KL, ...)")
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"params: got {describe(params)}, expected a dict of parameter groups")
+    batch = {} if batch is None else batch
+    if not isinstance(batch, Mapping):
+        raise ConfigError(f"batch: got {describe(batch)}, expected a dict of arrays or None")
+    groups = (wrt,) if isinstance(wrt, str) else tuple(wrt) if isinstance(wrt, list) else wrt
+    if not isinstance(groups, tuple) or any(g not in params for g in groups):
+        raise ConfigError(
+            f"wrt: got {describe(wrt)}, expected a tuple of keys of params {sorted(params)}")
+    if up_to_constant and not groups:
+        raise ConfigError("wrt: got (), expected groups to compare when up_to_constant=True")
+    if method not in METHODS:
+        raise ConfigError(f"method: got {describe(method)}, expected one of {METHODS}")
+    for argument, value, low in (("nodes", nodes, 1), ("replicas", replicas, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{argument}: got {describe(value)}, expected an int >= {low}")
+    if tolerance is not None and not (isinstance(tolerance, (int, float)) and tolerance >= 0):
+        raise ConfigError(f"tolerance: got {describe(tolerance)}, expected a number >= 0")
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or k <= 0:
+        raise ConfigError(f"k: got {describe(k)}, expected a positive number")
+    with jax.enable_x64(True):
+        params = jax.tree.map(_float64, dict(params))
+        batch = jax.tree.map(_float64, dict(batch))
+        used, difference = prepare(lhs, rhs, bindings, params, batch, per_example=per_example,
+                                   method=method, nodes=nodes)
+        errors = measure(used, difference, groups, seed=seed, replicas=replicas)(params)
+    return result(f"{lhs} = {rhs}", used, errors, groups, up_to_constant=up_to_constant,
+                  per_example=per_example, tolerance=tolerance, k=k)
+
+
+def prepare(lhs: Term, rhs: Term, bindings: Mapping[Dist, Any], params: Any,
+            batch: Mapping[str, Any], *, per_example: bool, method: str,
+            nodes: int) -> tuple[str, Callable[[Any, jax.Array], jax.Array]]:
+    """The method chosen and the pure ``difference(params, key) -> lhs − rhs`` (one value per
+    row with ``per_example``), for :func:`measure` (arguments as :func:`verify`, already
+    checked; call inside ``enable_x64``)."""
+    if per_example:
+        _check_rows(batch)
+    plan = _plan(lhs, rhs, bindings, params, batch, method, nodes)
+    losses = [compile(side, plan.bindings, estimator=plan.estimators(side), maximize=False)
+              for side in plan.sides]
+    return plan.method, _difference(*losses, batch=plan.batch, per_example=per_example)
+
+
+def measure(method: str, difference: Callable[[Any, jax.Array], jax.Array],
+            wrt: tuple[str, ...], *, seed: int = 0,
+            replicas: int = 256) -> Callable[[Any], Errors]:
+    """A jit-compiled ``errors(params)`` of ``difference``, reusable at points of the same
+    structure: its largest value and gradient (w.r.t. the groups ``wrt``) in absolute value,
+    and for Monte Carlo their largest standard errors over ``replicas`` keys from ``seed``."""
+    build = _monte_carlo if method == "monte_carlo" else _deterministic
+    return build(difference, wrt, seed=seed, replicas=replicas)
+
+
+def _float64(leaf: Any) -> Any:
+    array = jnp.asarray(leaf)
+    return array.astype(jnp.float64) if jnp.issubdtype(array.dtype, jnp.floating) else array
+
+
+def _check_rows(batch: Mapping[str, Any]) -> None:
+    rows = {name: jnp.shape(value)[0] if jnp.ndim(value) else None
+            for name, value in batch.items()}
+    if not rows or None in rows.values() or len(set(rows.values())) != 1:
+        raise ConfigError(
+            f"batch: got leading sizes {rows}, expected arrays with one common number of rows "
+            "(per_example=True compares every row)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning: which method, and the sides and bindings it compiles.
+
+
+class _Plan(NamedTuple):
+    method: str
+    sides: tuple[Term, Term]
+    bindings: dict[Dist, Any]
+    batch: dict[str, Any]
+    points: frozenset[Dist]  # the point masses δ of the quadrature (one pathwise draw each)
+
+    def estimators(self, side: Term) -> str | dict[Dist, str]:
+        """Enumerate every distribution of ``side`` but draw the point masses (Monte Carlo:
+        compile's own choice, ``"auto"``)."""
+        if self.method == "monte_carlo":
+            return "auto"
+        dists = {_unreversed(n) for n in algebra.nodes(side) if isinstance(n, Dist)}
+        return {d: "reparameterized" if d in self.points else "enumerate" for d in dists}
+
+
+def _unreversed(d: Dist) -> Dist:
+    return dataclasses.replace(d, reversed=False) if d.reversed else d
+
+
+def _free(d: Dist) -> Dist:
+    return dataclasses.replace(d, given=tuple(Var(v.name) for v in d.given))
+
+
+class _Kind(NamedTuple):
+    kind: str  # "discrete", "normal", "continuous" (not Normal) or "implicit" (sampled only)
+    shape: tuple[int, ...]  # the shape of one value
+
+
+def _classify(built: Any) -> _Kind:
+    shape = tuple(built.batch_shape) + tuple(built.event_shape)
+    base = built.base_dist if isinstance(built, numpyro_dist.Independent) else built
+    if built.is_discrete:
+        return _Kind("discrete", shape)
+    if isinstance(base, (numpyro_dist.Normal, numpyro_dist.MultivariateNormal)):
+        return _Kind("normal", shape)
+    return _Kind("continuous", shape)
+
+
+def _probe(sides: tuple[Term, Term], bindings: Any, params: Any,
+           batch: Any) -> dict[Dist, set[_Kind]]:
+    """What each binding builds, found by tracing both sides once (``jax.eval_shape``)."""
+    if not isinstance(bindings, Mapping):
+        raise ConfigError(f"bindings: got {describe(bindings)}, expected a dict Dist -> binding")
+    seen: dict[Dist, set[_Kind]] = {}
+    recording = {}
+    for d, b in bindings.items():
+        b = b if isinstance(b, Binding) or not callable(b) else explicit(b)
+        if isinstance(b, Binding) and b.kind == "explicit":
+            def fn(params: Any, given: Any, d: Dist = d, user: Callable = b.fn) -> Any:
+                built = user(params, given)
+                seen.setdefault(d, set()).add(_classify(built))
+                return built
+            recording[d] = explicit(fn)
+        else:
+            if isinstance(b, Binding) and b.kind != "data":  # implicit, or any other sampler
+                seen.setdefault(d, set()).add(_Kind("implicit", ()))
+            recording[d] = b
+    for side in sides:
+        loss = compile(side, recording, maximize=False)
+        jax.eval_shape(loss, params, jax.random.key(0), batch)
+    return seen
+
+
+def _integrated_over(term: Term) -> set[Dist]:
+    """The distributions ``term`` integrates over (expectations, KL's and H's first argument,
+    both sides of a JSD, the proposal of a bound), freed of fixed values."""
+    out: set[Dist] = set()
+    for node in algebra.nodes(term):
+        over: tuple[Any, ...] = ()
+        if isinstance(node, algebra.Expectation):
+            over = (node.dist,)
+        elif isinstance(node, algebra.KLDivergence):
+            over = (node.a,)
+        elif isinstance(node, algebra.Entropy):
+            over = (node.dist,)
+        elif isinstance(node, algebra.JSDivergence):
+            over = (node.a, node.b)
+        elif isinstance(node, algebra.ImportanceWeightedBound):
+            over = (node.proposal,)
+        out.update(_free(_unreversed(f)) for d in over for f in _factors(d))
+    return out
+
+
+def _plan(lhs: Term, rhs: Term, bindings: Any, params: Any, batch: Any, method: str,
+          nodes: int) -> _Plan:
+    seen = _probe((lhs, rhs), bindings, params, batch)
+    integrated = _integrated_over(lhs) | _integrated_over(rhs)
+    used = {_free(_unreversed(n)) for side in (lhs, rhs) for n in algebra.nodes(side)
+            if isinstance(n, Dist)}
+    kinds: dict[Dist, set[_Kind]] = {}
+    for d, found in seen.items():
+        if _free(d) in used:
+            kinds.setdefault(_free(d), set()).update(found)
+    implicit = sorted(str(d) for d, found in kinds.items()
+                      if any(x.kind == "implicit" for x in found))
+    continuous = {d: found for d, found in kinds.items()
+                  if d in integrated and any(x.kind in ("normal", "continuous") for x in found)}
+    plain = _Plan("exact", (lhs, rhs), dict(bindings), batch, frozenset())
+    if method == "monte_carlo" or (method == "auto" and implicit):
+        return plain._replace(method="monte_carlo")
+    if implicit:
+        raise ConfigError(
+            f"method: got {method!r}, but {implicit} are implicit (sample only); expected "
+            "'monte_carlo' or 'auto'")
+    if not continuous:
+        return plain
+    if method == "exact":
+        raise ConfigError(
+            f"method: got 'exact', but {sorted(str(d) for d in continuous)} are continuous; "
+            "expected 'quadrature', 'monte_carlo' or 'auto'")
+    problem = _quadrature_problem(lhs, rhs, continuous, nodes)
+    if problem is not None:
+        if method == "auto":
+            return plain._replace(method="monte_carlo")
+        raise ConfigError(f"method: got 'quadrature', but {problem}; expected 'monte_carlo'")
+    return _quadrature_plan(lhs, rhs, dict(bindings), batch, continuous, nodes)
+
+
+def _quadrature_problem(lhs: Term, rhs: Term, continuous: Mapping[Dist, set[_Kind]],
+                        nodes: int) -> str | None:
+    """Why the quadrature cannot be used, or None."""
+    for d, found in continuous.items():
+        if len(found) != 1 or next(iter(found)).kind != "normal":
+            return f"{d} is {sorted(x.kind for x in found)}, not Normal of one shape"
+        size = math.prod(next(iter(found)).shape)
+        if nodes ** size > MAX_ENUMERATION:
+            return f"{d} has dimension {size}: {nodes}^{size} nodes exceed {MAX_ENUMERATION}"
+    for node in algebra.nodes(lhs) + algebra.nodes(rhs):
+        inner: tuple[Any, ...] = ()
+        if isinstance(node, algebra.JSDivergence):
+            inner = (node.a, node.b)
+        elif isinstance(node, algebra.ImportanceWeightedBound):
+            inner = (node.proposal,)
+        if any(_free(_unreversed(f)) in continuous for d in inner for f in _factors(d)):
+            return f"{node} is over a continuous variable (no quadrature rule for it here)"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Quadrature as a rewrite of the expression.
+
+
+def _factors(d: Any) -> tuple[Dist, ...]:
+    return d.factors if isinstance(d, Product) else (d,)
+
+
+def _hermite(nodes: int, size: int) -> tuple[jax.Array, jax.Array]:
+    """Tensor Gauss-Hermite rule for N(0, I_size): points ``[nodes^size, size]``, probabilities."""
+    t, w = np.polynomial.hermite.hermgauss(nodes)
+    points = np.array(list(itertools.product(t * math.sqrt(2.0), repeat=size)))
+    weights = np.array([math.prod(c) for c in itertools.product(w / math.sqrt(math.pi),
+                                                                repeat=size)])
+    return jnp.asarray(points.reshape(len(weights), size)), jnp.asarray(weights / weights.sum())
+
+
+def _index_names(taken: frozenset[str], count: int) -> list[str]:
+    """Names for the node-index variables, unused by the expression."""
+    out: list[str] = []
+    candidates = itertools.chain((f"i{j}" for j in range(count)),
+                                 getattr(algebra, "VARIABLES", ()))
+    for name in candidates:
+        if len(out) == count:
+            break
+        if name in taken or name in out:
+            continue
+        try:
+            Var(name)
+        except ConfigError:
+            continue
+        out.append(name)
+    if len(out) < count:
+        raise ConfigError(
+            f"method: 'quadrature' needs {count} unused variable names for node indices, found "
+            f"{len(out)}; expected 'monte_carlo'")
+    return out
+
+
+def _moved(built: Any, standard: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """A standard normal point moved to the Normal ``built``: ``loc + scale · point``."""
+    if isinstance(built, numpyro_dist.MultivariateNormal):
+        return built.loc + built.scale_tril @ standard
+    base = built.base_dist if isinstance(built, numpyro_dist.Independent) else built
+    return jnp.broadcast_to(base.loc + base.scale * standard.reshape(shape), shape)
+
+
+def _user_fn(table: Mapping[Dist, Any], d: Dist, given: Mapping[str, Any]) -> Callable:
+    """The user's function for ``d`` at ``given``: a binding for fixed values first, as compile."""
+    fixed = tuple(Var(v.name, int(given[v.name])) if isinstance(given.get(v.name), int)
+                  else Var(v.name) for v in d.given)
+    for candidate in (dataclasses.replace(d, given=fixed), d):
+        if candidate in table:
+            b = table[candidate]
+            return (b if isinstance(b, Binding) else explicit(b)).fn
+    raise ConfigError(f"bindings: no binding for {d} with {sorted(given)}")
+
+
+def _quadrature_plan(lhs: Term, rhs: Term, bindings: dict[Dist, Any], batch: dict[str, Any],
+                     continuous: Mapping[Dist, set[_Kind]], nodes: int) -> _Plan:
+    taken = frozenset(algebra.variables(lhs) | algebra.variables(rhs))
+    ordered = sorted(continuous, key=str)
+    names = dict(zip(ordered, _index_names(taken, len(ordered))))
+    user = dict(bindings)
+    weights = {d: dist("w", over=names[d]) for d in ordered}  # one object each: a binding key
+    for d in ordered:
+        ((kind,),) = (tuple(continuous[d]),)
+        points, probabilities = _hermite(nodes, math.prod(kind.shape))
+        name = names[d]
+
+        def mass(params: Any, given: Any, d: Dist = d, name: str = name,
+                 points: jax.Array = points, shape: tuple[int, ...] = kind.shape) -> Any:
+            rest = {n: v for n, v in given.items() if n != name}
+            value = _moved(_user_fn(user, d, rest)(params, rest), points[given[name]], shape)
+            return numpyro_dist.Delta(value, event_dim=len(shape))
+
+        bindings[weights[d]] = explicit(
+            lambda params, given, p=probabilities: numpyro_dist.CategoricalProbs(p))
+        bindings[_point(d, name)] = explicit(mass)
+    sides = tuple(_integrated(side, names, weights) for side in (lhs, rhs))
+    index = frozenset(names.values())
+    points = frozenset(n for side in sides for n in algebra.nodes(side)
+                       if isinstance(n, Dist) and index & {v.name for v in n.given})
+    # compile draws as many samples as the batch has rows outside a data expectation: a point
+    # mass needs one, and an empty batch would give none.
+    batch = batch or {"rows": jnp.zeros((1,))}
+    return _Plan("quadrature", sides, bindings, batch, points)
+
+
+def _point(d: Dist, name: str) -> Dist:
+    """``δ(over | given, name)``: the point mass at node ``name`` of the rule for ``d``."""
+    return dataclasses.replace(d, given=d.given + (Var(name),))
+
+
+def _integrated(node: Node, names: Mapping[Dist, str], weights: Mapping[Dist, Dist]) -> Node:
+    """``node`` with every expectation over a continuous latent ``d`` (a key of ``names``, its
+    node-index variable) replaced by the rule: ``weights[d]`` over the index, then the point."""
+    def continuous(d: Any) -> bool:
+        return any(_free(_unreversed(f)) in names for f in _factors(d))
+
+    if isinstance(node, algebra.KLDivergence) and continuous(node.a):
+        return _integrated(E(node.a, log(node.a) - log(node.b)), names, weights)
+    if isinstance(node, algebra.Entropy) and continuous(node.dist):
+        return _integrated(E(node.dist, -log(node.dist)), names, weights)
+    if isinstance(node, algebra.Expectation) and continuous(node.dist):
+        factors: list[Dist] = []
+        for f in _factors(node.dist):
+            d = _free(f)
+            factors.extend((weights[d], _point(f, names[d])) if d in names else (f,))
+        return E(Product(tuple(factors)), _integrated(node.body, names, weights))
+    if not isinstance(node, Term):
+        return node
+    return _rebuilt(node, lambda child: _integrated(child, names, weights))
+
+
+def _rebuilt(node: Node, fn: Callable[[Node], Node]) -> Node:
+    """``node`` with ``fn`` applied to each of its direct sub-nodes (any node kind)."""
+    if not dataclasses.is_dataclass(node):
+        return node
+    changes = {}
+    for field in dataclasses.fields(node):
+        value = getattr(node, field.name)
+        if isinstance(value, Node):
+            changes[field.name] = fn(value)
+        elif isinstance(value, tuple) and value and all(isinstance(v, Node) for v in value):
+            changes[field.name] = tuple(fn(v) for v in value)
+    same = all(changes[k] is getattr(node, k) or changes[k] == getattr(node, k) for k in changes)
+    return node if same else dataclasses.replace(node, **changes)
+
+
+def substitute(node: Node, mapping: Mapping[Node, Node]) -> Node:
+    """``node`` with every sub-node that is a key of ``mapping`` replaced by its value, e.g. a
+    joint :math:`p_\\theta(x, z)` by the product :math:`p(z)\\,p_\\theta(x \\mid z)` that compile
+    binds factor by factor."""
+    if node in mapping:
+        return mapping[node]
+    return _rebuilt(node, lambda child: substitute(child, mapping))
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation.
+
+
+def _difference(left: Callable, right: Callable, *, batch: Mapping[str, Any],
+                per_example: bool) -> Callable[[Any, jax.Array], jax.Array]:
+    """``(params, key) -> lhs − rhs``, a scalar, or one value per row with ``per_example``."""
+    def on(rows: Mapping[str, Any], params: Any, key: jax.Array) -> jax.Array:
+        return left(params, key, rows)[0] - right(params, key, rows)[0]
+
+    if not per_example:
+        return lambda params, key: on(batch, params, key)
+    return lambda params, key: jax.vmap(
+        lambda row: on(jax.tree.map(lambda a: a[None], row), params, key))(batch)
+
+
+def _gradient_error(jacobian: Any, groups: tuple[str, ...]) -> jax.Array:
+    leaves = [jnp.abs(leaf) for g in groups for leaf in jax.tree.leaves(jacobian[g])]
+    return jnp.max(jnp.stack([jnp.max(leaf) for leaf in leaves])) if leaves else jnp.zeros(())
+
+
+class Errors(NamedTuple):
+    """The measured errors of one check (see :class:`Verification`)."""
+
+    value: float
+    grad: float
+    value_se: float = 0.0  # Monte Carlo: the largest standard error of a compared value
+    grad_se: float = 0.0  # ... and of a compared gradient component
+
+
+def _deterministic(difference: Callable, groups: tuple[str, ...], *, seed: int,
+                   replicas: int) -> Callable[[Any], Errors]:
+    del replicas
+    key = jax.random.key(seed)
+
+    @jax.jit
+    def errors(params: Any) -> tuple[jax.Array, jax.Array]:
+        value = jnp.max(jnp.abs(difference(params, key)))
+        if not groups:
+            return value, jnp.zeros(())
+        return value, _gradient_error(jax.jacrev(difference)(params, key), groups)
+
+    def at(params: Any) -> Errors:
+        value, grad = errors(params)
+        return Errors(float(value), float(grad))
+
+    return at
+
+
+def _monte_carlo(difference: Callable, groups: tuple[str, ...], *, seed: int,
+                 replicas: int) -> Callable[[Any], Errors]:
+    keys = jax.random.split(jax.random.key(seed), replicas)
+
+    @jax.jit
+    def estimates(params: Any) -> tuple[jax.Array, Any]:
+        values = jax.vmap(lambda k: difference(params, k))(keys)
+        if not groups:
+            return values, {}
+        jacobians = jax.vmap(lambda k: jax.jacrev(difference)(params, k))(keys)
+        return values, {g: jacobians[g] for g in groups}
+
+    def summary(samples: list[jax.Array]) -> tuple[float, float]:
+        if not samples:
+            return 0.0, 0.0
+        means = [jnp.max(jnp.abs(jnp.mean(s, axis=0))) for s in samples]
+        errors = [jnp.max(jnp.std(s, axis=0, ddof=1)) / math.sqrt(replicas) for s in samples]
+        return float(max(means)), float(max(errors))
+
+    def at(params: Any) -> Errors:
+        values, jacobians = estimates(params)
+        value, value_se = summary([values])
+        grad, grad_se = summary(jax.tree.leaves(jacobians))
+        return Errors(value, grad, value_se, grad_se)
+
+    return at
+
+
+def result(identity: str, method: str, errors: Errors, wrt: tuple[str, ...], *,
+           up_to_constant: bool = False, per_example: bool = False,
+           tolerance: float | None = None, k: float = 4.0, sense: str | None = None,
+           space: Mapping[str, int] | None = None) -> Verification:
+    """The :class:`Verification` of measured ``errors`` (``sense`` default: stated from the
+    options; arguments as :func:`verify`)."""
+    floor = tolerance if tolerance is not None else (
+        QUADRATURE_TOLERANCE if method == "quadrature" else TOLERANCE)
+    monte_carlo = method == "monte_carlo"
+    tolerance_value = math.inf if up_to_constant else (
+        floor + (k * errors.value_se if monte_carlo else 0.0))
+    tolerance_grad = floor + (k * errors.grad_se if monte_carlo else 0.0)
+    if sense is None:
+        names = ", ".join(algebra.PARAMS.get(g, g) for g in wrt)
+        if up_to_constant:
+            sense = f"gradients w.r.t. {names} (values up to a constant)"
+        else:
+            sense = "values" + (f" and gradients w.r.t. {names}" if wrt else "")
+        if per_example:
+            sense += ", for every row of the batch"
+    holds = errors.grad <= tolerance_grad and errors.value <= tolerance_value
+    return Verification(
+        identity=identity,
+        holds=bool(holds),
+        sense=sense,
+        max_abs_error_value=errors.value,
+        max_abs_error_grad=errors.grad,
+        space=dict(space or {}),
+        method=method,
+        tolerance_value=tolerance_value,
+        tolerance_grad=tolerance_grad,
+        k=float(k) if monte_carlo else None,
+    )
 
 
 class Identity(NamedTuple):
-    """An identity ``left(params) + constant(params) == right(params)`` on a finite space.
+    """A hand-written identity ``left(params) + constant(params) == right(params)`` on a finite
+    space, an oracle for :func:`check` (the algebra's are in :mod:`unigen.algebra.identities`).
 
     Attributes:
       name: the identity's name.
@@ -88,7 +675,8 @@ class Identity(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------
-# Exact building blocks on finite spaces (log-probabilities along the last axis).
+# The finite models of the lecture's identities, written directly in jnp (oracles).
+#
 
 
 def zero(params: Params) -> jax.Array:
@@ -269,7 +857,7 @@ ELBO_DECOMPOSITION = Identity(
 # §3.2 Lemma 1.
 
 
-def _log_mixture0(params: Params) -> jax.Array:
+def log_mixture0(params: Params) -> jax.Array:
     """``log p_{θ0}(x) = log E_{p(y)} p_{θ0}(x|y)``, the frozen mixture.
 
     θ0 is ``params["theta0"]`` when given, else ``stop_gradient(params["theta"])`` (θ = θ0).
@@ -287,8 +875,8 @@ def lemma1_tables(params: Params) -> tuple[jax.Array, jax.Array, jax.Array]:
     """
     log_p_x_given_y = jnp.stack([log_gan_generator(params), log_data(params)])
     log_reversed = reversed_discriminator(log_discriminator(params))
-    log_mixture0 = _log_mixture0(params)
-    unnormalized = log_reversed.T + log_mixture0[None, :]
+    log_mixture = log_mixture0(params)
+    unnormalized = log_reversed.T + log_mixture[None, :]
     log_qr_x_given_y = unnormalized - jax.nn.logsumexp(unnormalized, axis=1, keepdims=True)
     return log_p_x_given_y, log_reversed, log_qr_x_given_y
 
@@ -309,9 +897,9 @@ def lemma1_right(params: Params) -> jax.Array:
 
 def lemma1_constant(params: Params) -> jax.Array:
     """``E_{p(y)}[log Z_y]`` with ``Z_y = Σ_x q^r_{φ0}(y|x) p_{θ0}(x)``; ``−log 2`` at ``D*``."""
-    log_mixture0 = _log_mixture0(params)
+    log_mixture = log_mixture0(params)
     log_reversed = reversed_discriminator(log_discriminator(params))
-    return jnp.mean(jax.nn.logsumexp(log_reversed.T + log_mixture0[None, :], axis=1))
+    return jnp.mean(jax.nn.logsumexp(log_reversed.T + log_mixture[None, :], axis=1))
 
 
 def lemma1_remainder(params: Params) -> jax.Array:
@@ -320,7 +908,7 @@ def lemma1_remainder(params: Params) -> jax.Array:
     Zero, with zero gradient, at θ = θ0; checked away from θ0 by giving ``params["theta0"]``.
     """
     mixture = jnp.logaddexp(log_gan_generator(params), log_data(params)) - jnp.log(2.0)
-    return kl(mixture, _log_mixture0(params))
+    return kl(mixture, log_mixture0(params))
 
 
 def _lemma1_points(key: jax.Array, sizes: Mapping[str, int]) -> tuple[Params, ...]:
@@ -509,7 +1097,8 @@ def check(identity: Identity, *points: Params) -> Verification:
     )
 
 
-def _validate_sizes(sizes: Mapping[str, int] | None) -> dict[str, int]:
+def checked_sizes(sizes: Mapping[str, int] | None) -> dict[str, int]:
+    """``sizes`` merged into :data:`DEFAULT_SIZES`, or a ConfigError naming the bad entry."""
     if sizes is None:
         return dict(DEFAULT_SIZES)
     if not isinstance(sizes, Mapping):
@@ -525,28 +1114,3 @@ def _validate_sizes(sizes: Mapping[str, int] | None) -> dict[str, int]:
             raise ConfigError(
                 f"sizes[{name!r}]: expected an integer >= 2, saw {describe(size)}")
     return merged
-
-
-def verify(name: str, *, seed: int = 0, sizes: Mapping[str, int] | None = None) -> Verification:
-    """Check the named identity exactly at random points drawn from ``seed``.
-
-    Args:
-      name: one of ``"elbo-decomposition"``, ``"lemma1"``, ``"lemma2"``, ``"wake-sleep"``.
-      seed: seed of the random parameter points.
-      sizes: sizes of the finite spaces, ``{"x": K, "z": M}`` (each >= 2); default
-        :data:`DEFAULT_SIZES`.
-
-    Returns:
-      The :class:`Verification` record.
-
-    Raises:
-      ConfigError: unknown ``name`` or bad ``sizes``.
-    """
-    if name not in IDENTITIES:
-        raise ConfigError(
-            f"name: unknown identity {describe(name)}, expected one of {sorted(IDENTITIES)}")
-    checked_sizes = _validate_sizes(sizes)
-    identity = IDENTITIES[name]
-    with jax.enable_x64(True):
-        points = identity.points(jax.random.key(seed), checked_sizes)
-    return check(identity, *points)
