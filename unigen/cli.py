@@ -595,8 +595,9 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     import jax
 
     from unigen import data
-    from unigen.training import fit, make_optimizer
+    from unigen.training import fit, make_optimizer, runtime
 
+    runtime.enable_compilation_cache()  # off with UNIGEN_COMPILATION_CACHE=0
     config = {k: v for k, v in options.items() if k not in ("command", "resume", "no_progress")}
     _check_settings(config)
     # Everything that can fail on bad input is checked before anything is written.
@@ -627,6 +628,7 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     elif out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out: {out} is not empty; expected a new directory, or --resume to continue the run in it")
 
+    print(f"unigen: {runtime.device_line()}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     result = fit(

@@ -20,11 +20,17 @@ from typing import Any
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
 from unigen.errors import CheckpointError
 
 MANIFEST = "unigen_sha256.json"
+
+
+def _orbax():
+    """orbax.checkpoint, imported on first use (~0.3 s): a run without checkpoints never pays it."""
+    import orbax.checkpoint as ocp  # noqa: PLC0415
+
+    return ocp
 
 
 class Checkpoints:
@@ -32,6 +38,7 @@ class Checkpoints:
 
     def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3):
         self.directory = Path(directory).absolute()
+        ocp = _orbax()
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
         )
@@ -55,6 +62,7 @@ class Checkpoints:
 
     def save(self, step: int, state: Any) -> None:
         """Saves ``state`` (a pytree of arrays) as step ``step``, waits, then records its digests."""
+        ocp = _orbax()
         self._manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
         self._manager.wait_until_finished()
         if jax.process_index() == 0:
@@ -86,6 +94,7 @@ class Checkpoints:
                 "it is corrupt or not an orbax checkpoint"
             ) from error
         _check_matches(stored, like, where)
+        ocp = _orbax()
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         try:
             return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))

@@ -168,7 +168,7 @@ def make_trainer(
         out_shardings=(replicated, replicated),
         donate_argnums=0,
     )
-    return Trainer(init, step, update, mesh, steps_per_call)
+    return Trainer(jax.jit(init), step, update, mesh, steps_per_call)  # one compiled init, not op by op
 
 
 class BatchSource(Protocol):
