@@ -25,6 +25,10 @@ batch 128, Adam 1e-3, each with its own code for the model, the loss and the ste
   50 steps per call) and unigen's trainer (1 and 50 steps per call); "images" are points. The
   FLOP floor is the VAE's and is not applied to these rows (their 100x128x128 matmuls are far
   from any matmul-bound regime).
+* ``sbn: ...`` (unless ``--no-gan``): the SBN-200 Helmholtz machine (``helmholtz_machine(784,
+  (200,))``) trained by wake-sleep, Adam 1e-3, on the VAE's batches: torch
+  (``baselines/torch_sbn.py``), plain JAX (``baselines/plain_jax_sbn.py``) and unigen's
+  ``wake_sleep`` in its trainer, 1 and 50 steps per call; no floor either.
 
 Timing and the floor are those of ``benchmarks/vae_throughput.py`` (imported, not repeated
 here): all batches are on the device (or in torch tensors) before the clock starts, one untimed
@@ -226,46 +230,63 @@ def profile_rows(x: np.ndarray) -> list[Row]:
 
 
 # ----------------------------------------------------------------------------------------------
-# The GAN on grid25
+# The GAN on grid25 and the SBN with wake-sleep
 
 
-def gan_rows(steps: int, threads: int) -> list[Row]:
-    """The GAN of ``unigen bench modes`` (2-128-128-128 MLPs, ReLU, non-saturating, Adam 1e-3 with
-    b1 = 0.5, 100 points per step) on grid25: torch, plain JAX and unigen's trainer."""
+def baseline_rows(prefix: str, x: np.ndarray, torch_networks: tuple, torch_step: Callable, plain: Any,
+                  adam: optax.GradientTransformation, algorithm: Any, threads: int) -> list[Row]:
+    """``prefix: torch``, ``plain JAX`` and ``unigen`` rows (JAX ones at 1 and 50 steps per call)
+    training on the host batches ``x[steps, B, D]``; ``plain`` is a ``baselines/plain_jax_*`` module."""
     import torch
 
-    from benchmarks.baselines import plain_jax_gan, torch_gan
-    from unigen import bench_modes
-    from unigen.training import make_optimizer, make_trainer, parallel
+    from unigen.training import make_trainer, parallel
 
-    dataset = data.load("grid25", "train")
-    x = data.Batches(dataset, GAN_BATCH, seed=0).stack(0, steps)["x"]  # [steps, 100, 2]
-    adam = optax.adam(1e-3, b1=0.5)
-    rows = []
-    networks = torch_gan.build(seed=0)
+    steps = x.shape[0]
     torch_batches = [torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)) for batch in x]
 
     def run_torch() -> float:
         torch.set_num_threads(threads)
         began = time.perf_counter()
         for batch in torch_batches:
-            torch_gan.train_step(*networks, batch)
+            torch_step(*torch_networks, batch)
         return time.perf_counter() - began
 
-    rows.append(Row("gan: torch", run_torch))
-    rows.append(step_row("gan: plain JAX, 1 step/call", plain_jax_gan.make_step(adam),
-                         plain_jax_gan.init(jax.random.key(0), adam), [jax.device_put(b) for b in x]))
-    rows.append(step_row(f"gan: plain JAX, {PER_CALL} steps/call", plain_jax_gan.make_scan_step(adam),
-                         plain_jax_gan.init(jax.random.key(0), adam),
-                         [jax.device_put(x[i: i + PER_CALL]) for i in range(0, steps, PER_CALL)]))
-    _, algorithm = bench_modes.build("gan", 25)
+    rows = [Row(f"{prefix}: torch", run_torch),
+            step_row(f"{prefix}: plain JAX, 1 step/call", plain.make_step(adam), plain.init(jax.random.key(0), adam),
+                     [jax.device_put(b) for b in x]),
+            step_row(f"{prefix}: plain JAX, {PER_CALL} steps/call", plain.make_scan_step(adam),
+                     plain.init(jax.random.key(0), adam),
+                     [jax.device_put(x[i: i + PER_CALL]) for i in range(0, steps, PER_CALL)])]
     for per_call in (1, PER_CALL):
-        trainer = make_trainer(algorithm, make_optimizer("adam", 1e-3, b1=0.5), steps_per_call=per_call)
+        trainer = make_trainer(algorithm, adam, steps_per_call=per_call)
         sharding = parallel.batch_sharding(trainer.mesh, stacked=True)
         batches = [{"x": jax.device_put(x[i: i + per_call], sharding)} for i in range(0, steps, per_call)]
-        rows.append(step_row(f"gan: unigen, {per_call} step{'s' if per_call > 1 else ''}/call", trainer.step,
+        rows.append(step_row(f"{prefix}: unigen, {per_call} step{'s' if per_call > 1 else ''}/call", trainer.step,
                              trainer.init(jax.random.key(0)), batches))
     return rows
+
+
+def gan_rows(steps: int, threads: int) -> list[Row]:
+    """The GAN of ``unigen bench modes`` (2-128-128-128 MLPs, ReLU, non-saturating, Adam 1e-3 with
+    b1 = 0.5, 100 points per step) on grid25: torch, plain JAX and unigen's trainer."""
+    from benchmarks.baselines import plain_jax_gan, torch_gan
+    from unigen import bench_modes
+
+    x = data.Batches(data.load("grid25", "train"), GAN_BATCH, seed=0).stack(0, steps)["x"]  # [steps, 100, 2]
+    _, algorithm = bench_modes.build("gan", 25)
+    return baseline_rows("gan", x, torch_gan.build(seed=0), torch_gan.train_step, plain_jax_gan,
+                         optax.adam(1e-3, b1=0.5), algorithm, threads)
+
+
+def sbn_rows(x: np.ndarray, threads: int) -> list[Row]:
+    """The SBN-200 Helmholtz machine trained by wake-sleep (Adam 1e-3) on the VAE's batches."""
+    from benchmarks.baselines import plain_jax_sbn, torch_sbn
+    from unigen.algorithms.wake_sleep import wake_sleep
+    from unigen.models.helmholtz import helmholtz_machine
+
+    algorithm = wake_sleep(helmholtz_machine(plain_jax_sbn.DATA_DIM, (plain_jax_sbn.HIDDEN,)))
+    return baseline_rows("sbn", x, torch_sbn.build(seed=0), torch_sbn.train_step, plain_jax_sbn,
+                         optax.adam(vt.LEARNING_RATE), algorithm, threads)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -284,7 +305,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--steps", type=int, help=f"steps per repeat (a multiple of {PER_CALL})")
     parser.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     parser.add_argument("--profile", action="store_true", help="add the plain-JAX ablation rows")
-    parser.add_argument("--no-gan", action="store_true", help="leave out the GAN rows")
+    parser.add_argument("--no-gan", action="store_true", help="leave out the GAN and SBN rows")
     parser.add_argument("--data-dir", type=Path, default=vt.DEFAULT_DATA_DIR, help="TFDS data directory")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
     args = parser.parse_args(argv)
@@ -308,7 +329,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.profile:
         rows += profile_rows(x)
     if not args.no_gan:
-        rows += gan_rows(steps, args.torch_threads)
+        rows += gan_rows(steps, args.torch_threads) + sbn_rows(x, args.torch_threads)
     probe = vt.MatmulProbe(vt.BATCH, MATMUL_CALLS)
     warm_began = time.perf_counter()
     for row in rows:
@@ -326,16 +347,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     flops_per_image = sum(r["flops"] for r in vt.step_matmuls(vt.BATCH)) / vt.BATCH
     floor_per_repeat = [g * 1e9 / flops_per_image for g in rates]
-    def is_gan(name: str) -> bool:
-        return name.startswith("gan:")
+    def is_other(name: str) -> bool:  # a GAN or SBN row
+        return name.startswith(("gan:", "sbn:"))
 
-    per_repeat = {row.name: [steps * (GAN_BATCH if is_gan(row.name) else vt.BATCH) / s for s in row.seconds]
-                  for row in rows}
+    per_repeat = {row.name: [steps * (GAN_BATCH if row.name.startswith("gan:") else vt.BATCH) / s
+                             for s in row.seconds] for row in rows}
     out_rows = []
     for row in rows:
         stats = vt.summary(per_repeat[row.name])
-        # the floor is the VAE step's matmuls: it means nothing for the GAN's 100x128x128 matmuls
-        fraction = None if is_gan(row.name) else vt.summary(
+        # the floor is the VAE step's matmuls: it is not the GAN's or the SBN's
+        fraction = None if is_other(row.name) else vt.summary(
             [v / f for v, f in zip(per_repeat[row.name], floor_per_repeat)])["median"]
         out_rows.append({"name": row.name, "images_per_second": stats["median"],
                          "spread": {k: stats[k] for k in ("min", "max", "q1", "q3")},
@@ -348,11 +369,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ratios = {f"{top} / {bottom}": ratio(top, bottom) for top, bottom in [
         (fused, TORCH), (single, TORCH), (fused, TORCH_ONE), (fused, FLAX), (single, FLAX),
         (single, UNIGEN_ROWS["c"]), (fused, UNIGEN_ROWS["d"]), (UNIGEN_ROWS["d"], FLAX), (FLAX, TORCH)]}
-    gan_fused, gan_single = f"gan: unigen, {PER_CALL} steps/call", "gan: unigen, 1 step/call"
-    if gan_fused in per_repeat:
-        ratios.update({f"{top} / {bottom}": ratio(top, bottom) for top, bottom in [
-            (gan_fused, "gan: torch"), (gan_single, "gan: torch"), (gan_single, "gan: plain JAX, 1 step/call"),
-            (gan_fused, f"gan: plain JAX, {PER_CALL} steps/call")]})
+    for prefix in ("gan", "sbn"):
+        fused_row, single_row = f"{prefix}: unigen, {PER_CALL} steps/call", f"{prefix}: unigen, 1 step/call"
+        if fused_row in per_repeat:
+            ratios.update({f"{top} / {bottom}": ratio(top, bottom) for top, bottom in [
+                (fused_row, f"{prefix}: torch"), (single_row, f"{prefix}: torch"),
+                (single_row, f"{prefix}: plain JAX, 1 step/call"),
+                (fused_row, f"{prefix}: plain JAX, {PER_CALL} steps/call")]})
     # --profile: the share of the plain-JAX step's time that the ablated part takes,
     # 1 - (time without it) / (time with it), per repeat.
     shares = {row.name: vt.summary([1 - full / part for full, part in zip(per_repeat[UNIGEN_ROWS["c"]],
