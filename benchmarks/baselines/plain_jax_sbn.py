@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from benchmarks.baselines import steps
+
 DATA_DIM = 784
 HIDDEN = 200
 INIT_SCALE = 0.1
@@ -88,10 +90,9 @@ def update(optimizer: optax.GradientTransformation, state: State, x: jax.Array) 
 
 def make_step(optimizer: optax.GradientTransformation):
     """``step(state, x[B, 784]) -> (state, [wake_loss, sleep_loss])``, jitted, donating ``state``."""
-    return jax.jit(lambda state, x: update(optimizer, state, x), donate_argnums=0)
+    return steps.jitted_step(update, optimizer)
 
 
 def make_scan_step(optimizer: optax.GradientTransformation):
     """``run(state, xs[K, B, 784]) -> (state, losses[K, 2])``: K steps in one call."""
-    return jax.jit(lambda state, xs: jax.lax.scan(lambda s, x: update(optimizer, s, x), state, xs),
-                   donate_argnums=0)
+    return steps.jitted_scan(update, optimizer)
