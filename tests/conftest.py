@@ -7,6 +7,7 @@ import os
 
 os.environ.setdefault("XLA_FLAGS", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("UNIGEN_COMPILATION_CACHE", "0")  # no on-disk compilation cache: tests stay isolated
 
 import jax
 import pytest

@@ -478,8 +478,9 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     writes: ``{"losses": {phase: last loss}, ...the recipe's summary..., "steps",
     "images_per_second", "wall_seconds"}``."""
     from unigen import data
-    from unigen.training import fit, make_optimizer, rundir
+    from unigen.training import fit, make_optimizer, rundir, runtime
 
+    runtime.enable_compilation_cache()  # off with UNIGEN_COMPILATION_CACHE=0
     # (1) Every check: everything that can fail on bad input fails before anything is written.
     found = recipes.recipe(options["algorithm"])
     config = _read_options(found, options)
@@ -506,6 +507,7 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
                   file=sys.stderr)
             return finished
 
+    print(f"unigen: {runtime.device_line()}", file=sys.stderr)
     # (2) The run directory: locked, config.json written (fresh runs), rolled back if nothing ran.
     with rundir.open_run(out, config, resume=bool(options.get("resume"))):
         # (3) Fit.

@@ -24,7 +24,6 @@ from typing import Any
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
 from unigen.errors import CheckpointError, StorageError
 
@@ -35,6 +34,13 @@ ORBAX_TEMPORARY = ".orbax-checkpoint-tmp"
 PAUSE_BEFORE_RECORD = "UNIGEN_TEST_PAUSE_BEFORE_RECORD"
 
 
+def _orbax():
+    """orbax.checkpoint, imported on first use (~0.3 s): a run without checkpoints never pays it."""
+    import orbax.checkpoint as ocp  # noqa: PLC0415
+
+    return ocp
+
+
 class Checkpoints:
     """The checkpoints of one run, in ``directory`` (one subdirectory per saved step)."""
 
@@ -42,6 +48,7 @@ class Checkpoints:
         self.directory = Path(directory).absolute()
         if discard_incomplete:
             remove_incomplete(self.directory)
+        ocp = _orbax()
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
         )
@@ -66,6 +73,7 @@ class Checkpoints:
     def save(self, step: int, state: Any) -> None:
         """Saves ``state`` (a pytree of arrays) as step ``step``, waits, then records its digests."""
         step_dir = self._step_dir(int(step))
+        ocp = _orbax()
         try:
             self._manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
             self._manager.wait_until_finished()
@@ -107,6 +115,7 @@ class Checkpoints:
                 "it is corrupt or not an orbax checkpoint"
             ) from error
         _check_matches(stored, like, where)
+        ocp = _orbax()
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         try:
             return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))

@@ -183,7 +183,7 @@ def make_trainer(
         step = _refusing_donated(plain)
     else:
         step = _refusing_donated(_stacked_call(update, mesh, steps_per_call), steps_per_call)
-    return Trainer(init, step, update, mesh, steps_per_call)
+    return Trainer(jax.jit(init), step, update, mesh, steps_per_call)  # one compiled init, not op by op
 
 
 def _stacked_call(update: Callable, mesh: jax.sharding.Mesh, count: int) -> Callable:
