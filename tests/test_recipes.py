@@ -103,6 +103,33 @@ def test_every_built_in_recipe_builds_the_phases_of_its_declaration():
         assert [(p.name, p.groups) for p in algorithm.phases] == [(p.name, p.groups) for p in declared.phases], name
 
 
+# Algorithms some of whose phases are not yet compiled from their declaration (issue [6] part 4):
+# the variational-EM E-step with the score function and its baselines, and PM (not declared).
+NOT_YET_COMPILED = {"vem", "pm"}
+
+
+def test_every_phase_is_compiled_from_its_declaration():
+    """Over the registry: each phase's loss was compiled (by unigen.algebra.compile, through
+    unigen.algebra.algorithm) from the objective the algorithm's declaration states for it (the
+    compiled objective may set what the declaration leaves symbolic, e.g. the IWAE's k, or
+    add what it states in words, e.g. wake-sleep's learned prior)."""
+    from unigen.algebra import Declaration
+
+    compiled = set()
+    for name in BUILT_IN:
+        found = recipes.recipe(name)
+        config = {"algorithm": name, **found.read({}), "data_dim": 4, "image_shape": None,
+                  "likelihood": "bernoulli", "code_values": 3, "latent_dim": 2}
+        _, algorithm = found.build(config)
+        declared = algorithm.objective
+        if not isinstance(declared, Declaration):
+            continue
+        if all(getattr(p.loss, "objective", None) is declared.phase(p.name).objective
+               for p in algorithm.phases):
+            compiled.add(name)
+    assert compiled == set(BUILT_IN) - NOT_YET_COMPILED
+
+
 def test_train_help_lists_the_recipes_and_a_recipe_help_its_own_options(capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(FIXTURES))
     with pytest.raises(SystemExit) as exit_:

@@ -108,6 +108,7 @@ def _with_prepare(compiled: Callable[..., Any], prepare: Callable[[Batch], Batch
     def loss(params: Params, key: PRNGKey, batch: Batch, step: Any = None, **options: Any):
         return compiled(params, key, prepare(batch), step, **options)
 
+    loss.objective = compiled.objective  # type: ignore[attr-defined]
     return loss
 
 

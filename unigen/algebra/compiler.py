@@ -223,7 +223,8 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
       ``params`` the dict of parameter groups; pure and jit-able. ``step`` (an int scalar, the
       steps taken so far; the trainer passes it) is needed when a coefficient is a schedule;
       ``coefficients`` overrides values at call time (numbers or traced arrays). The loss has
-      an attribute ``uses_step``: whether some coefficient is a schedule.
+      attributes ``uses_step`` (whether some coefficient is a schedule) and ``objective``
+      (``expr``).
 
     Raises:
       ConfigError: a distribution without a binding (the message names the distribution and
@@ -262,6 +263,7 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
         return sign * value, out
 
     loss.uses_step = uses_step  # type: ignore[attr-defined]
+    loss.objective = expr  # type: ignore[attr-defined]  # what it was compiled from
     return loss
 
 

@@ -342,6 +342,7 @@ def _with_gradient_penalty(model: GANModel, loss, gamma: float):
         penalty = gradient_penalty(model, params["phi"], batch_data(batch, model.data_dim))
         return value + gamma * penalty, {**metrics, "gradient_penalty": penalty}
 
+    penalized.objective = loss.objective  # the declared objective, plus a training regularizer
     return penalized
 
 
