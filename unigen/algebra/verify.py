@@ -465,7 +465,7 @@ def _quadrature_plan(lhs: Term, rhs: Term, bindings: dict[Dist, Any], batch: dic
     user = dict(bindings)
     weights = {d: dist("w", over=names[d]) for d in ordered}  # one object each: a binding key
     for d in ordered:
-        ((kind,),) = (tuple(continuous[d]),)
+        (kind,) = continuous[d]  # one Normal shape (checked by _quadrature_problem)
         points, probabilities = _hermite(nodes, math.prod(kind.shape))
         name = names[d]
 
