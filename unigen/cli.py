@@ -580,8 +580,11 @@ def _recipe_of_run(run: str | Path, hook: str, expected: str) -> recipes.Recipe:
 
 def evaluate(run: str | Path, *, k: int = 1000, split: str = "test", data_dir: str | None = None, seed: int = 0) -> dict:
     """``unigen eval``: the recipe's test metrics of a trained run (IS-NLL with ``k`` importance
-    samples and ELBO for likelihood models), with ``"split"`` and ``"examples"``."""
+    samples and ELBO for likelihood models), with ``"split"`` and ``"examples"``; a non-finite
+    number is ``None`` (JSON ``null``: ``NaN`` is not JSON)."""
     import jax
+
+    from unigen.training.rundir import finite_or_null
 
     if k < 1:
         raise ConfigError(f"--k: expected a positive integer, got {k}")
@@ -589,7 +592,7 @@ def evaluate(run: str | Path, *, k: int = 1000, split: str = "test", data_dir: s
     config, model, params = _load_run(run)
     dataset = _dataset(config, split, data_dir)
     metrics = found.evaluate(config, model, params, dataset, jax.random.key(seed), k)
-    return {**metrics, "split": split, "examples": int(dataset.x.shape[0])}
+    return finite_or_null({**metrics, "split": split, "examples": int(dataset.x.shape[0])})
 
 
 def sample(run: str | Path, *, n: int = 64, out: str | Path, seed: int = 0) -> Path:
