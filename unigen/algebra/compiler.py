@@ -97,10 +97,13 @@ from unigen.errors import ConfigError, DataError, describe
 __all__ = ["ESTIMATORS", "KL_METHODS", "MAX_ENUMERATION", "Binding", "compile", "data",
            "explicit", "implicit", "self_normalized"]
 
-ESTIMATORS = ("auto", "reparameterized", "score", "enumerate")
+ESTIMATORS = ("auto", "reparameterized", "score", "enumerate", "draw")
 """How an expectation over an explicit distribution is estimated. ``"auto"``: enumerate a
 discrete distribution with at most :data:`MAX_ENUMERATION` states, reparameterize one with
-``rsample``, the score function otherwise."""
+``rsample``, the score function otherwise. ``"draw"``: plain draws with no gradient through the
+distribution at all (the same draws as ``"score"``, without its score term): for an expectation
+whose distribution's parameters the phase does not train, such as the dreams of the sleep
+phase."""
 
 KL_METHODS = ("auto", "monte_carlo")
 """``"auto"``: numpyro's closed form where registered, Monte Carlo otherwise."""
@@ -756,6 +759,11 @@ class _Evaluator:
                 )
             return self._expect_draws(
                 var.name, lambda k: flip(_draw(built, k, True)), body, scope, key
+            )
+        if method == "draw":
+            return self._expect_draws(
+                var.name, lambda k: flip(jax.lax.stop_gradient(_draw(built, k, False))), body,
+                scope, key,
             )
         return self._expect_score(var.name, built, flip, body, scope, key)
 

@@ -158,9 +158,9 @@ def rws(model: HelmholtzMachine, *, k: int = 5, recognition: str = "both") -> Al
         DECLARATION._replace(phases=phases),
         bindings(model, k),
         lambda key: init_params(model, key),
-        # Dreams are drawn (no enumeration, even of a tiny prior); their score terms carry
-        # only θ-gradients, which the φ phases do not take.
-        estimator={prior: "score", generative: "score"} if "sleep_phi" in chosen else "auto",
+        # Dreams are plain draws (no enumeration, even of a tiny prior, and no score term:
+        # the φ phases do not train the dreams' θ).
+        estimator={prior: "draw", generative: "draw"} if "sleep_phi" in chosen else "auto",
         metrics={"wake_theta": {"iwae_bound": bound}},
         prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
     )

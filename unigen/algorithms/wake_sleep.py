@@ -38,9 +38,9 @@ bottom-up recognition SBN, :math:`h` the model's hidden vector ``z``.
   p_\theta(h)]`: an SBN's prior (the top layer's log-odds and the weights between hidden layers)
   belongs to :math:`\theta`, so the compiled loss is §2.2's :math:`\log p_\theta(x, h)`; it is
   :data:`WAKE` plus a term that is constant in :math:`\theta` when the prior is fixed, as the
-  declaration assumes. The expectation over :math:`q_\lambda` is by draws (the
-  ``"score"`` estimator: its score term has no :math:`\theta`-gradient, so the wake gradient
-  is :math:`\nabla_\theta \log p_\theta(x, h)` at the recognition's samples), never by
+  declaration assumes. The expectation over :math:`q_\lambda` is by plain draws (the
+  ``"draw"`` estimator, no score term: the wake gradient is
+  :math:`\nabla_\theta \log p_\theta(x, h)` at the recognition's samples), never by
   enumeration, even for tiny models.
 - The sleep loss is compiled from :data:`SLEEP`: ``compile`` evaluates
   :math:`\mathbb{E}_{p_\theta(x \mid h) p(h)}`, a model expectation outside any data
@@ -152,9 +152,10 @@ def wake_sleep(model: HelmholtzMachine, *, n_samples: int = 1) -> Algorithm:
         compiled,
         bindings(model),
         lambda key: init_params(model, key),
-        # Expectations over q_λ and over the dreams are by draws, never by enumeration: the
-        # score terms carry gradients only in the groups the phase does not update.
-        estimator={recognition: "score", prior: "score", generative: "score"},
+        # Expectations over q_λ and over the dreams are plain draws, never enumerated and with no
+        # score term: the wake phase trains θ only (a score term over q_λ has no θ-gradient),
+        # the sleep phase λ only (the dreams' score terms would have θ-gradients only).
+        estimator={recognition: "draw", prior: "draw", generative: "draw"},
         n_samples=n_samples,
         metrics={"wake": {"reconstruction": log(generative)}},
         prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
