@@ -33,7 +33,8 @@ EXPECTED_NAMES = {
 EXPECTED_PHASES = {
     ("rws", "wake_theta"): (
         "max", ("theta",),
-        "E_{p_data(x)}[E_{h_1,…,h_k ~ q_φ(h|x)}[log (1/k) Σ_{i=1}^{k} p_θ(x,h_i)/q_φ(h_i|x)]]"),
+        # p_θ(x, h) written as the product the model is bound as (§2.2: p_θ(x, h) = p_θ(h) p_θ(x|h))
+        "E_{p_data(x)}[E_{h_1,…,h_k ~ q_φ(h|x)}[log (1/k) Σ_{i=1}^{k} p_θ(h_i)p_θ(x|h_i)/q_φ(h_i|x)]]"),
     ("rws", "wake_phi"): ("max", ("phi",), "E_{p_data(x)}[E_{p_θ(h|x)}[log q_φ(h|x)]]"),
     ("rws", "sleep_phi"): ("max", ("phi",), "E_{p_θ(x|h)p(h)}[log q_φ(h|x)]"),
     ("variational-em", "e_step"): (
