@@ -402,7 +402,7 @@ def _check_bindings(exprs: tuple[Term, ...], bindings: Mapping[Dist, Any]) -> di
                 "data(key) or a function (params, given) -> numpyro distribution"
             )
         table[d] = b if isinstance(b, Binding) else explicit(b)
-    inside = [_binding_term(d, b) for d, b in table.items() if b.kind == "self_normalized"]
+    inside = [_binding_term(b) for b in table.values() if b.kind == "self_normalized"]
     for expr in exprs + tuple(inside):
         for term in _terms_with_dists(expr):
             for d in _own_dists(term):
@@ -428,8 +428,8 @@ def _check_bindings(exprs: tuple[Term, ...], bindings: Mapping[Dist, Any]) -> di
     return table
 
 
-def _binding_term(d: Dist, binding: Binding) -> Term:
-    """The distributions a self-normalized binding of ``d`` evaluates, as a term to check."""
+def _binding_term(binding: Binding) -> Term:
+    """The distributions a self-normalized binding evaluates, as a term whose bindings to check."""
     return Log(binding.target) + Log(binding.proposal)  # type: ignore[arg-type]
 
 
