@@ -27,7 +27,20 @@ The objectives (each loss is the negated objective, as the compiled ``"max"`` ph
   per example, sleep :math:`\log q_\lambda(h \mid x)` at B ancestral dreams;
 * ``rws``: wake-θ the importance-weighted bound (:func:`unigen.algorithms.iwae_bound`), wake-φ
   :math:`\sum_i \tilde w_i \log q_\phi(h_i \mid x)` with constant self-normalized weights,
-  sleep-φ as the sleep phase.
+  sleep-φ as the sleep phase;
+* ``variational_em`` (score, baselines none/mean/nvil): the E-step's score-function surrogate
+  :math:`-\frac{1}{BS}\sum_{b,s} \mathrm{sg}[a_{b,s}] \log q_\phi(z_{b,s} \mid x_b)` with the
+  centred learning signal a (plus NVIL's regression loss), the M-step
+  :math:`-\frac{1}{BS}\sum_{b,s} \log p_\theta(x_b, z_{b,s})`: the losses
+  ``unigen.algorithms.variational_em`` wrote by hand before it was compiled. One change, in the
+  *values* only: each loss reports minus the bound's estimate :math:`\frac{1}{BS}\sum l`
+  (plus the NVIL loss), as a compiled ``"max"`` phase does, where the old E-step reported its
+  surrogate's value :math:`-\frac{1}{BS}\sum \mathrm{sg}[a] \log q` and the old M-step
+  :math:`-\frac{1}{BS}\sum \log p_\theta`; a surrogate term of value zero,
+  :math:`\mathrm{sg}[a](\log q - \mathrm{sg}[\log q])`, carries the same gradient as before.
+  The gradients are unchanged: the compiled E-step's objective holds the learning signal's
+  :math:`\log q_\phi` constant (``sg``), as the hand-written E-step did (it dropped the
+  zero-mean term :math:`-\nabla_\phi \log q_\phi`).
 
 The score-function estimator's surrogate of the compiled wake and sleep phases has the value
 of the plain objective and, in the updated group, its gradient (the score term differentiates
@@ -51,8 +64,9 @@ from unigen.models.gan import GANModel
 from unigen.models.helmholtz import HelmholtzMachine
 from unigen.models.infogan import InfoGANModel
 from unigen.models.vae import VAEModel
+from unigen.nets import mlp
 
-__all__ = ["gan", "infogan", "iwae", "rws", "vae", "wake_sleep"]
+__all__ = ["gan", "infogan", "iwae", "rws", "vae", "variational_em", "wake_sleep"]
 
 Loss = Callable[[Params, PRNGKey, Batch], tuple[jax.Array, Metrics]]
 
@@ -255,3 +269,77 @@ def rws(model: HelmholtzMachine, k: int) -> Algorithm:
     return Algorithm(init, (Phase("wake_theta", "theta", wake_theta),
                             Phase("wake_phi", "phi", wake_phi),
                             Phase("sleep_phi", "phi", _sleep(model, "phi"))))
+
+
+# --- Variational EM (score function, baselines none / mean / nvil) --------------------------------
+
+
+def _vem_draws(model: HelmholtzMachine, params: Params, key: PRNGKey, x: jax.Array, n: int):
+    """n draws of z from q_φ(z|x) (draw s uses ``split(key, n)[s]``), with log p_θ(x, z) and
+    log q_φ(z|x)."""
+    theta, phi = params["theta"], params["phi"]
+    keys = jax.random.split(key, n)
+    z = jax.lax.stop_gradient(
+        jax.vmap(lambda k: model.inference.sample(phi, k, {"x": x})["z"])(keys)
+    )
+    log_p = jax.vmap(lambda z_s: model.joint.log_prob(theta, {"x": x, "z": z_s}, {}))(z)
+    log_q = jax.vmap(lambda z_s: model.inference.log_prob(phi, {"z": z_s}, {"x": x}))(z)
+    return log_p, log_q
+
+
+def _leave_one_out_mean(values: jax.Array) -> jax.Array:
+    """For each entry, the mean of all the other entries (0 when there is only one)."""
+    count = values.size
+    if count == 1:
+        return jnp.zeros_like(values)
+    return (jnp.sum(values) - values) / (count - 1)
+
+
+def variational_em(model: HelmholtzMachine, *, baseline: str = "none", n_samples: int = 1,
+                   normalize: bool = True, baseline_hidden: int = 100) -> Algorithm:
+    """Phases ``"e_step"`` (``"phi"``, the score-function E-step with ``baseline``) and
+    ``"m_step"`` (``"theta"``), with the parameters of
+    :func:`unigen.algorithms.variational_em.init_params`."""
+    network = (mlp([model.data_dim, baseline_hidden, 1], "tanh") if baseline == "nvil" else None)
+
+    def both(params: Params, key: PRNGKey, batch: Batch):
+        x = batch_data(batch, model.data_dim)
+        keys = jax.random.split(key, x.shape[0])
+        log_p, log_q = jax.vmap(lambda k, x_b: _vem_draws(model, params, k, x_b, n_samples))(keys, x)
+        return x, log_p, log_q
+
+    def e_step(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
+        x, log_p, log_q = both(params, key, batch)
+        signal = jax.lax.stop_gradient(log_p - log_q)  # [B, S]
+        metrics = {"elbo": jnp.mean(signal)}
+        penalty = jnp.zeros((), signal.dtype)
+        if baseline == "none":
+            centred = signal
+        elif baseline == "mean":
+            centred = signal - _leave_one_out_mean(signal)
+        else:
+            learned = jax.vmap(lambda x_b: network.apply(params["phi"]["nvil_baseline"], x_b)[0])(x)
+            residual = signal - jax.lax.stop_gradient(learned)[:, None]
+            mean = _leave_one_out_mean(residual)
+            centred = residual - mean
+            if normalize:
+                centred = centred / jnp.maximum(1.0, jnp.std(centred))
+            penalty = jnp.mean((signal - jax.lax.stop_gradient(mean) - learned[:, None]) ** 2)
+            metrics["baseline_loss"] = penalty
+        score = jax.lax.stop_gradient(centred) * (log_q - jax.lax.stop_gradient(log_q))
+        value = -jnp.mean(signal) - jnp.mean(score) + penalty
+        return value, {**metrics, "loss": value}
+
+    def m_step(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
+        _, log_p, log_q = both(params, key, batch)
+        elbo = jnp.mean(log_p - jax.lax.stop_gradient(log_q))
+        return -elbo, {"loss": -elbo, "elbo": elbo}
+
+    def init(key: PRNGKey) -> dict[str, Params]:
+        key_theta, key_phi, key_baseline = jax.random.split(key, 3)
+        params = {"theta": model.joint.init(key_theta), "phi": dict(model.inference.init(key_phi))}
+        if network is not None:
+            params["phi"]["nvil_baseline"] = network.init(key_baseline)
+        return params
+
+    return Algorithm(init, (Phase("e_step", "phi", e_step), Phase("m_step", "theta", m_step)))

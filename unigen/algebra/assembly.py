@@ -38,7 +38,7 @@ def algorithm(
     bindings: Mapping[Dist, Binding | Callable[..., Any]],
     init: Callable[[PRNGKey], Mapping[str, Params]] | Mapping[str, Callable[[PRNGKey], Params]],
     *,
-    estimator: str | Mapping[Dist, str] = "auto",
+    estimator: str | Mapping[Dist, Any] | Mapping[str, Any] = "auto",
     n_samples: int = 1,
     kl: str = "auto",
     metrics: Mapping[str, Any] | None = None,
@@ -55,7 +55,10 @@ def algorithm(
       bindings: what each distribution of the objectives is (see :func:`~unigen.algebra.compile`).
       init: ``init(key) -> {group: params}``, or a dict ``{group: init(key)}`` (each group gets
         ``jax.random.split(key, n)[i]`` in the dict's order).
-      estimator, n_samples, kl: as for :func:`~unigen.algebra.compile`, for every phase.
+      estimator: as for :func:`~unigen.algebra.compile` (a string, or a dict from Dists to
+        strings or estimator objects), for every phase; or ``{phase name: that}`` for some
+        phases (the others get ``"auto"``).
+      n_samples, kl: as for :func:`~unigen.algebra.compile`, for every phase.
       metrics: named terms to report beside each phase's ``"loss"``: ``{name: term}`` for
         every phase, or ``{phase name: {name: term}}``. Each phase also reports its objective's
         value as ``"objective"`` unless a metric already names it.
@@ -75,13 +78,16 @@ def algorithm(
     per_phase = _metrics(metrics, declaration)
     if prepare is not None and not callable(prepare):
         raise ConfigError(f"prepare: got {describe(prepare)}, expected a function batch -> batch")
+    per_phase_estimator = _per_phase(estimator, declaration)
     phases, used = [], set()
     for phase in declaration.phases:
         named = dict(per_phase.get(phase.name, {}))
         if phase.objective not in named.values() and "objective" not in named:
             named["objective"] = phase.objective
         chosen = estimator
-        if isinstance(estimator, Mapping):  # each phase gets the entries for its distributions
+        if per_phase_estimator is not None:
+            chosen = per_phase_estimator.get(phase.name, "auto")
+        elif isinstance(estimator, Mapping):  # each phase gets the entries for its distributions
             present = {n for term in (phase.objective, *named.values()) for n in nodes(term)}
             present |= {replace(n, reversed=False) for n in present if isinstance(n, Dist)}
             chosen = {d: m for d, m in estimator.items() if d in present}
@@ -91,7 +97,7 @@ def algorithm(
                            coefficients=coefficients)
         phases.append(Phase(phase.name, phase.params, _with_prepare(compiled, prepare),
                             uses_step=compiled.uses_step))
-    if isinstance(estimator, Mapping):
+    if isinstance(estimator, Mapping) and per_phase_estimator is None:
         unused = [str(d) for d in estimator if d not in used]
         if unused:
             raise ConfigError(
@@ -99,6 +105,21 @@ def algorithm(
                 "some phase's objective or metric mentions"
             )
     return Algorithm(init=init_fn, phases=tuple(phases), objective=declaration)
+
+
+def _per_phase(estimator: Any, declaration: Declaration) -> dict[str, Any] | None:
+    """``estimator`` by phase name when it is ``{phase name: ...}``, else None."""
+    if not isinstance(estimator, Mapping) or not estimator:
+        return None
+    if not all(isinstance(k, str) for k in estimator):
+        return None
+    names = [p.name for p in declaration.phases]
+    unknown = sorted(set(estimator) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"estimator of {declaration.name}: got phases {unknown}, expected some of {names}"
+        )
+    return dict(estimator)
 
 
 def _with_prepare(compiled: Callable[..., Any], prepare: Callable[[Batch], Batch] | None):

@@ -91,6 +91,9 @@ from unigen.algebra.expr import (
     coefficients as coefficients_of,
     nodes,
 )
+from unigen.algebra.estimator import AUXILIARY, Estimator, EstimatorContext
+from unigen.algebra.estimator import draw as _draw
+from unigen.algebra.estimator import log_prob as _log_prob
 from unigen.core import Batch, Metrics, Params, PRNGKey
 from unigen.errors import ConfigError, DataError, describe
 
@@ -110,6 +113,9 @@ KL_METHODS = ("auto", "monte_carlo")
 
 MAX_ENUMERATION = 4096
 """The largest support enumerated exactly (2^12 states)."""
+
+BATCH_AXIS = "batch"
+"""The ``jax.vmap`` axis name of a data expectation (an estimator's ``context.batch_axis``)."""
 
 _LOOP_LIMIT = 16  # supports this small are enumerated in a Python loop (values stay static)
 
@@ -193,7 +199,7 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
     expr: Term,
     bindings: Mapping[Dist, Binding | Callable[..., Any]],
     *,
-    estimator: str | Mapping[Dist, str] = "auto",
+    estimator: str | Mapping[Dist, str | Estimator] = "auto",
     n_samples: int = 1,
     kl: str = "auto",
     maximize: bool = True,
@@ -207,7 +213,9 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
         computed).
       bindings: what each distribution of ``expr`` is (see the module docstring).
       estimator: one of :data:`ESTIMATORS` for every explicit distribution expected over, or a
-        dict from some of the Dists to one of them (the others get ``"auto"``).
+        dict from some of the Dists to one of them or to an estimator object
+        (:class:`~unigen.algebra.estimator.Estimator`, see the module docstring; the others
+        get ``"auto"``).
       n_samples: S, the draws per expectation over a sampled distribution inside a data
         expectation or inside another expectation's draw (at the top, the batch size).
       kl: ``"auto"`` or ``"monte_carlo"`` (see :data:`KL_METHODS`).
@@ -223,7 +231,8 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
 
     Returns:
       ``loss(params, key, batch, step=None, *, coefficients=None) -> (scalar, metrics)`` with
-      ``params`` the dict of parameter groups; pure and jit-able. ``step`` (an int scalar, the
+      ``params`` the dict of parameter groups; pure and jit-able. The scalar is the
+      objective's loss plus the auxiliary losses of the estimator objects (each also a metric). ``step`` (an int scalar, the
       steps taken so far; the trainer passes it) is needed when a coefficient is a schedule;
       ``coefficients`` overrides values at call time (numbers or traced arrays). The loss has
       attributes ``uses_step`` (whether some coefficient is a schedule) and ``objective``
@@ -257,13 +266,18 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
         scalars = _coefficient_values(values, step, coefficients)
         evaluator = _Evaluator(options, params, batch, scalars)
         value, records = evaluator.term(expr, _Scope(), key)
-        value = jnp.asarray(value)
-        out = {"loss": sign * value}
+        total = sign * jnp.asarray(value)
+        out = {}
+        for name, aux in records.items():  # auxiliary losses are minimized, whatever the sign
+            if name.startswith(AUXILIARY):
+                total = total + aux
+                out[name[len(AUXILIARY):]] = jnp.asarray(aux)
+        out["loss"] = total
         for name in watch.values():
             out[name] = jnp.asarray(records[name])
         for name, term in extra.items():
             out[name] = jax.lax.stop_gradient(jnp.asarray(evaluator.term(term, _Scope(), key)[0]))
-        return sign * value, out
+        return total, out
 
     loss.uses_step = uses_step  # type: ignore[attr-defined]
     loss.objective = expr  # type: ignore[attr-defined]  # what it was compiled from
@@ -449,7 +463,7 @@ def _terms_with_dists(expr: Term) -> list[Node]:
     return [n for n in nodes(expr) if not isinstance(n, (Dist, Product)) and _own_dists(n)]
 
 
-def _check_estimators(exprs: tuple[Term, ...], estimator: Any) -> dict[Dist, str]:
+def _check_estimators(exprs: tuple[Term, ...], estimator: Any) -> dict[Dist, str | Estimator]:
     dists = {_unreversed(n) for e in exprs for n in nodes(e) if isinstance(n, Dist)}
     if isinstance(estimator, str):
         if estimator not in ESTIMATORS:
@@ -467,8 +481,11 @@ def _check_estimators(exprs: tuple[Term, ...], estimator: Any) -> dict[Dist, str
                 f"estimator: got key {describe(d)}, expected a Dist of the expression "
                 f"({sorted(str(x) for x in dists)})"
             )
-        if method not in ESTIMATORS:
-            raise ConfigError(f"estimator[{d}]: got {method!r}, expected one of {ESTIMATORS}")
+        if not isinstance(method, Estimator) and method not in ESTIMATORS:
+            raise ConfigError(
+                f"estimator[{d}]: got {describe(method)}, expected one of {ESTIMATORS} or an "
+                "Estimator object (unigen.algebra.estimator)"
+            )
         methods[_unreversed(d)] = method
     return methods
 
@@ -502,7 +519,7 @@ def _check_metrics(expr: Term, metrics: Mapping[str, Term]) -> tuple[dict[Node, 
 @dataclass(frozen=True)
 class _Options:
     bindings: dict[Dist, Binding]
-    estimators: dict[Dist, str]
+    estimators: dict[Dist, str | Estimator]
     n_samples: int
     kl: str
     watch: dict[Node, str]
@@ -515,16 +532,35 @@ class _Scope:
 
     values: Mapping[str, Any] = field(default_factory=dict)
     per_example: bool = False
+    batch_axis: str | None = None  # the data expectation's vmap axis name, inside one
 
-    def bind(self, name: str, value: Any, per_example: bool | None = None) -> _Scope:
+    def bind(self, name: str, value: Any, per_example: bool | None = None,
+             batch_axis: str | None = None) -> _Scope:
         values = dict(self.values)
         values[name] = value
         flag = self.per_example if per_example is None else per_example
-        return _Scope(values, flag)
+        return _Scope(values, flag, batch_axis or self.batch_axis)
 
 
 Records = dict[str, jax.Array]
 Body = Callable[["_Scope", PRNGKey], tuple[Any, Records]]
+
+
+def _merged(records: Records, more: Records) -> Records:
+    """The records of two summands: a metric keeps the first term's value, auxiliary losses
+    (:data:`~unigen.algebra.estimator.AUXILIARY`) of both add up."""
+    out = {**more, **records}
+    for name in records.keys() & more.keys():
+        if name.startswith(AUXILIARY):
+            out[name] = records[name] + more[name]
+    return out
+
+
+def _weighted(combine: Callable, weights: Any, records: Records) -> Records:
+    """Records weighted by an enumeration's probabilities; an auxiliary loss gets no gradient
+    through the weights (it trains only what its estimator meant it to)."""
+    return {name: combine(jax.lax.stop_gradient(weights) if name.startswith(AUXILIARY) else weights, a)
+            for name, a in records.items()}
 
 
 class _Evaluator:
@@ -560,7 +596,7 @@ class _Evaluator:
             for term in node.terms:
                 value, more = self.term(term, scope, key)
                 total = value if total is None else total + value
-                records = {**more, **records}
+                records = _merged(records, more)
             return total, records
         if isinstance(node, Neg):
             value, records = self.term(node.term, scope, key)
@@ -765,7 +801,27 @@ class _Evaluator:
                 var.name, lambda k: flip(jax.lax.stop_gradient(_draw(built, k, False))), body,
                 scope, key,
             )
+        if isinstance(method, Estimator):
+            return self._expect_with(method, d, built, flip, body, scope, key)
         return self._expect_score(var.name, built, flip, body, scope, key)
+
+    def _expect_with(self, estimator: Estimator, d: Dist, built: Any, flip: Callable, body: Body,
+                     scope: _Scope, key: PRNGKey) -> tuple[Any, Records]:
+        """An estimator object's surrogate (see :mod:`unigen.algebra.estimator`)."""
+        estimator.check(d, built)
+        (var,) = d.over
+        context = EstimatorContext(self.params, self.given(d, scope), d, scope.batch_axis)
+
+        def f(value: Any, k: PRNGKey) -> tuple[Any, Records]:
+            return body(scope.bind(var.name, flip(value), per_example=True), k)
+
+        value, records = estimator(built, f, key, self._sample_count(scope), context)
+        if jnp.shape(value) != () or not isinstance(records, Mapping):
+            raise ConfigError(
+                f"estimator for {d}: {estimator.name} returned {describe(value)} and "
+                f"{describe(records)}, expected (scalar surrogate, dict of records)"
+            )
+        return value, dict(records)
 
     def _expect_product(self, factors: list[Dist], body: Body, scope: _Scope,
                         key: PRNGKey) -> tuple[Any, Records]:
@@ -798,7 +854,10 @@ class _Evaluator:
         if rows.ndim < 1 or rows.shape[0] < 1:
             raise DataError(f"batch[{binding.key!r}]: expected rows, got {describe(rows)}")
         keys = jax.random.split(key, rows.shape[0])
-        out = jax.vmap(lambda row, k: body(scope.bind(name, row, per_example=True), k))(rows, keys)
+        out = jax.vmap(
+            lambda row, k: body(scope.bind(name, row, per_example=True, batch_axis=BATCH_AXIS), k),
+            axis_name=BATCH_AXIS,
+        )(rows, keys)
         return jax.tree.map(lambda a: jnp.mean(a, axis=0), out)
 
     def _sample_count(self, scope: _Scope) -> int:
@@ -870,27 +929,15 @@ class _Evaluator:
                 value = flip(int(state))
                 weight = jnp.exp(_log_prob(built, jnp.asarray(state, _state_dtype(built))))
                 out = body(scope.bind(name, value), jax.random.fold_in(key, i))
-                term = jax.tree.map(lambda a: weight * a, out)
+                term = (weight * out[0], _weighted(lambda w, a: w * a, weight, out[1]))
                 total = term if total is None else jax.tree.map(jnp.add, total, term)
             return total
         grid = jnp.asarray(states, _state_dtype(built))
         weights = jnp.exp(jax.vmap(lambda v: _log_prob(built, v))(grid))
         keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(len(states)))
-        out = jax.vmap(lambda v, k: body(scope.bind(name, flip(v)), k))(grid, keys)
-        return jax.tree.map(lambda a: jnp.tensordot(weights, a, axes=1), out)
-
-
-def _log_prob(built: Any, value: Any) -> Any:
-    # numpyro mixes bools and ints inside Bernoulli/Categorical log_prob, which strict dtype
-    # promotion refuses; its own arithmetic runs under standard promotion (as in
-    # unigen.distributions).
-    with jax.numpy_dtype_promotion("standard"):
-        return built.log_prob(value)
-
-
-def _draw(built: Any, key: PRNGKey, reparameterized: bool) -> Any:
-    with jax.numpy_dtype_promotion("standard"):
-        return built.rsample(key) if reparameterized else built.sample(key)
+        value, records = jax.vmap(lambda v, k: body(scope.bind(name, flip(v)), k))(grid, keys)
+        dot = lambda w, a: jnp.tensordot(w, a, axes=1)  # noqa: E731
+        return dot(weights, value), _weighted(dot, weights, records)
 
 
 def _float_dtype() -> Any:

@@ -15,35 +15,50 @@ posterior. Maximizing it is minimizing the free energy
 
 (:data:`FREE_ENERGY`, equal to :math:`-\mathcal{L}`; the identity is
 :func:`unigen.algebra.identities.elbo_decomposition`). Both steps maximize the same objective,
-the bound averaged over the data,
+the bound averaged over the data (:data:`ELBO`), with the joint written as the product
+:math:`p_\theta(z) p_\theta(x \mid z)`:
 
 .. math::
-   \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(x, z)
-   - \log q_\phi(z \mid x)\right]\right]
+   \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(z) p_\theta(x \mid z) - \log q_\phi(z \mid x)\right]\right]
 
 - the E-step (phase ``"e_step"``) in :math:`\phi` with :math:`\theta` fixed; when the family is
-  rich enough its optimum is the posterior, :math:`q^*_\phi(z \mid x) \propto p_\theta(x, z)`;
-- the M-step (phase ``"m_step"``) in :math:`\theta` with :math:`\phi` fixed.
+  rich enough its optimum is the posterior, :math:`q^*_\phi(z \mid x) \propto p_\theta(x, z)`.
+  It is declared with the learning signal's :math:`\log q_\phi` held constant (:data:`E_STEP`,
+  same value and same exact φ-gradient; see below):
+
+  .. math::
+     \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(z) p_\theta(x \mid z) - \mathrm{sg}\left[\log q_\phi(z \mid x)\right]\right]\right]
+
+- the M-step (phase ``"m_step"``) in :math:`\theta` with :math:`\phi` fixed, on :data:`ELBO`.
 
 :data:`DECLARATION` records it for printing, the Figure-5 table (which does not cover
 variational EM) and :func:`unigen.algebra.direction`.
 
 Training (:func:`variational_em`), for a sigmoid belief net :math:`p_\theta` and a recognition
 SBN :math:`q_\phi` (a Helmholtz machine, :mod:`unigen.models.helmholtz`; the model's hidden
-vector ``z`` is :math:`z`). The losses are written by hand, not compiled from :data:`ELBO`: its
-joint :math:`p_\theta(x, z)` is one distribution over two variables, which
-:func:`unigen.algebra.compile` does not bind, and the E-step's baselines below are not the
-compiler's (it has only the leave-one-out baseline).
+vector ``z`` is :math:`z`). Both phases are compiled from :data:`DECLARATION` by
+:func:`unigen.algebra.algorithm`. The joint is declared as the product the model is,
+:math:`p_\theta(x, z) = p_\theta(z) p_\theta(x \mid z)` (:func:`unigen.algebra.compile` binds
+distributions over one variable each, and a product's log-density is the sum of its
+factors'), so the declaration prints :math:`\log p_\theta(z) p_\theta(x \mid z)`.
 
 - ``estimator="score"``: the E-step gradient is the score-function (log-derivative) estimator of
   §2.2 with the learning signal :math:`l(x, z) = \log p_\theta(x, z) - \log q_\phi(z \mid x)`,
   :math:`\nabla_\phi \mathcal{L} = \mathbb{E}_{q_\phi}[(l(x, z) - b)
-  \nabla_\phi \log q_\phi(z \mid x)]` for any :math:`b` independent of z (the term
-  :math:`-\mathbb{E}_q[\nabla_\phi \log q_\phi] = 0` is dropped). Baselines :math:`b`
-  (:data:`BASELINES`):
+  \nabla_\phi \log q_\phi(z \mid x)]` for any :math:`b` independent of z. The term
+  :math:`-\mathbb{E}_q[\nabla_\phi \log q_\phi] = 0` of the exact gradient is not estimated
+  (its estimate only adds variance), which is what the E-step's declared objective says: the
+  learning signal's :math:`\log q_\phi` is held constant, :math:`\mathrm{sg}[\log q_\phi(z
+  \mid x)]`. That objective has the bound's value and the bound's exact φ-gradient
+  (:math:`\nabla_\phi \mathbb{E}_{q_\phi}[\mathrm{sg}[\log q_\phi]] = \mathbb{E}_{q_\phi}[
+  \log q_\phi \nabla_\phi \log q_\phi] = \nabla_\phi \mathbb{E}_{q_\phi}[\log q_\phi]`), so
+  it is the same E-step, stated as computed. The expectation over :math:`q_\phi` is
+  estimated by the estimator object :class:`unigen.algebra.estimator.ScoreFunction`, with the
+  baseline :math:`b` (:data:`BASELINES`):
 
   * ``"none"``: :math:`b = 0`.
-  * ``"mean"``: the mean learning signal of the *other* draws of the batch (leave-one-out).
+  * ``"mean"``: the mean learning signal of the *other* draws of the batch (leave-one-out, the
+    estimator sums over the batch with ``jax.lax.psum`` on the data expectation's axis).
     This is the choice made for the issue's "moving average": a batch mean needs no state, so
     training stays a pure function of the parameters (resume is exact, the trainer's parameter
     groups are all optimized), and leaving the draw out keeps the estimator unbiased; an
@@ -51,14 +66,17 @@ compiler's (it has only the leave-one-out baseline).
     carry.
   * ``"nvil"`` (Mnih & Gregor 2014): an input-dependent baseline
     :math:`b_\psi(x)` (a one-hidden-layer tanh MLP, kept in :math:`\phi` under
-    ``"nvil_baseline"``, trained by regressing :math:`l - c` on x in the same E-step) plus the
-    leave-one-out batch mean :math:`c` of :math:`l - b_\psi(x)`; with ``normalize=True`` the
-    centred signal is divided by :math:`\max(1, \hat\sigma)`, :math:`\hat\sigma` the batch
-    standard deviation of the centred signal (NVIL's running estimate, made a batch statistic for
-    the reason above; it rescales the gradient, which Adam's normalization absorbs).
+    ``"nvil_baseline"``, trained by regressing :math:`l - c` on x in the same E-step: the
+    estimator's auxiliary loss ``"baseline_loss"``, added to the phase's loss and reported as a
+    metric) plus the leave-one-out batch mean :math:`c` of :math:`l - b_\psi(x)`; with
+    ``normalize=True`` the centred signal is divided by :math:`\max(1, \hat\sigma)`,
+    :math:`\hat\sigma` the batch standard deviation of the centred signal (NVIL's running
+    estimate, made a batch statistic for the reason above; it rescales the gradient, which
+    Adam's normalization absorbs).
 
-  The M-step ascends :math:`\mathbb{E}_{q_\phi(z \mid x)}[\log p_\theta(x, z)]` in θ at
-  draws of :math:`q_\phi`.
+  The M-step ascends the bound in θ at draws of :math:`q_\phi` (the ``"draw"`` estimator: no
+  score term, :math:`q_\phi` has no θ), gradient :math:`\mathbb{E}_{q_\phi}[\nabla_\theta
+  \log p_\theta(x, z)]`.
 - ``estimator="exact"``: the classic EM of §2.1. The E-step is exact,
   :math:`q^*(z \mid x) \propto \exp[\log p_\theta(x, z)]`, by enumerating the at most
   :math:`2^{12}` hidden configurations, so it has no parameters; the M-step (the only phase) ascends
@@ -67,18 +85,23 @@ compiler's (it has only the leave-one-out baseline).
   decreases (generalized EM).
 """
 
+
 from __future__ import annotations
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from unigen.algebra.assembly import algorithm
 from unigen.algebra.declaration import Declaration, PhaseObjective
-from unigen.algebra.expr import KL, E, dist, log
+from unigen.algebra.estimator import ScoreFunction
+from unigen.algebra.expr import KL, E, dist, log, sg
 from unigen.algorithms.vae import batch_data
 from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
 from unigen.errors import ConfigError
-from unigen.models.helmholtz import HelmholtzMachine
 from unigen.models import sbn
+from unigen.models.helmholtz import HelmholtzMachine
 from unigen.models.sbn import SigmoidBeliefNet, latent_states
 from unigen.models.vae import positive_int
 from unigen.nets import mlp
@@ -87,8 +110,11 @@ __all__ = [
     "BASELINES",
     "DECLARATION",
     "ELBO",
+    "E_STEP",
     "ESTIMATORS",
     "FREE_ENERGY",
+    "baseline_network",
+    "bindings",
     "e_step_phase",
     "exact_m_step_phase",
     "init_params",
@@ -103,13 +129,19 @@ BASELINES = ("none", "mean", "nvil")
 """Baselines of the score-function E-step (see the module docstring)."""
 
 p_data = dist("p_data", over="x")
-joint = dist("p", over="x,z", params="theta")  # p_θ(x, z) = p_θ(x|z) p(z)
+prior = dist("p", over="z", params="theta")  # p_θ(z), the SBN's learned prior
+generative = dist("p", over="x", given="z", params="theta")  # p_θ(x|z)
+joint = prior * generative  # p_θ(z) p_θ(x|z) = p_θ(x, z)
 marginal = dist("p", over="x", params="theta")  # p_θ(x)
 posterior = dist("p", over="z", given="x", params="theta")  # p_θ(z|x)
 variational = dist("q", over="z", given="x", params="phi")  # q_φ(z|x)
 
 ELBO = E(p_data, E(variational, log(joint) - log(variational)))
-"""The bound :math:`\\mathcal{L}(\\theta, \\phi; x)` averaged over the data."""
+"""The bound :math:`\\mathcal{L}(\\theta, \\phi; x)` averaged over the data (the M-step's)."""
+
+E_STEP = E(p_data, E(variational, log(joint) - sg(log(variational))))
+"""The E-step's objective: :data:`ELBO` with the learning signal's :math:`\\log q_\\phi` held
+constant (the same value and exact φ-gradient; the score-function E-step estimates it)."""
 
 FREE_ENERGY = -log(marginal) + KL(variational, posterior)
 """The free energy :math:`F(\\theta, \\phi; x)` of one example (not computable: it needs
@@ -120,7 +152,7 @@ DECLARATION = Declaration(
     title="Variational EM",
     section="§2.1",
     phases=(
-        PhaseObjective("e_step", "phi", ELBO, "max"),
+        PhaseObjective("e_step", "phi", E_STEP, "max"),
         PhaseObjective("m_step", "theta", ELBO, "max"),
     ),
     figure5=None,
@@ -161,25 +193,27 @@ def init_params(
     return params
 
 
-def _draws(model: HelmholtzMachine, params: Params, key: PRNGKey, x: jax.Array, n: int):
-    """n draws of z from q_φ(z|x) (draw s uses ``split(key, n)[s]``), with log p_θ(x, z) and
-    log q_φ(z|x)."""
-    theta, phi = params["theta"], params["phi"]
-    keys = jax.random.split(key, n)
-    z = jax.lax.stop_gradient(
-        jax.vmap(lambda k: model.inference.sample(phi, k, {"x": x})["z"])(keys)
-    )
-    log_p = jax.vmap(lambda z_s: model.joint.log_prob(theta, {"x": x, "z": z_s}, {}))(z)
-    log_q = jax.vmap(lambda z_s: model.inference.log_prob(phi, {"z": z_s}, {"x": x}))(z)
-    return log_p, log_q
+def bindings(model: HelmholtzMachine) -> dict:
+    r"""What :math:`p_\theta(z)`, :math:`p_\theta(x \mid z)` and :math:`q_\phi(z \mid x)` are for
+    ``model`` (for :func:`unigen.algebra.compile`); ``p_data(x)`` is the batch."""
+    return {
+        prior: lambda params, given: model.prior(params["theta"]),
+        generative: lambda params, given: model.decoder_distribution(params["theta"], given["z"]),
+        variational: lambda params, given: model.encoder_distribution(params["phi"], given["x"]),
+    }
 
 
-def _leave_one_out_mean(values: jax.Array) -> jax.Array:
-    """For each entry, the mean of all the other entries (0 when there is only one)."""
-    count = values.size
-    if count == 1:
-        return jnp.zeros_like(values)
-    return (jnp.sum(values) - values) / (count - 1)
+def _e_step_estimator(model: HelmholtzMachine, baseline: str, normalize: bool,
+                      baseline_hidden: int) -> ScoreFunction:
+    """The E-step's estimator of the expectation over q_φ (see the module docstring)."""
+    if baseline != "nvil":
+        return ScoreFunction(baseline)
+    network = baseline_network(model, baseline_hidden)
+
+    def learned(params: Params, given: dict[str, Any]) -> jax.Array:
+        return network.apply(params["phi"]["nvil_baseline"], given["x"])[0]
+
+    return ScoreFunction("nvil", learned=learned, normalize=normalize)
 
 
 def e_step_phase(
@@ -193,14 +227,16 @@ def e_step_phase(
     r"""The E-step by the score-function estimator: ascend the bound in φ.
 
     .. math::
-       \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(x, z)
-       - \log q_\phi(z \mid x)\right]\right]
+       \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(z) p_\theta(x \mid z) - \mathrm{sg}\left[\log q_\phi(z \mid x)\right]\right]\right]
 
-    On ``{"x": [B, D]}`` with S draws per example (example b uses ``split(key, B)[b]``), the loss
-    is the surrogate :math:`-\frac{1}{BS}\sum_{b,s} \mathrm{sg}[a_{b,s}] \log q_\phi(z_{b,s}
-    \mid x_b)` (plus, for NVIL, the baseline's squared error), whose φ-gradient is the estimator;
-    :math:`a = l - b` is the centred learning signal (see the module docstring). Metrics
-    ``{"loss", "elbo"}`` (``"elbo"``: the batch mean of l), and ``"baseline_loss"`` for NVIL.
+    The phase ``"e_step"`` of :func:`variational_em` (compiled from :data:`DECLARATION`). On
+    ``{"x": [B, D]}`` with S draws per example (example b uses ``split(key, B)[b]``, its draw s
+    ``split(·, S)[s]``), the loss is minus the batch mean of the learning signal
+    :math:`l = \log p_\theta(x, z) - \log q_\phi(z \mid x)` (plus, for NVIL, the baseline's
+    squared error), and its φ-gradient is minus the estimator :math:`\frac{1}{BS}\sum_{b,s}
+    a_{b,s} \nabla_\phi \log q_\phi(z_{b,s} \mid x_b)`, :math:`a = l - b` the centred signal
+    (see the module docstring). Metrics ``{"loss", "elbo"}`` (``"elbo"``: the batch mean of l),
+    and ``"baseline_loss"`` for NVIL.
 
     Args:
       model: a :class:`~unigen.models.helmholtz.HelmholtzMachine`.
@@ -209,57 +245,22 @@ def e_step_phase(
       normalize: NVIL only: divide the centred signal by :math:`\max(1, \hat\sigma)`.
       baseline_hidden: NVIL only: the hidden width of :math:`b_\psi(x)`.
     """
-    _check("score", baseline)
-    n_samples = positive_int("n_samples", n_samples)
-    network = baseline_network(model, baseline_hidden) if baseline == "nvil" else None
-
-    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-        x = batch_data(batch, model.data_dim)
-        keys = jax.random.split(key, x.shape[0])
-        log_p, log_q = jax.vmap(lambda k, x_b: _draws(model, params, k, x_b, n_samples))(keys, x)
-        signal = jax.lax.stop_gradient(log_p - log_q)  # [B, S]
-        metrics = {"elbo": jnp.mean(signal)}
-        penalty = jnp.zeros((), signal.dtype)
-        if baseline == "none":
-            centred = signal
-        elif baseline == "mean":
-            centred = signal - _leave_one_out_mean(signal)
-        else:
-            learned = jax.vmap(lambda x_b: network.apply(params["phi"]["nvil_baseline"], x_b)[0])(x)
-            residual = signal - jax.lax.stop_gradient(learned)[:, None]
-            mean = _leave_one_out_mean(residual)
-            centred = residual - mean
-            if normalize:
-                centred = centred / jnp.maximum(1.0, jnp.std(centred))
-            penalty = jnp.mean((signal - jax.lax.stop_gradient(mean) - learned[:, None]) ** 2)
-            metrics["baseline_loss"] = penalty
-        surrogate = -jnp.mean(jax.lax.stop_gradient(centred) * log_q) + penalty
-        metrics["loss"] = surrogate
-        return surrogate, metrics
-
-    return Phase("e_step", "phi", loss)
+    return variational_em(model, baseline=baseline, n_samples=n_samples, normalize=normalize,
+                          baseline_hidden=baseline_hidden).phases[0]
 
 
 def m_step_phase(model: HelmholtzMachine, *, n_samples: int = 1) -> Phase:
     r"""The M-step at draws of :math:`q_\phi`: ascend the bound in θ.
 
     .. math::
-       \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(x, z)
-       - \log q_\phi(z \mid x)\right]\right]
+       \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(z) p_\theta(x \mid z) - \log q_\phi(z \mid x)\right]\right]
 
-    Loss: :math:`-\frac{1}{BS}\sum_{b,s} \log p_\theta(x_b, z_{b,s})`,
-    :math:`z_{b,s} \sim q_\phi(z \mid x_b)`; metrics ``{"loss", "elbo"}``.
+    The phase ``"m_step"`` of :func:`variational_em`. Loss: minus the batch mean of
+    :math:`\log p_\theta(x_b, z_{b,s}) - \log q_\phi(z_{b,s} \mid x_b)`,
+    :math:`z_{b,s} \sim q_\phi(z \mid x_b)`, whose θ-gradient is that of
+    :math:`-\frac{1}{BS}\sum_{b,s} \log p_\theta(x_b, z_{b,s})`; metrics ``{"loss", "elbo"}``.
     """
-    n_samples = positive_int("n_samples", n_samples)
-
-    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-        x = batch_data(batch, model.data_dim)
-        keys = jax.random.split(key, x.shape[0])
-        log_p, log_q = jax.vmap(lambda k, x_b: _draws(model, params, k, x_b, n_samples))(keys, x)
-        value = -jnp.mean(log_p)
-        return value, {"loss": value, "elbo": jnp.mean(log_p - jax.lax.stop_gradient(log_q))}
-
-    return Phase("m_step", "theta", loss)
+    return variational_em(model, n_samples=n_samples).phases[1]
 
 
 def exact_m_step_phase(model: HelmholtzMachine | SigmoidBeliefNet) -> Phase:
@@ -307,8 +308,12 @@ def variational_em(
     r"""Variational EM (§2.1): the E-step in φ, then the M-step in θ, alternating.
 
     .. math::
-       \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(x, z)
-       - \log q_\phi(z \mid x)\right]\right]
+       \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_\phi(z \mid x)}\left[\log p_\theta(z) p_\theta(x \mid z) - \log q_\phi(z \mid x)\right]\right]
+
+    With ``estimator="score"`` both phases are compiled from :data:`DECLARATION` by
+    :func:`unigen.algebra.algorithm`: the E-step with the estimator object
+    :class:`~unigen.algebra.estimator.ScoreFunction` (``baseline``, ``normalize``) on
+    :math:`q_\phi`, the M-step with plain draws of :math:`q_\phi`.
 
     Args:
       model: a :class:`~unigen.models.helmholtz.HelmholtzMachine`; with ``estimator="exact"``
@@ -343,14 +348,15 @@ def variational_em(
                 f"estimator to baseline), got {baseline!r}"
             )
         return Algorithm(init=init, phases=(exact_m_step_phase(model),), objective=DECLARATION)
-    phases = (
-        e_step_phase(
-            model,
-            baseline=baseline,
-            n_samples=n_samples,
-            normalize=normalize,
-            baseline_hidden=baseline_hidden,
-        ),
-        m_step_phase(model, n_samples=n_samples),
+    return algorithm(
+        DECLARATION,
+        bindings(model),
+        init,
+        estimator={
+            "e_step": {variational: _e_step_estimator(model, baseline, normalize, baseline_hidden)},
+            "m_step": {variational: "draw"},
+        },
+        n_samples=n_samples,
+        metrics={"e_step": {"elbo": E_STEP}, "m_step": {"elbo": ELBO}},
+        prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
     )
-    return Algorithm(init=init, phases=phases, objective=DECLARATION)
