@@ -26,6 +26,9 @@ Algorithms, models and data (small but real):
                 8 code values, weight 1
 ``wake-sleep``  ``helmholtz_machine(784, (200,))`` (SBN-200)                   binarized MNIST, 24
 ``rws``         the same machine, k = 5, wake-φ and sleep-φ                    binarized MNIST, 24
+``vem-none``    the same machine, variational EM: score-function E-step       binarized MNIST, 24
+``vem-mean``    (one draw) with baseline none, leave-one-out batch mean or
+``vem-nvil``    NVIL (b_ψ(x) a 784-100-1 tanh MLP, normalized), and M-step
 ==============  ==========================================================  =================
 
 (The GAN sizes are ``unigen.bench_modes.SETTINGS``; the SBN's batch that of
@@ -124,11 +127,15 @@ def cases(names: list[str]) -> list[Case]:
                                    hand_losses.wake_sleep(sbn), mnist, 24, sbn_text),
         "rws": lambda: Case("rws", algorithms.rws(sbn, k=5), hand_losses.rws(sbn, 5), mnist, 24,
                             sbn_text + ", k=5"),
+        **{f"vem-{baseline}": (lambda baseline=baseline: Case(
+            f"vem-{baseline}", algorithms.variational_em(sbn, baseline=baseline),
+            hand_losses.variational_em(sbn, baseline=baseline), mnist, 24,
+            sbn_text + f", score, {baseline}")) for baseline in ("none", "mean", "nvil")},
     }
     return [build[name]() for name in names]
 
 
-ALGORITHMS = ("vae", "iwae", "gan", "infogan", "wake-sleep", "rws")
+ALGORITHMS = ("vae", "iwae", "gan", "infogan", "wake-sleep", "rws", "vem-none", "vem-mean", "vem-nvil")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -37,10 +37,12 @@ EXPECTED_PHASES = {
         "E_{p_data(x)}[E_{h_1,…,h_k ~ q_φ(h|x)}[log (1/k) Σ_{i=1}^{k} p_θ(h_i)p_θ(x|h_i)/q_φ(h_i|x)]]"),
     ("rws", "wake_phi"): ("max", ("phi",), "E_{p_data(x)}[E_{p_θ(h|x)}[log q_φ(h|x)]]"),
     ("rws", "sleep_phi"): ("max", ("phi",), "E_{p_θ(x|h)p(h)}[log q_φ(h|x)]"),
+    # p_θ(x, z) written as the product the model is bound as; the E-step holds the learning
+    # signal's log q constant (the score-function E-step; same value and exact φ-gradient)
     ("variational-em", "e_step"): (
-        "max", ("phi",), "E_{p_data(x)}[E_{q_φ(z|x)}[log p_θ(x,z) − log q_φ(z|x)]]"),
+        "max", ("phi",), "E_{p_data(x)}[E_{q_φ(z|x)}[log p_θ(z)p_θ(x|z) − sg[log q_φ(z|x)]]]"),
     ("variational-em", "m_step"): (
-        "max", ("theta",), "E_{p_data(x)}[E_{q_φ(z|x)}[log p_θ(x,z) − log q_φ(z|x)]]"),
+        "max", ("theta",), "E_{p_data(x)}[E_{q_φ(z|x)}[log p_θ(z)p_θ(x|z) − log q_φ(z|x)]]"),
     ("wake-sleep", "wake"): ("max", ("theta",), "E_{q_λ(h|x)p_data(x)}[log p_θ(x|h)]"),
     ("wake-sleep", "sleep"): ("max", ("lambda",), "E_{p_θ(x|h)p(h)}[log q_λ(h|x)]"),
     ("gan", "discriminator"): (

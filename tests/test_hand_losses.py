@@ -54,6 +54,8 @@ PAIRS = {
         lambda baseline=baseline: hand_losses.variational_em(SBN, baseline=baseline, n_samples=2,
                                                              baseline_hidden=4),
         "binary") for baseline in ("none", "mean", "nvil")},
+    "vem-exact": (lambda: algorithms.variational_em(SBN, estimator="exact"),
+                  lambda: hand_losses.classic_em(SBN), "binary"),
 }
 
 

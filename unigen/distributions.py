@@ -17,6 +17,8 @@ them after what they are:
 * :func:`bernoulli_logits` — independent Bernoulli pixels with log-odds ``logits``, one event.
 * :class:`BernoulliLogits` — numpyro's, made usable under strict promotion (see below); also a
   scalar Bernoulli such as a discriminator's :math:`q_\phi(y \mid x)`.
+* :class:`BinaryVectors` — a categorical distribution over every binary vector of a length,
+  enumerable (an exact posterior over an SBN's hidden units).
 * :data:`Distribution` and :func:`kl_divergence` are numpyro's, re-exported (the closed-form KL
   where numpyro registers one, e.g. between two :func:`diagonal_normal` s).
 
@@ -38,8 +40,11 @@ they can be fed back to ``log_prob`` and to floating networks; nothing else chan
 
 from __future__ import annotations
 
+import itertools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 from jax.typing import ArrayLike
 from numpyro.distributions import Distribution, kl_divergence
@@ -48,6 +53,7 @@ from unigen.errors import ConfigError
 
 __all__ = [
     "BernoulliLogits",
+    "BinaryVectors",
     "Distribution",
     "bernoulli_logits",
     "diagonal_normal",
@@ -77,6 +83,51 @@ class BernoulliLogits(dist.BernoulliLogits):
         with jax.numpy_dtype_promotion("standard"):
             value = jnp.asarray(value, dtype=jnp.result_type(logits))
         return value * logits - jax.nn.softplus(logits)
+
+
+class BinaryVectors(dist.Distribution):
+    r"""A categorical distribution over the :math:`2^n` binary vectors of length n.
+
+    State i is the binary expansion of i, most significant unit first (the order of
+    :func:`unigen.models.sbn.latent_states`); ``logits[i]`` is its unnormalized log-probability.
+    One event of shape ``[n]``: ``log_prob`` of a vector of 0.0/1.0 is a scalar. Enumerable:
+    ``enumerate_support()`` is every state as a static float ``[2^n, n]`` array (in the logits'
+    dtype), which :func:`unigen.algebra.compile` sums over exactly.
+
+    Args:
+      logits: ``[2^n]`` log-probabilities up to a constant (n ≥ 1).
+    """
+
+    arg_constraints: dict = {}
+    support = dist.constraints.independent(dist.constraints.boolean, 1)
+    has_enumerate_support = True
+
+    def __init__(self, logits: ArrayLike) -> None:
+        logits = jnp.asarray(logits)
+        size = int(logits.shape[-1]) if logits.ndim == 1 else 0
+        units = size.bit_length() - 1
+        if size < 2 or 2 ** units != size:
+            raise ConfigError(
+                f"logits: got shape {logits.shape}, expected [2^n] for binary vectors of n >= 1 units"
+            )
+        self.logits = logits
+        self.units = units
+        super().__init__(batch_shape=(), event_shape=(units,))
+
+    def _index(self, value: ArrayLike) -> jax.Array:
+        powers = jnp.asarray(2 ** np.arange(self.units - 1, -1, -1), jnp.int32)
+        return jnp.sum(jnp.asarray(value).astype(jnp.int32) * powers, axis=-1)
+
+    def log_prob(self, value: ArrayLike) -> jax.Array:
+        return jax.nn.log_softmax(self.logits)[self._index(value)]
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        index = jax.random.categorical(key, self.logits, shape=sample_shape)
+        return jnp.asarray(self.enumerate_support())[index]
+
+    def enumerate_support(self, expand: bool = True) -> np.ndarray:
+        states = itertools.product((0.0, 1.0), repeat=self.units)
+        return np.array(list(states), dtype=np.dtype(self.logits.dtype))
 
 
 def diagonal_normal(loc: ArrayLike, scale: ArrayLike) -> Distribution:

@@ -44,6 +44,7 @@ from unigen.algebra.declaration import SENSES, Declaration, Figure5, PhaseObject
 from unigen.algebra.direction import Direction, direction, direction_of
 from unigen.algebra.table import table
 from unigen.algebra.compiler import Binding, compile, data, explicit, implicit, self_normalized
+from unigen.algebra.estimator import Estimator, EstimatorContext, ScoreFunction
 from unigen.algebra.assembly import algorithm
 from unigen.algebra.symbols import symbol
 from unigen.algebra.verify import Verification, verify

@@ -14,6 +14,9 @@ trainer jit-compiles. How each piece is computed:
 ``rsample``                                  ``d.rsample(k_s)``, ``k_s = split(key, S)[s]``
 discrete, ``estimator="score"``             the score-function estimator (§2.2) with the
                                              leave-one-out baseline over the S draws
+``estimator={q: est}``, an estimator object  ``est``'s surrogate (see "Estimator objects")
+a static ``enumerate_support()``             exact enumeration of the states it lists
+                                             (:class:`unigen.distributions.BinaryVectors`)
 implicit (sample only, a GAN generator)      draws of the sampler, gradients pathwise through it
 importance-weighted bound (IWAE)             :math:`\operatorname{logsumexp}_i \log w_i - \log k`,
                                              k pathwise draws ``split(key, k)[i]``
@@ -47,6 +50,27 @@ Bindings map each :class:`~unigen.algebra.expr.Dist` of the expression to:
   or :func:`explicit` ``(fn)``, the same;
 * :func:`implicit` ``(sampler)``, ``sampler(params, key, given) -> value``: sample only;
 * :func:`data` ``("x")``: the rows of ``batch["x"]`` (a ``p_data(x)`` without a binding gets it).
+
+Estimator objects. A value of ``estimator={q: ...}`` may be, instead of a name of
+:data:`ESTIMATORS`, an :class:`~unigen.algebra.estimator.Estimator`: the compiler then hands the
+expectation over ``q`` to it, calling ``est(built, f, key, n, context)`` with the built numpyro
+distribution, the body ``f(value, key) -> (scalar, records)``, the expectation's key, the number
+of draws ``n`` it would use, and an :class:`~unigen.algebra.estimator.EstimatorContext`
+(``params``, ``given`` — the conditioning values such as x —, the Dist, and ``batch_axis``:
+a data expectation is a ``jax.vmap`` with ``axis_name=BATCH_AXIS``, so an estimator inside one
+may ``jax.lax.psum``/``pmean`` across the batch's examples). It returns ``(surrogate,
+records)``: the surrogate's *value* is the Monte Carlo estimate of :math:`\mathbb{E}_q[f]` and
+its *gradient* is the estimator's. Before the call, ``est.check(dist, built)`` may refuse the
+distribution (a Bernoulli-only estimator on a Gaussian) with a one-line ConfigError. Auxiliary
+losses (NVIL's baseline regression) travel in ``records`` under
+:data:`~unigen.algebra.estimator.AUXILIARY` names, outside the expression: summed across
+summands, averaged over data and draws (weighted without gradient in an enumeration), never
+negated or scaled, and added to the final loss, which therefore minimizes each of them
+whatever sign its expectation has in the objective; each is reported as a metric under its
+name (``"baseline_loss"``). :class:`~unigen.algebra.estimator.ScoreFunction` (baselines
+``"none"``, ``"mean"``, ``"nvil"``) is the built-in one; MuProp, VIMCO, REBAR, RELAX, ARM,
+DisARM or straight-through Gumbel plug in the same way. With ``algorithm(...)``, the estimator
+may also be given per phase, ``{phase name: {q: ...}}``.
 
 A Dist with a fixed conditioning value (``p_θ(x|y=0)``) may be bound on its own; when an
 enumeration fixes y, the binding for the fixed value is looked up first, then the one for free y.
@@ -97,7 +121,7 @@ from unigen.algebra.estimator import log_prob as _log_prob
 from unigen.core import Batch, Metrics, Params, PRNGKey
 from unigen.errors import ConfigError, DataError, describe
 
-__all__ = ["ESTIMATORS", "KL_METHODS", "MAX_ENUMERATION", "Binding", "compile", "data",
+__all__ = ["BATCH_AXIS", "ESTIMATORS", "KL_METHODS", "MAX_ENUMERATION", "Binding", "compile", "data",
            "explicit", "implicit", "self_normalized"]
 
 ESTIMATORS = ("auto", "reparameterized", "score", "enumerate", "draw")
@@ -959,9 +983,22 @@ def _scalar_support(d: Any) -> np.ndarray | None:
     return None
 
 
+def _enumerable(d: Any) -> bool:
+    """A distribution (not Bernoulli/Categorical) that lists its own states: numpyro's
+    ``has_enumerate_support`` with a static ``enumerate_support()`` of shape ``[N, *event]``
+    (:class:`unigen.distributions.BinaryVectors`)."""
+    return (not isinstance(d, numpyro_dist.Independent) and _scalar_support(d) is None
+            and getattr(d, "has_enumerate_support", False) and d.batch_shape == ())
+
+
 def _support(d: Any) -> np.ndarray | None:
     """Every state of a discrete distribution as a NumPy array ``[N, *event_shape]``, or None
     (continuous, or more than :data:`MAX_ENUMERATION` states)."""
+    if _enumerable(d):
+        states = d.enumerate_support(expand=False)
+        if not isinstance(states, np.ndarray) or len(states) > MAX_ENUMERATION:
+            return None  # states known only when traced, or too many
+        return states
     base, ndims = _base(d)
     values = _scalar_support(base)
     if values is None or ndims > 1:
@@ -977,6 +1014,8 @@ def _support(d: Any) -> np.ndarray | None:
 
 
 def _state_dtype(d: Any) -> Any:
+    if _enumerable(d):
+        return d.enumerate_support(expand=False).dtype
     base, _ = _base(d)
     if isinstance(base, (numpyro_dist.BernoulliLogits, numpyro_dist.BernoulliProbs)):
         return jnp.result_type(base.logits if hasattr(base, "logits") else base.probs)

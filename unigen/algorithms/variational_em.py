@@ -78,27 +78,35 @@ factors'), so the declaration prints :math:`\log p_\theta(z) p_\theta(x \mid z)`
   score term, :math:`q_\phi` has no θ), gradient :math:`\mathbb{E}_{q_\phi}[\nabla_\theta
   \log p_\theta(x, z)]`.
 - ``estimator="exact"``: the classic EM of §2.1. The E-step is exact,
-  :math:`q^*(z \mid x) \propto \exp[\log p_\theta(x, z)]`, by enumerating the at most
-  :math:`2^{12}` hidden configurations, so it has no parameters; the M-step (the only phase) ascends
-  :math:`\sum_z q^*(z \mid x) \log p_\theta(x, z)`, whose gradient at the current θ is
-  :math:`\nabla_\theta \log p_\theta(x)`. With small enough steps the log-likelihood never
-  decreases (generalized EM).
-"""
+  :math:`q_*(z \mid x) \propto \exp[\log p_\theta(x, z)]` at the current θ, by enumerating the at
+  most :math:`2^{12}` hidden configurations, so it has no parameters; the M-step (the only phase,
+  compiled from :data:`CLASSIC_EM`) ascends
 
+  .. math::
+     \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_*(z \mid x)}\left[\log p_\theta(z) p_\theta(x \mid z)\right]\right]
+
+  with :math:`q_*` held fixed (the distribution :math:`q_*(z \mid x)` has no parameter group:
+  it is bound to a :class:`unigen.distributions.BinaryVectors` whose log-probabilities are the
+  posterior's under ``stop_gradient``, and the compiler sums over its states exactly). Its
+  gradient at the current θ is :math:`\nabla_\theta \log p_\theta(x)`. With small enough steps
+  the log-likelihood never decreases (generalized EM). The metric ``"log_likelihood"`` is the
+  bound at :math:`q_*`, :math:`\mathbb{E}_{q_*}[\log p_\theta(x, z) - \log q_*(z \mid x)] =
+  \log p_\theta(x)`, exactly (to float rounding).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from unigen.algebra.assembly import algorithm
 from unigen.algebra.declaration import Declaration, PhaseObjective
 from unigen.algebra.estimator import ScoreFunction
 from unigen.algebra.expr import KL, E, dist, log, sg
 from unigen.algorithms.vae import batch_data
-from unigen.core import Algorithm, Batch, Metrics, Params, Phase, PRNGKey
+from unigen.core import Algorithm, Params, Phase, PRNGKey
+from unigen.distributions import BinaryVectors
 from unigen.errors import ConfigError
 from unigen.models import sbn
 from unigen.models.helmholtz import HelmholtzMachine
@@ -108,6 +116,8 @@ from unigen.nets import mlp
 
 __all__ = [
     "BASELINES",
+    "CLASSIC_EM",
+    "CLASSIC_M_STEP",
     "DECLARATION",
     "ELBO",
     "E_STEP",
@@ -134,6 +144,7 @@ generative = dist("p", over="x", given="z", params="theta")  # p_θ(x|z)
 joint = prior * generative  # p_θ(z) p_θ(x|z) = p_θ(x, z)
 marginal = dist("p", over="x", params="theta")  # p_θ(x)
 posterior = dist("p", over="z", given="x", params="theta")  # p_θ(z|x)
+exact_posterior = dist("q_*", over="z", given="x")  # q_*(z|x) = p_θ(z|x) at the current θ, fixed
 variational = dist("q", over="z", given="x", params="phi")  # q_φ(z|x)
 
 ELBO = E(p_data, E(variational, log(joint) - log(variational)))
@@ -157,6 +168,19 @@ DECLARATION = Declaration(
     ),
     figure5=None,
 )
+
+
+CLASSIC_M_STEP = E(p_data, E(exact_posterior, log(joint)))
+"""Classic EM's M-step objective: the expected complete-data log-likelihood under the exact
+posterior of the current θ, held fixed."""
+
+LOG_LIKELIHOOD = E(p_data, E(exact_posterior, log(joint) - log(exact_posterior)))
+r"""The bound at the exact posterior: :math:`\log p_\theta(x)` averaged over the data."""
+
+CLASSIC_EM = DECLARATION._replace(
+    phases=(PhaseObjective("m_step", "theta", CLASSIC_M_STEP, "max"),))
+"""What ``variational_em(model, estimator="exact")`` compiles: one phase, the M-step at the exact
+E-step."""
 
 
 def _check(estimator: str, baseline: str) -> None:
@@ -264,36 +288,38 @@ def m_step_phase(model: HelmholtzMachine, *, n_samples: int = 1) -> Phase:
 
 
 def exact_m_step_phase(model: HelmholtzMachine | SigmoidBeliefNet) -> Phase:
-    r"""Classic EM's step: the exact E-step :math:`q^*(z \mid x) \propto p_\theta(x, z)` by
-    enumeration, then an M-step in θ on :math:`\sum_z q^*(z \mid x) \log p_\theta(x, z)`.
+    r"""Classic EM's step: the exact E-step :math:`q_*(z \mid x) \propto p_\theta(x, z)` by
+    enumeration, then an M-step in θ on :math:`\sum_z q_*(z \mid x) \log p_\theta(x, z)`.
 
-    Loss: the batch mean of :math:`-\sum_z \mathrm{sg}[q^*(z \mid x)] \log p_\theta(x, z)`
-    (its θ-gradient is :math:`-\nabla_\theta \log p_\theta(x)`); metrics ``{"loss",
-    "log_likelihood"}``, the exact batch mean of :math:`\log p_\theta(x)` before the step.
+    .. math::
+       \mathbb{E}_{p_{data}(x)}\left[\mathbb{E}_{q_*(z \mid x)}\left[\log p_\theta(z) p_\theta(x \mid z)\right]\right]
+
+    The phase of ``variational_em(model, estimator="exact")``, compiled from
+    :data:`CLASSIC_EM`. Loss: the batch mean of :math:`-\sum_z q_*(z \mid x) \log p_\theta(x, z)`
+    with :math:`q_*` constant (its θ-gradient is :math:`-\nabla_\theta \log p_\theta(x)`);
+    metrics ``{"loss", "log_likelihood"}``, the exact batch mean of :math:`\log p_\theta(x)`
+    before the step.
 
     Raises:
       ConfigError: the model has more than :data:`unigen.models.sbn.MAX_LATENT_STATES` hidden
         configurations.
     """
-    latent_states(model.latent_dim)  # raises now, not at the first step, if too many states
+    return variational_em(model, estimator="exact").phases[0]
 
-    def loss(params: Params, key: PRNGKey, batch: Batch) -> tuple[jax.Array, Metrics]:
-        x = batch_data(batch, model.data_dim)
-        theta = params["theta"]
 
-        def one(x_b: jax.Array) -> tuple[jax.Array, jax.Array]:
-            states, log_post = sbn.posterior(model, theta, x_b)
-            log_joint = jax.vmap(lambda z: model.joint.log_prob(theta, {"x": x_b, "z": z}, {}))(
-                states
-            )
-            weights = jax.lax.stop_gradient(jnp.exp(log_post))
-            return jnp.sum(weights * log_joint), jax.nn.logsumexp(log_joint)
+def _exact_bindings(model: HelmholtzMachine | SigmoidBeliefNet) -> dict:
+    r"""The generative model's bindings and :math:`q_*(z \mid x)`: the exact posterior of the
+    current θ over the :math:`2^H` hidden states, held constant."""
 
-        expected, log_likelihood = jax.vmap(one)(x)
-        value = -jnp.mean(expected)
-        return value, {"loss": value, "log_likelihood": jnp.mean(log_likelihood)}
+    def posterior_now(params: Params, given: dict[str, Any]) -> BinaryVectors:
+        _, log_posterior = sbn.posterior(model, params["theta"], given["x"])
+        return BinaryVectors(jax.lax.stop_gradient(log_posterior))
 
-    return Phase("m_step", "theta", loss)
+    return {
+        prior: lambda params, given: model.prior(params["theta"]),
+        generative: lambda params, given: model.decoder_distribution(params["theta"], given["z"]),
+        exact_posterior: posterior_now,
+    }
 
 
 def variational_em(
@@ -326,7 +352,8 @@ def variational_em(
       baseline_hidden: the hidden width of NVIL's baseline network.
 
     Returns:
-      An :class:`~unigen.core.Algorithm` whose ``objective`` is the :data:`DECLARATION`.
+      An :class:`~unigen.core.Algorithm` whose ``objective`` is the :data:`DECLARATION`
+      (``"score"``) or :data:`CLASSIC_EM` (``"exact"``).
 
     Raises:
       ConfigError: unknown estimator or baseline, a baseline with ``estimator="exact"``, a
@@ -347,7 +374,15 @@ def variational_em(
                 f"baseline: expected 'none' with estimator='exact' (the E-step is exact, no "
                 f"estimator to baseline), got {baseline!r}"
             )
-        return Algorithm(init=init, phases=(exact_m_step_phase(model),), objective=DECLARATION)
+        latent_states(model.latent_dim)  # raises now, not at the first step, if too many states
+        return algorithm(
+            CLASSIC_EM,
+            _exact_bindings(model),
+            init,
+            estimator={exact_posterior: "enumerate"},
+            metrics={"log_likelihood": LOG_LIKELIHOOD},
+            prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
+        )
     return algorithm(
         DECLARATION,
         bindings(model),
