@@ -39,18 +39,31 @@ The game is the lecture's adversarial pattern before GANs: the predictors play t
 discriminator, the encoder the generator, and the encoder's gradient flows through the
 predictors' inputs :math:`c_{-i}` as well as through :math:`c_i`.
 
-Why the objective is not declared in :mod:`unigen.algebra`. The predictors' loss is, up to
-constants, a Gaussian log-likelihood with fixed variance,
-:math:`-\frac{1}{2\sigma^2}(c_i - P_{\phi,i}(c_{-i}))^2 = \log \mathcal{N}(c_i;
-P_{\phi,i}(c_{-i}), \sigma^2) + \mathrm{const}`, but summed over units it is
-:math:`\sum_i \log q_\phi(c_i \mid c_{-i})`, a *pseudo*-log-likelihood: each unit given all the
-others. The algebra's distributions are over whole named variables (x, y, z, h, c) with no
-per-unit index, so the only way to write it would be :math:`\log q_\phi(c)`, which claims a
-normalized joint density of the code that this product of conditionals is not; and the encoder
-is deterministic, :math:`c = E_\eta(x)`, a point mass with no log-density. Writing it there would
-print a formula that says something else, so PM keeps its objective as the LaTeX above
-(:data:`OBJECTIVE`, the :class:`~unigen.core.Algorithm`'s ``objective``) and its losses are
-written by hand.
+Why the objective is not declared in :mod:`unigen.algebra` (its phases are the one built-in
+algorithm written by hand; ``tests/test_recipes.py`` lists it, with this paragraph, as the
+only exception to "every phase is compiled from its declaration"). Piece by piece:
+
+* the encoder is deterministic, :math:`c = E_\eta(x)`, a point mass: expressible today, as an
+  expectation over :math:`\delta(c - E_\eta(x))` bound with ``implicit(sampler)`` (a sampler
+  that ignores its key; gradients pathwise);
+* the reconstruction term is a Gaussian log-density with variance 1/2 up to a constant,
+  :math:`-\|x - D_\eta(c)\|^2 = \log \mathcal{N}(x; D_\eta(c), \tfrac12 I) + \tfrac{D}{2}
+  \log \pi`: expressible today (a distribution :math:`p_\eta(x \mid c)` and a constant);
+* the prediction error is **not**: :math:`\frac1K \sum_i (c_i - P_{\phi,i}(c_{-i}))^2 =
+  -\frac1K \sum_i \log \mathcal{N}(c_i; P_{\phi,i}(c_{-i}), \tfrac12) - \tfrac12 \log \pi` is a
+  *pseudo*-log-likelihood, each unit given all the others. The algebra's distributions are over
+  whole named variables (x, y, z, h, c) with no per-unit index, and a product of the K
+  conditionals :math:`\prod_i q_\phi(c_i \mid c_{-i})` is not a normalized density of c, so the
+  only expressible form, :math:`\log q_\phi(c)`, would print a claim the loss does not make. The
+  missing node is a pseudo-log-likelihood :math:`\sum_i \log q_\phi(c_i \mid c_{-i})` (printed
+  so, bound to the K conditionals);
+* the variance term (``information="variance"``) is not either: :math:`(c_i - \bar c_i)^2`
+  with :math:`\bar c` the batch mean is a statistic of the whole batch inside the data
+  expectation; it would need a batch-mean node (the compiler's data expectation now names its
+  vmap axis, so such a node could be computed with ``jax.lax.pmean``).
+
+Until those two nodes exist PM keeps its objective as the LaTeX above (:data:`OBJECTIVE`, the
+:class:`~unigen.core.Algorithm`'s ``objective``) and its losses are written by hand.
 
 A known failure. Squared-error predictors see only conditional means. For fair sources
 :math:`s_a, s_b \in \{-1, 1\}`, two units on their sum and their difference,
