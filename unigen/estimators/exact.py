@@ -30,6 +30,10 @@ with :math:`g_j = \mathbb{E}[f s_j]`, :math:`\zeta_1 = \tfrac14 \mathrm{Var}[(f 
 calls or on a fitted network (moving average, learned) or is estimated from the same draws
 (optimal constant) have no reference variance here; the relaxation's bias is measured.
 
+For VIMCO, whose target is the K-sample bound :math:`\mathbb{E}[\log\frac1K\sum_k e^{f(x_k)}]`
+rather than :math:`\mathbb{E}[f]`, :func:`multi_sample_bound_gradient` enumerates the
+:math:`M^K` tuples of nodes (:attr:`Reference.bound_gradient`).
+
 The closed forms of the issue (:func:`closed_form_square`, :func:`closed_form_sum_squares`) are
 written out separately; the tests check the quadrature against them.
 """

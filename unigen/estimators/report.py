@@ -23,6 +23,17 @@ Two estimators keep memory between calls, and are measured as they would run in 
 ``score-mean-baseline`` (moving average) runs ``warmup`` calls in a ``lax.scan`` at fixed
 parameters and reports the last (its time is the scan's per call); ``score-learned-baseline``
 first fits its baseline :math:`b_\psi` (200 Adam steps, untimed) and then measures with ψ fixed.
+``rebar`` and ``relax`` likewise first tune their control variates (η, log λ, and RELAX's network)
+by :data:`CONTROL_VARIATE_STEPS` Adam steps on the variance gradient they return (untimed), then
+measure with them fixed; the timed call returns the estimate only.
+
+The discrete-latent estimators (``muprop``, ``rebar``, ``relax``, ``arm``, ``disarm``,
+``straight-through``) apply to the problems whose distribution is of a family in
+:data:`FAMILIES` (Bernoulli and categorical; Bernoulli only for ARM and DisARM). ``vimco``
+estimates the gradient of a different objective, the K-sample bound with K = ``n_samples``, so its
+rows' ``exact_gradient`` and ``bias`` are against
+:meth:`~unigen.estimators.exact.Reference.bound_gradient` (None where the :math:`M^K` tuples are
+too many to enumerate). ARM and DisARM evaluate f twice per draw.
 """
 
 from __future__ import annotations
