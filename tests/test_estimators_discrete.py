@@ -15,6 +15,7 @@ exact coordinate. The mean of R i.i.d. estimates is close to normal; a true-null
 probability 5.7e-7 per coordinate, < 1e-3 over the ~500 coordinates checked here.
 """
 
+import importlib
 import itertools
 
 import jax
@@ -217,3 +218,10 @@ def test_sbn_offers_every_discrete_estimator_and_each_family_is_declared():
     assert "pathwise" not in offered
     assert "arm" not in default_estimators(categorical_problem(3), SAMPLES)
     assert set(FAMILIES) == {"muprop", "rebar", "relax", "arm", "disarm", "straight-through"}
+
+
+def test_each_docstring_states_whether_it_is_unbiased():
+    for module, claim in [("muprop", "**unbiased**"), ("vimco", "**Unbiased**"), ("rebar", "**unbiased**"),
+                          ("relax", "**unbiased**"), ("arm", "**unbiased**"), ("straight_through", "**biased**")]:
+        doc = importlib.import_module(f"unigen.estimators.{module}").__doc__
+        assert claim in doc and ".. math::" in doc, module

@@ -81,7 +81,8 @@ class Reference(NamedTuple):
 BOUND_TERMS = 2**22  # the largest M^K tuples multi_sample_bound_gradient enumerates
 
 
-def multi_sample_bound_gradient(weights: np.ndarray, f: np.ndarray, scores: np.ndarray, count: int) -> np.ndarray | None:
+def multi_sample_bound_gradient(weights: np.ndarray, f: np.ndarray, scores: np.ndarray,
+                                count: int) -> np.ndarray | None:
     r"""The exact gradient of :math:`\mathcal{L}^K = \mathbb{E}_{x_{1:K}}[\hat L]`,
     :math:`\hat L = \log\frac1K\sum_k e^{f(x_k)}`, over nodes (weights ``[M]``, f ``[M]``,
     scores ``[M, P]``) when :math:`M^K \le` :data:`BOUND_TERMS`, else None.
