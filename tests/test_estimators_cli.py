@@ -55,10 +55,29 @@ def test_k_sweep_rows_carry_k_and_the_table_prints(capsys):
     (["--problem", "gaussian-cos", "--k", "two"], "--k: expected a number"),
     (["--problem", "gaussian-cos", "--samples", "0"], "n_samples: expected a positive integer"),
     (["--problem", "gaussian-cos", "--checkpoint", "runs/x"], "--checkpoint: expected only with --problem vae"),
+    (["--problem", "gaussian-cos", "--estimators", "rebar"], "'rebar' does not apply to the gaussian-cos problem: it "
+                                                             "expects Bernoulli or categorical latents, got a Normal"),
+    (["--problem", "categorical", "--estimators", "disarm"], "expects Bernoulli latents, got a categorical"),
+    (["--problem", "categorical", "--estimators", "vimco", "--samples", "1"], "'vimco' builds each draw's baseline"),
 ])
 def test_refusals_exit_2_with_a_clear_message(argv, message, capsys):
     assert cli.main(["bench", "variance", "--replicas", "10", "--samples", "2", *argv]) == 2  # later flags win
     assert message in capsys.readouterr().err
+
+
+def test_sbn_json_rows_of_the_discrete_estimators(capsys):
+    # Each row's mean against the exact gradient by enumeration (for vimco: of the K-sample bound),
+    # within 5 standard errors of the mean over the replicas (4 rows).
+    assert cli.main(["bench", "variance", "--problem", "sbn", "--dim", "2", "--estimators", "vimco,disarm",
+                     "--samples", "2", "--replicas", "2000", "--repeats", "1", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [(r["estimator"], r["parameter"]) for r in record["rows"]] == [
+        (name, parameter) for name in ("vimco", "disarm") for parameter in ("biases.0", "weights.0")]
+    by_name = {(r["estimator"], r["parameter"]): r for r in record["rows"]}
+    assert by_name[("vimco", "biases.0")]["exact_gradient"] != by_name[("disarm", "biases.0")]["exact_gradient"]
+    for row in record["rows"]:
+        assert SCHEMA <= set(row)
+        assert abs(row["bias"]) <= 5 * row["standard_error"] + 1e-6, row
 
 
 def test_cli_help_names_equal_the_registries():

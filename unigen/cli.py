@@ -262,7 +262,8 @@ def _verify(args: argparse.Namespace) -> int:
 BENCH_PROBLEMS = ("gaussian-square", "gaussian-exp", "gaussian-cos", "gaussian-sum-squares", "bernoulli", "categorical",
                   "vae", "sbn")
 BENCH_ESTIMATORS = ("score", "score-mean-baseline", "score-optimal-baseline", "score-learned-baseline",
-                    "score-control-variate", "pathwise", "concrete", "leave-one-out")  # help text only
+                    "score-control-variate", "pathwise", "concrete", "leave-one-out", "muprop", "vimco", "rebar",
+                    "relax", "arm", "disarm", "straight-through")  # help text only
 
 
 def _add_bench_parser(commands: Any) -> None:

@@ -91,3 +91,22 @@ def per_sample_scores(distribution_fn: DistributionFn, params: Any, xs: jax.Arra
 
 def zeros_like_float(params: Any) -> Any:
     return jax.tree.map(jnp.zeros_like, params)
+
+
+def fit_by_adam(gradient_fn: Callable[[Any, jax.Array], Any], init: Any, key: jax.Array, steps: int,
+                learning_rate: float) -> Any:
+    """``steps`` Adam steps on the pytree ``init`` with ``gradient_fn(current, key) -> gradient``,
+    one fresh key per step (a ``lax.scan``, jit-able); returns the trained pytree."""
+    import optax
+
+    optimizer = optax.adam(learning_rate)
+
+    def step(carry: tuple[Any, Any], k: jax.Array) -> tuple[tuple[Any, Any], None]:
+        current, opt_state = carry
+        gradient = gradient_fn(current, k)
+        with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes int and float
+            updates, opt_state = optimizer.update(gradient, opt_state, current)
+        return (optax.apply_updates(current, updates), opt_state), None
+
+    (trained, _), _ = jax.lax.scan(step, (init, optimizer.init(init)), jax.random.split(key, int(steps)))
+    return trained

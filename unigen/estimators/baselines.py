@@ -34,6 +34,7 @@ from unigen.estimators._common import (
     check_n_samples,
     draw,
     evaluate,
+    fit_by_adam,
     log_prob,
     per_sample_scores,
 )
@@ -230,20 +231,11 @@ def fit_learned_baseline(
     Returns:
       The trained :math:`\psi` (start: ``baseline_params``, default zeros of the linear baseline).
     """
-    import optax
-
     u = jnp.asarray(baseline_input)
     psi = learned_baseline_init(u.size, u.dtype) if baseline_params is None else baseline_params
-    optimizer = optax.adam(learning_rate)
 
-    def step(carry: tuple[Any, Any], k: jax.Array) -> tuple[tuple[Any, Any], None]:
-        psi, opt_state = carry
-        _, grad = score_function_learned_baseline(
-            distribution, params, f, k, n_samples, psi, u, baseline_fn=baseline_fn
-        )
-        with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes int and float
-            updates, opt_state = optimizer.update(grad, opt_state, psi)
-        return (optax.apply_updates(psi, updates), opt_state), None
+    def gradient(current: Any, k: jax.Array) -> Any:
+        return score_function_learned_baseline(
+            distribution, params, f, k, n_samples, current, u, baseline_fn=baseline_fn)[1]
 
-    (psi, _), _ = jax.lax.scan(step, (psi, optimizer.init(psi)), jax.random.split(key, int(steps)))
-    return psi
+    return fit_by_adam(gradient, psi, key, steps, learning_rate)

@@ -30,6 +30,10 @@ with :math:`g_j = \mathbb{E}[f s_j]`, :math:`\zeta_1 = \tfrac14 \mathrm{Var}[(f 
 calls or on a fitted network (moving average, learned) or is estimated from the same draws
 (optimal constant) have no reference variance here; the relaxation's bias is measured.
 
+For VIMCO, whose target is the K-sample bound :math:`\mathbb{E}[\log\frac1K\sum_k e^{f(x_k)}]`
+rather than :math:`\mathbb{E}[f]`, :func:`multi_sample_bound_gradient` enumerates the
+:math:`M^K` tuples of nodes (:attr:`Reference.bound_gradient`).
+
 The closed forms of the issue (:func:`closed_form_square`, :func:`closed_form_sum_squares`) are
 written out separately; the tests check the quadrature against them.
 """
@@ -46,23 +50,60 @@ __all__ = [
     "closed_form_square",
     "closed_form_sum_squares",
     "gauss_hermite",
+    "multi_sample_bound_gradient",
     "reference_from_nodes",
 ]
 
 VARIANCE_FORMULAS = ("score", "pathwise", "score-control-variate", "leave-one-out")
 
 
+def _no_bound(count: int) -> None:
+    return None
+
+
 class Reference(NamedTuple):
-    """Exact answers for one problem.
+    r"""Exact answers for one problem.
 
     Attributes:
       gradient: ``{parameter name: array shaped like the parameter}``, the exact gradient.
       variance: ``variance(estimator, n_samples) -> {name: array} | None``, the exact variance of
         each coordinate of the N-draw estimate, or None where no formula is known.
+      bound_gradient: ``bound_gradient(K) -> {name: array} | None``, the exact gradient of the
+        K-sample bound :math:`\mathbb{E}[\log \frac1K \sum_k e^{f(x_k)}]` that VIMCO estimates
+        (:func:`multi_sample_bound_gradient`), or None where it is not computed.
     """
 
     gradient: dict[str, np.ndarray]
     variance: Callable[[str, int], dict[str, np.ndarray] | None]
+    bound_gradient: Callable[[int], dict[str, np.ndarray] | None] = _no_bound
+
+
+BOUND_TERMS = 2**22  # the largest M^K tuples multi_sample_bound_gradient enumerates
+
+
+def multi_sample_bound_gradient(weights: np.ndarray, f: np.ndarray, scores: np.ndarray,
+                                count: int) -> np.ndarray | None:
+    r"""The exact gradient of :math:`\mathcal{L}^K = \mathbb{E}_{x_{1:K}}[\hat L]`,
+    :math:`\hat L = \log\frac1K\sum_k e^{f(x_k)}`, over nodes (weights ``[M]``, f ``[M]``,
+    scores ``[M, P]``) when :math:`M^K \le` :data:`BOUND_TERMS`, else None.
+
+    By the score identity and the exchangeability of the K draws,
+    :math:`\nabla \mathcal{L}^K = \mathbb{E}[\hat L \sum_k s(x_k)] = K \sum_m w_m s_m\,
+    \mathbb{E}[\hat L \mid x_1 = m]`; the conditional expectation enumerates the
+    :math:`M^{K-1}` tuples of the other draws.
+    """
+    weights, f, scores = (np.asarray(a, np.float64) for a in (weights, f, scores))
+    count = int(count)
+    if count < 1 or len(f) ** count > BOUND_TERMS:
+        return None
+    top = float(np.max(f))
+    exps = np.exp(f - top)
+    others, other_weights = np.zeros(1), np.ones(1)  # sum of the other draws' e^{f - top}, and its weight
+    for _ in range(count - 1):
+        others = (others[:, None] + exps[None, :]).reshape(-1)
+        other_weights = (other_weights[:, None] * weights[None, :]).reshape(-1)
+    conditional = np.log((exps[:, None] + others[None, :]) / count) @ other_weights + top  # E[L | x_1 = m]
+    return count * np.sum((weights * conditional)[:, None] * scores, axis=0)
 
 
 def gauss_hermite(order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +186,11 @@ def reference_from_nodes(
             out[name] = np.maximum(value, 0.0).reshape(shapes[name])
         return out
 
-    return Reference(gradient, variance)
+    def bound_gradient(count: int) -> dict[str, np.ndarray] | None:
+        out = {name: multi_sample_bound_gradient(weights, f, s, count) for name, s in scores.items()}
+        return None if any(g is None for g in out.values()) else {n: g.reshape(shapes[n]) for n, g in out.items()}
+
+    return Reference(gradient, variance, bound_gradient)
 
 
 def closed_form_square(a: float) -> dict[str, float]:

@@ -32,8 +32,9 @@ A :class:`Problem` is :math:`\nabla_\lambda \mathbb{E}_{q_\lambda}[f]` at given 
   recognition parameters φ, at one example x. The same construction as ``vae``:
   :math:`f(h) = \log p_\theta(x, h) - \log q_{\phi_0}(h \mid x)`, and
   :math:`\nabla_\phi \mathbb{E}_{q_\phi}[f]` at φ = φ₀ is the ELBO gradient. The draws are
-  discrete, so ``pathwise`` is refused; the score-function estimators, ``leave-one-out`` and the
-  (biased) ``concrete`` relaxation apply. References by enumeration of the :math:`2^H` hidden
+  discrete, so ``pathwise`` is refused; the score-function estimators, ``leave-one-out``, the
+  discrete-latent estimators (MuProp, VIMCO, REBAR, RELAX, ARM, DisARM) and the (biased)
+  ``concrete`` and ``straight-through`` relaxations apply. References by enumeration of the :math:`2^H` hidden
   configurations (gradient, and the variances of ``score``, ``score-control-variate`` and
   ``leave-one-out``).
 """

@@ -23,6 +23,17 @@ Two estimators keep memory between calls, and are measured as they would run in 
 ``score-mean-baseline`` (moving average) runs ``warmup`` calls in a ``lax.scan`` at fixed
 parameters and reports the last (its time is the scan's per call); ``score-learned-baseline``
 first fits its baseline :math:`b_\psi` (200 Adam steps, untimed) and then measures with ψ fixed.
+``rebar`` and ``relax`` likewise first tune their control variates (η, log λ, and RELAX's network)
+by :data:`CONTROL_VARIATE_STEPS` Adam steps on the variance gradient they return (untimed), then
+measure with them fixed; the timed call returns the estimate only.
+
+The discrete-latent estimators (``muprop``, ``rebar``, ``relax``, ``arm``, ``disarm``,
+``straight-through``) apply to the problems whose distribution is of a family in
+:data:`FAMILIES` (Bernoulli and categorical; Bernoulli only for ARM and DisARM). ``vimco``
+estimates the gradient of a different objective, the K-sample bound with K = ``n_samples``, so its
+rows' ``exact_gradient`` and ``bias`` are against
+:meth:`~unigen.estimators.exact.Reference.bound_gradient` (None where the :math:`M^K` tuples are
+too many to enumerate). ARM and DisARM evaluate f twice per draw.
 """
 
 from __future__ import annotations
@@ -36,16 +47,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from unigen.errors import ConfigError, describe
-from unigen.estimators import baselines
+from unigen.estimators import _discrete, baselines
+from unigen.estimators.arm import FAMILIES as ARM_FAMILIES, arm, disarm
 from unigen.estimators.control_variates import delta_method_control_variate
 from unigen.estimators.leave_one_out import leave_one_out
+from unigen.estimators.muprop import FAMILIES as MUPROP_FAMILIES, muprop
 from unigen.estimators.pathwise import pathwise
 from unigen.estimators.problems import Problem, _leaf_name
+from unigen.estimators.rebar import FAMILIES as REBAR_FAMILIES, fit_control_variate, rebar, rebar_init
+from unigen.estimators.relax import relax, relax_init
 from unigen.estimators.relaxed import concrete
 from unigen.estimators.score_function import score_function
+from unigen.estimators.straight_through import FAMILIES as STRAIGHT_THROUGH_FAMILIES, straight_through
+from unigen.estimators.vimco import vimco
 
 __all__ = [
-    "ESTIMATORS", "ROW_FIELDS", "Report", "check_applicable", "default_estimators", "format_table",
+    "ESTIMATORS", "FAMILIES", "ROW_FIELDS", "Report", "check_applicable", "default_estimators", "format_table",
     "replicas_per_chunk", "save_variance_plot", "sweep_k", "variance_report",
 ]
 
@@ -58,7 +75,22 @@ ESTIMATORS = (
     "pathwise",
     "concrete",
     "leave-one-out",
+    "muprop",
+    "vimco",
+    "rebar",
+    "relax",
+    "arm",
+    "disarm",
+    "straight-through",
 )
+FAMILIES = {  # the latent families each discrete-latent estimator accepts (the others accept any)
+    "muprop": MUPROP_FAMILIES,
+    "rebar": REBAR_FAMILIES,
+    "relax": REBAR_FAMILIES,
+    "arm": ARM_FAMILIES,
+    "disarm": ARM_FAMILIES,
+    "straight-through": STRAIGHT_THROUGH_FAMILIES,
+}
 ROW_FIELDS = (
     "estimator", "parameter", "mean", "variance", "exact_gradient", "bias", "seconds_per_estimate",
     "efficiency", "size", "standard_error", "variance_standard_error", "exact_variance",
@@ -67,6 +99,9 @@ MOVING_AVERAGE_WARMUP = 10
 MOVING_AVERAGE_DECAY = 0.8
 LEARNED_BASELINE_STEPS = 200
 CONCRETE_TEMPERATURE = 0.5
+STRAIGHT_THROUGH_TEMPERATURE = 1.0
+CONTROL_VARIATE_STEPS = 200  # Adam steps tuning REBAR's (eta, temperature) and RELAX's network, untimed
+CONTROL_VARIATE_LEARNING_RATE = 0.01
 CHUNK_BYTES = 16 * 2**20  # temporaries of one vectorized step on the CPU (see replicas_per_chunk)
 
 
@@ -100,7 +135,14 @@ def check_applicable(problem: Problem, estimator: str, n_samples: int) -> None:
             "estimators: 'score-control-variate' does not apply to the categorical problem: the delta method's "
             "closed form assumes independent coordinates, and a one-hot draw's are not"
         )
-    if estimator in ("score-optimal-baseline", "leave-one-out") and n_samples < 2:
+    if estimator in FAMILIES:
+        family = _discrete.family_of(problem.distribution(problem.params))
+        if family not in FAMILIES[estimator]:
+            raise ConfigError(
+                f"estimators: {estimator!r} does not apply to the {problem.name} problem: it expects "
+                f"{' or '.join(FAMILIES[estimator])} latents, got a {family} distribution"
+            )
+    if estimator in ("score-optimal-baseline", "leave-one-out", "vimco") and n_samples < 2:
         raise ConfigError(
             f"samples: {estimator!r} builds each draw's baseline from the other draws; expected at least 2 "
             f"samples, got {n_samples}"
@@ -116,12 +158,29 @@ def _estimator_fn(problem: Problem, name: str, n_samples: int, key: jax.Array) -
         "score-control-variate": delta_method_control_variate,
         "pathwise": pathwise,
         "leave-one-out": leave_one_out,
+        "muprop": muprop,
+        "vimco": vimco,
+        "arm": arm,
+        "disarm": disarm,
     }
     if name in simple:
         estimator = simple[name]
         return (lambda k: estimator(q, params, f, k, n_samples)), 1
     if name == "concrete":
         return (lambda k: concrete(q, params, f, k, n_samples, temperature=CONCRETE_TEMPERATURE)), 1
+    if name == "straight-through":
+        return (lambda k: straight_through(
+            q, params, f, k, n_samples, temperature=STRAIGHT_THROUGH_TEMPERATURE)), 1
+    if name in ("rebar", "relax"):
+        estimator = rebar if name == "rebar" else relax
+        init_key, fit_key = jax.random.split(key)
+        _, logits = _discrete.check_family(q(params), name, FAMILIES[name])
+        control = rebar_init(logits.dtype) if name == "rebar" else relax_init(
+            init_key, logits.size, dtype=logits.dtype)
+        control = jax.jit(lambda k: fit_control_variate(
+            estimator, q, params, f, k, n_samples, control, steps=CONTROL_VARIATE_STEPS,
+            learning_rate=CONTROL_VARIATE_LEARNING_RATE))(fit_key)
+        return (lambda k: estimator(q, params, f, k, n_samples, control)[0]), 1
     if name == "score-mean-baseline":
         dtype = jnp.result_type(jax.tree.leaves(params)[0])
 
@@ -220,7 +279,6 @@ def variance_report(
     for name in names:
         check_applicable(problem, name, n_samples)
     reference = problem.reference
-    exact_gradient = None if reference is None else reference.gradient
     rows: list[dict[str, Any]] = []
     for index, name in enumerate(names):
         estimator_key = jax.random.fold_in(key, index)
@@ -234,6 +292,8 @@ def variance_report(
             jax.block_until_ready(run(jax.random.fold_in(run_key, repeat + 1)))
             times.append(time.perf_counter() - began)
         seconds = statistics.median(times) / (replicas * calls)
+        exact_gradient = None if reference is None else (
+            reference.bound_gradient(n_samples) if name == "vimco" else reference.gradient)
         exact_variance = None if reference is None else reference.variance(name, n_samples)
         for parameter, mean, second, fourth, exact, exact_var in _parameters(
                 result, exact_gradient, exact_variance, problem.rows_per_coordinate):
