@@ -159,6 +159,7 @@ def test_bfloat16_products_are_compiled_in_and_equal_float32_on_cpu(tmp_path, on
 @pytest.mark.parametrize("given, environment, message", [
     ({"num_processes": "2"}, {}, "--num-processes: got '2' without --coordinator; expected --coordinator HOST:PORT"),
     ({}, {"UNIGEN_PROCESS_ID": "1"}, "UNIGEN_PROCESS_ID: got '1' without --coordinator"),
+    ({"heartbeat_timeout": "5"}, {}, "--heartbeat-timeout: got '5' without --coordinator"),
     ({"coordinator": "127.0.0.1"}, {}, "--coordinator: expected HOST:PORT (a port 1-65535) or auto, got '127.0.0.1'"),
     ({"coordinator": "h:70000", "num_processes": "2", "process_id": "0"}, {}, "got 'h:70000'"),
     ({"coordinator": "h:1234", "process_id": "0"}, {}, "--num-processes: missing with --coordinator h:1234; "

@@ -8,12 +8,15 @@ writes the run directory. ``--coordinator auto`` lets JAX find the cluster itsel
 slices, Slurm, Open MPI).
 
 A process that dies would otherwise leave the others blocked inside a collective until JAX's
-heartbeat timeout, and then aborted by the runtime with a C++ stack trace. :class:`Watchdog` gives
-a bounded, clear end instead: every process writes a counter to the coordination service's
-key-value store each second and reads everyone's; a process whose counter has not moved for
-``heartbeat_timeout`` seconds (or a coordination service that cannot be reached for as long) makes
-each survivor print one line to stderr and exit with status :data:`EXIT_STATUS`. JAX's own
-heartbeat timeout is set longer (:func:`runtime_heartbeat`), so that this line comes first.
+heartbeat timeout, and then aborted by the runtime with a C++ stack trace. Instead a survivor ends
+within a bounded time with one line on stderr and exit status :data:`EXIT_STATUS`: at once when a
+collective fails (:func:`guarded`), else when :class:`Watchdog` sees that another process has not
+written its heartbeat counter to the coordination service's key-value store (every second) for
+``heartbeat_timeout`` seconds. JAX's own heartbeat timeout is set longer
+(:func:`runtime_heartbeat`), so that this line comes first. The one case it cannot cover: when
+process 0, which hosts the coordination service, dies, JAX's runtime ends the others at once
+itself, with its own message and a stack trace (SIGABRT: status 134 in a shell); jaxlib 0.10.2 has no working hook to
+replace it (``missed_heartbeat_callback`` aborts with ``std::bad_cast``).
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ def cluster(coordinator: str | None = None, num_processes: Any = None, process_i
     index, index_from = _given("process_id", process_id, environ)
     timeout, timeout_from = _given("heartbeat_timeout", heartbeat_timeout, environ)
     if address is None:
-        for value, where in ((count, count_from), (index, index_from)):
+        for value, where in ((count, count_from), (index, index_from), (timeout, timeout_from)):
             if value is not None:
                 raise ConfigError(f"{where}: got {value!r} without --coordinator; expected --coordinator "
                                   "HOST:PORT (or auto) with it")
