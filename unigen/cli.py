@@ -25,6 +25,7 @@ a run whose loss turns NaN/Inf exits with status 1 and keeps its last good check
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -38,10 +39,12 @@ from unigen import recipes
 from unigen.errors import CheckpointError, ConfigError, RunInterrupted, TrainingDiverged, UnigenError
 
 COMMON_SAME_ON_RESUME = ("algorithm", "data", "data_dir", "binarize", "batch_size", "optimizer", "lr", "b1", "seed",
-                         "steps_per_call")
+                         "steps_per_call", "precision")
 """The common settings a resumed run must share with the run it continues; with them, every
 option of the recipe whose :attr:`~unigen.recipes.Option.same_on_resume` is set."""
-RUN_OPTIONS = ("command", "resume", "no_progress")
+COMMON_RESUME_DEFAULTS = {"precision": "float32"}
+"""For common settings added after runs were made, the value those runs had."""
+RUN_OPTIONS = ("command", "resume", "no_progress", "coordinator", "num_processes", "process_id", "heartbeat_timeout")
 """Options of the invocation, not of the run: not stored in ``config.json``."""
 
 
@@ -66,6 +69,21 @@ def _add_common_train_options(train: argparse.ArgumentParser) -> None:
     train.add_argument("--out", help="output directory (default runs/NAME-TIME)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    train.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                       help="matrix products: float32 (default) or bfloat16 operands with float32 accumulation, "
+                            "for GPUs and TPUs (XLA on CPU computes float32 either way)")
+    hosts = train.add_argument_group(
+        "several hosts", "one process per host, all started with the same --coordinator and --num-processes; "
+                         "each option may instead come from its environment variable")
+    hosts.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="process 0's address and a free port, or auto (TPU pod slices, Slurm, Open MPI) "
+                            "(env UNIGEN_COORDINATOR)")
+    hosts.add_argument("--num-processes", metavar="N", help="how many processes (env UNIGEN_NUM_PROCESSES)")
+    hosts.add_argument("--process-id", metavar="I", help="this process, 0 .. N-1; process 0 writes the run "
+                                                          "(env UNIGEN_PROCESS_ID)")
+    hosts.add_argument("--heartbeat-timeout", metavar="SECONDS",
+                       help="a process silent this long ends the others with an error (default 60; "
+                            "env UNIGEN_HEARTBEAT_TIMEOUT)")
 
 
 def _recipe_list() -> str:
@@ -456,7 +474,7 @@ def _read_config(run: Path, argument: str) -> dict[str, Any]:
 def _check_resume(found: recipes.Recipe, out: Path, config: dict[str, Any]) -> None:
     if not (out / "config.json").exists():  # a missing or empty --out: --resume starts from step 0
         return
-    stored = {**found.resume_defaults, **_read_config(out, "--resume")}
+    stored = {**COMMON_RESUME_DEFAULTS, **found.resume_defaults, **_read_config(out, "--resume")}
     same = COMMON_SAME_ON_RESUME + tuple(option.name for option in found.options if option.same_on_resume)
     differ = [
         f"{name} (run: {stored.get(name)!r}, now: {config.get(name)!r})"
@@ -479,12 +497,14 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     writes: ``{"losses": {phase: last loss}, ...the recipe's summary..., "steps",
     "images_per_second", "wall_seconds"}``."""
     from unigen import data
-    from unigen.training import fit, make_optimizer, rundir, runtime
+    from unigen.training import fit, hosts, make_optimizer, rundir, runtime
 
     runtime.enable_compilation_cache()  # off with UNIGEN_COMPILATION_CACHE=0
     # (1) Every check: everything that can fail on bad input fails before anything is written.
     found = recipes.recipe(options["algorithm"])
     config = _read_options(found, options)
+    cluster = hosts.cluster(*(options.get(name) for name in hosts.ENVIRONMENT))
+    watchdog = hosts.join(cluster) if cluster is not None else None  # before any computation
     train_set = _dataset(config, "train")
     test_set = _dataset(config, "test")
     config["data_dim"] = int(train_set.x.shape[1])
@@ -509,14 +529,24 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
             return finished
 
     print(f"unigen: {runtime.device_line()}", file=sys.stderr)
-    # (2) The run directory: locked, config.json written (fresh runs), rolled back if nothing ran.
-    with rundir.open_run(out, config, resume=bool(options.get("resume"))):
+    # (2) The run directory: locked, config.json written (fresh runs), rolled back if nothing ran;
+    # only process 0 writes it (the others only read checkpoints).
+    import jax
+
+    writer = jax.process_index() == 0
+    opened = rundir.open_run(out, config, resume=bool(options.get("resume"))) if writer else contextlib.nullcontext()
+    with opened, runtime.matmul_precision(config["precision"]):
         # (3) Fit.
-        result = fit(
-            algorithm, batches, steps=config["steps"], optimizer=optimizer, seed=config["seed"],
-            steps_per_call=config["steps_per_call"], out_dir=out, checkpoint_every=config["checkpoint_every"],
-            resume=bool(options.get("resume")), progress=False if options.get("no_progress") else None,
-        )
+        with hosts.guarded(watchdog):
+            result = fit(
+                algorithm, batches, steps=config["steps"], optimizer=optimizer, seed=config["seed"],
+                steps_per_call=config["steps_per_call"], out_dir=out, checkpoint_every=config["checkpoint_every"],
+                resume=bool(options.get("resume")), progress=False if options.get("no_progress") else None,
+            )
+            result = result._replace(state=hosts.local(result.state))
+        hosts.leave(watchdog)
+        if not writer:
+            return {"process_id": jax.process_index(), "steps": int(result.state.step)}  # process 0 writes the rest
         # (4) Summary and samples; summary.json last: its presence means the run finished.
         params = result.state.params
         summary = _summary(found, config, model, algorithm, result, {"train": train_set, "test": test_set})

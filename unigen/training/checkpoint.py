@@ -10,6 +10,10 @@ corrupt checkpoint is refused before orbax reads it: orbax may otherwise read da
 without noticing, or fail noisily from background threads), then checks the stored arrays
 against the structure, shapes and dtypes the resuming run expects. Every failure is a
 :class:`~unigen.errors.CheckpointError` naming the checkpoint.
+
+With several processes (``jax.distributed``) the state is replicated, so process 0 alone saves
+it, as host arrays, and every process reads it alone: the other processes write nothing, and a
+checkpoint restores on any number of processes and devices.
 """
 
 from __future__ import annotations
@@ -49,12 +53,23 @@ class Checkpoints:
         if discard_incomplete:
             remove_incomplete(self.directory)
         ocp = _orbax()
+        self._alone = jax.process_count() > 1  # each process on its own; only process 0 saves
+        index = jax.process_index()
+        alone = {}
+        if self._alone:  # orbax creates no directory for a process on its own: process 0 does
+            if index == 0:
+                try:
+                    self.directory.mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    raise StorageError.of(self.directory, error) from None
+            alone = {"multiprocessing_options": ocp.options.MultiprocessingOptions(
+                primary_host=index, active_processes={index})}
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
+            max_to_keep=max_to_keep, enable_async_checkpointing=False, create=not self._alone, **alone
         )
         try:
             self._manager = ocp.CheckpointManager(
-                self.directory, options=options, item_handlers=ocp.StandardCheckpointHandler()
+                self.directory, options=options, item_handlers=ocp.StandardCheckpointHandler(**alone)
             )
         except Exception as error:  # orbax raises many types for an unreadable directory
             raise CheckpointError(
@@ -74,6 +89,10 @@ class Checkpoints:
         """Saves ``state`` (a pytree of arrays) as step ``step``, waits, then records its digests."""
         step_dir = self._step_dir(int(step))
         ocp = _orbax()
+        if self._alone:
+            state = jax.tree.map(np.asarray, state)  # replicated: every process holds all of it
+            if jax.process_index() != 0:
+                return
         try:
             self._manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
             self._manager.wait_until_finished()
@@ -116,7 +135,10 @@ class Checkpoints:
             ) from error
         _check_matches(stored, like, where)
         ocp = _orbax()
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        if self._alone:  # read as host arrays (a NumPy target), which the trainer places on the devices
+            abstract = jax.tree.map(lambda leaf: np.zeros(np.shape(leaf), leaf.dtype), like)
+        else:
+            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         try:
             return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
         except Exception as error:

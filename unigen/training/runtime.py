@@ -7,16 +7,27 @@
   taken as the directory. A cache directory already given to JAX (``JAX_COMPILATION_CACHE_DIR``
   or ``jax.config``) is left as it is.
 * :func:`device_line` says in one line which platform and devices the process computes on.
+* :func:`matmul_precision` sets the precision of every matrix product of the programs traced
+  inside it (:data:`PRECISIONS`).
 
 Neither imports JAX before it is called.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 ENVIRONMENT_VARIABLE = "UNIGEN_COMPILATION_CACHE"
+PRECISIONS: Mapping[str, str] = MappingProxyType({"float32": "float32", "bfloat16": "BF16_BF16_F32"})
+"""``--precision`` -> JAX's ``default_matmul_precision``: ``float32`` is full float32 products
+(``Precision.HIGHEST``: no TensorFloat-32 on GPUs, six bfloat16 passes on TPUs); ``bfloat16``
+is the dot algorithm ``BF16_BF16_F32``: operands rounded to bfloat16, products accumulated and
+returned in float32 (GPU tensor cores, one TPU pass). XLA's CPU backend ignores the algorithm and
+computes in float32 either way."""
 _OFF = ("0", "false", "off", "no")
 
 
@@ -70,3 +81,16 @@ def device_line() -> str:
     return (f"platform {jax.default_backend()}: {len(devices)} device{plural} ({described}); "
             f"process {jax.process_index()} of {jax.process_count()} with {local} local "
             f"device{'s' if local != 1 else ''}")
+
+
+@contextlib.contextmanager
+def matmul_precision(name: str) -> Iterator[None]:
+    """Traces the block's programs with the matrix-product precision ``name`` (:data:`PRECISIONS`).
+
+    The setting is part of JAX's compilation cache key, so a function compiled under one
+    precision is compiled again under another.
+    """
+    import jax
+
+    with jax.default_matmul_precision(PRECISIONS[name]):
+        yield

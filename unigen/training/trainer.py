@@ -326,8 +326,8 @@ def fit(
     parallel.check_batch_size(global_size, trainer.mesh)
 
     state = trainer.init(jax.random.key(seed))
-    writer = out_dir is not None and jax.process_index() == 0
-    if out_dir is not None:
+    writer = out_dir is not None and jax.process_index() == 0  # the other processes write nothing
+    if writer:
         out_dir = Path(out_dir)
         if not resume and any((out_dir / name).exists() for name in ("metrics.jsonl", "checkpoints")):
             raise ConfigError(
@@ -338,6 +338,8 @@ def fit(
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StorageError.of(out_dir, error) from None
+    elif out_dir is not None:
+        out_dir = Path(out_dir)
     with contextlib.ExitStack() as stack:
         if writer:
             stack.enter_context(rundir.locked(out_dir))
