@@ -4,6 +4,11 @@ The kernel is pinned to the interpreter running pytest: a kernelspec written int
 directory launches ``sys.executable -m ipykernel_launcher``, found by a ``KernelSpecManager`` that
 looks only there, so a user-level or system ``python3`` kernelspec pointing at another Python can
 never be picked up. The kernel runs with ``MPLBACKEND=Agg`` (no display needed).
+
+Each notebook that executes cleanly is also written, with its outputs, to ``docs/_build/executed/``
+(:data:`EXECUTED_DIR`): the documentation build (``docs/conf.py``) renders those copies instead of
+executing the notebooks a second time, and executes a notebook itself only when its copy is
+missing or older than the notebook or the ``unigen`` sources.
 """
 
 import json
@@ -14,6 +19,7 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+EXECUTED_DIR = NOTEBOOKS_DIR.parent / "docs" / "_build" / "executed"
 
 NOTEBOOKS = [
     "00_quickstart.ipynb",
@@ -121,3 +127,11 @@ def test_notebook_executes(name, kernel_dir):
     assert not errors, errors
     print(f"{name}: executed in {seconds:.1f} s")
     assert seconds < BUDGET_SECONDS[name], f"{name} took {seconds:.0f} s, budget {BUDGET_SECONDS[name]} s"
+    stderr = "".join(output.text for cell in notebook.cells if cell.cell_type == "code"
+                     for output in cell.outputs if output.output_type == "stream" and output.name == "stderr")
+    for noise in ("TqdmWarning", "IProgress not found"):  # tqdm.auto without ipywidgets
+        assert noise not in stderr, f"{name} prints a progress-bar warning: {stderr[:500]}"
+    EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
+    partial = EXECUTED_DIR / f".{name}.partial"
+    nbformat.write(notebook, partial)
+    partial.replace(EXECUTED_DIR / name)  # atomic: the docs build never reads a half-written copy
