@@ -117,7 +117,7 @@ def _write_api_pages(app) -> None:
             for name in _modules(root):
                 covered.add(name)
                 package = hasattr(importlib.import_module(name), "__path__")
-                lines += [f".. automodule:: {name}"]
+                lines += [f"``{name}``", "-" * (len(name) + 4), "", f".. automodule:: {name}"]
                 # A package's names are re-exports of its modules, documented there once.
                 lines += ["   :no-members:", ""] if package else [""]
         text = "\n".join(lines)
@@ -127,6 +127,21 @@ def _write_api_pages(app) -> None:
     missing = sorted(_all_modules() - covered)
     if missing:
         raise RuntimeError(f"modules on no API page: {missing}; add them to LAYERS in {__file__}")
+
+
+LONGEST_VALUE = 90
+"""Characters of a module constant's value shown after its name; a longer repr is cut short."""
+
+
+def _shorten_values(app, doctree) -> None:
+    """Cuts the ``= value`` of a documented constant (a registry's repr runs to pages) short."""
+    from sphinx import addnodes
+
+    for signature in doctree.findall(addnodes.desc_signature):
+        for annotation in signature.findall(addnodes.desc_annotation):
+            text = annotation.astext()
+            if text.lstrip().startswith("=") and len(text) > LONGEST_VALUE:
+                annotation.children = [nodes.Text(text[:LONGEST_VALUE] + " …")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,6 +351,7 @@ class LatexDirective(Directive):
 def setup(app):
     app.connect("config-inited", _configure_mathjax)
     app.connect("builder-inited", _builder_inited)
+    app.connect("doctree-read", _shorten_values)
     app.add_directive("unigen-declaration", DeclarationDirective)
     app.add_directive("unigen-identity", IdentityDirective)
     app.add_directive("unigen-figure5", Figure5Directive)
