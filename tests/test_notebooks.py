@@ -125,13 +125,13 @@ def test_notebook_executes(name, kernel_dir):
     errors = [output for cell in notebook.cells if cell.cell_type == "code"
               for output in cell.outputs if output.output_type == "error"]
     assert not errors, errors
+    EXECUTED_DIR.mkdir(parents=True, exist_ok=True)  # outputs without errors: the docs can show them
+    partial = EXECUTED_DIR / f".{name}.partial"
+    nbformat.write(notebook, partial)
+    partial.replace(EXECUTED_DIR / name)  # atomic: the docs build never reads a half-written copy
     print(f"{name}: executed in {seconds:.1f} s")
     assert seconds < BUDGET_SECONDS[name], f"{name} took {seconds:.0f} s, budget {BUDGET_SECONDS[name]} s"
     stderr = "".join(output.text for cell in notebook.cells if cell.cell_type == "code"
                      for output in cell.outputs if output.output_type == "stream" and output.name == "stderr")
     for noise in ("TqdmWarning", "IProgress not found"):  # tqdm.auto without ipywidgets
         assert noise not in stderr, f"{name} prints a progress-bar warning: {stderr[:500]}"
-    EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
-    partial = EXECUTED_DIR / f".{name}.partial"
-    nbformat.write(notebook, partial)
-    partial.replace(EXECUTED_DIR / name)  # atomic: the docs build never reads a half-written copy

@@ -283,8 +283,10 @@ class IdentityDirective(Directive):
             raise self.error(f"unknown identity {name!r}; expected one of {sorted(IDENTITIES)}")
         rewrite = IDENTITIES[name]() if callable(IDENTITIES[name]) else IDENTITIES[name]
         docname = self.state.document.settings.env.docname
-        out: list[nodes.Node] = [_math(rewrite.statement(i, latex=True), docname)
-                                 for i in range(len(rewrite.left))]
+        out: list[nodes.Node] = []
+        for component in range(len(rewrite.left)):  # left on one line, "= right" under it
+            left, _, right = rewrite.statement(component, latex=True).partition(" = ")
+            out.append(_math(f"\\begin{{aligned}}&{left}\\\\ &= {right}\\end{{aligned}}", docname))
         sense = nodes.paragraph()
         sense += nodes.emphasis(text="In the sense: ")
         sense += nodes.Text(rewrite.sense)
@@ -324,7 +326,7 @@ class DirectionDirective(Directive):
         docname = self.state.document.settings.env.docname
         text = nodes.paragraph()
         text += nodes.strong(text=f"{declared.title}: ")
-        text += nodes.Text(f"{found.wrt} is in the {found.side} argument, {found.behaviour}. "
+        text += nodes.Text(f"{symbol(found.wrt)} is in the {found.side} argument, {found.behaviour}. "
                            f"{found.explanation}")
         return [_math(f"\\min_{{{symbol(found.wrt, True)}}}\\; {found.kl.latex()}", docname), text]
 
