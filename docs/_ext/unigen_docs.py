@@ -1,8 +1,8 @@
 """The Sphinx extension behind the unigen site.
 
 * **MathJax offline.** MathJax 3 comes from the ``sphinx-mathjax-offline`` package and is copied
-  into ``_static/mathjax``; pages load its SVG output (``tex-svg.js``), which needs no web fonts,
-  so math renders from ``file://`` too (browsers refuse fonts across ``file://`` origins).
+  into ``_static/mathjax``; pages load its SVG output (``tex-svg.js``), whose glyphs are in the
+  script: no font files to fetch, from a server or from ``file://``.
 * **API pages.** :data:`LAYERS` names the modules of each layer of DESIGN.md; a package stands for
   every module in it, found when the site is built, so a module added later gets its page section
   without editing this file. Every module of ``unigen`` must belong to a layer: one that does not
