@@ -3,7 +3,8 @@
 The kernel is pinned to the interpreter running pytest: a kernelspec written into a temporary
 directory launches ``sys.executable -m ipykernel_launcher``, found by a ``KernelSpecManager`` that
 looks only there, so a user-level or system ``python3`` kernelspec pointing at another Python can
-never be picked up. The kernel runs with ``MPLBACKEND=Agg`` (no display needed).
+never be picked up. The kernel runs matplotlib's inline backend (:data:`BACKEND`): no display is
+needed, and a figure shown with ``plt.show()`` becomes a PNG output, as in Jupyter.
 
 Each notebook that executes cleanly is also written, with its outputs, to ``docs/_build/executed/``
 (:data:`EXECUTED_DIR`): the documentation build (``docs/conf.py``) renders those copies instead of
@@ -39,6 +40,7 @@ BUDGET_SECONDS = {
 }
 
 KERNEL_NAME = "unigen-test-python"
+BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 def test_every_notebook_is_listed():
@@ -70,7 +72,7 @@ def kernel_dir(tmp_path_factory):
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "unigen tests (this interpreter)",
         "language": "python",
-        "env": {"MPLBACKEND": "Agg"},
+        "env": {"MPLBACKEND": BACKEND},
     }
     (directory / KERNEL_NAME).mkdir()
     (directory / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
@@ -95,7 +97,7 @@ def _text(cell) -> str:
 
 
 @pytest.mark.slow
-def test_kernel_is_this_interpreter_with_agg(kernel_dir, tmp_path):
+def test_kernel_is_this_interpreter_with_inline_figures(kernel_dir, tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
@@ -104,13 +106,15 @@ def test_kernel_is_this_interpreter_with_agg(kernel_dir, tmp_path):
         "print(sys.executable)\n"
         "print(os.getcwd())\n"
         "print(matplotlib.get_backend().lower())"
-    )])
+    ), new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()")])
     _execute(notebook, kernel_dir, tmp_path)
     nbformat.validate(notebook)
     executable, cwd, backend = _text(notebook.cells[0]).split("\n")[:3]
     assert Path(executable).resolve() == Path(sys.executable).resolve()
     assert Path(cwd).resolve() == tmp_path.resolve()
-    assert backend == "agg"
+    assert backend == BACKEND
+    figures = [output for output in notebook.cells[1].outputs if "image/png" in output.get("data", {})]
+    assert len(figures) == 1, notebook.cells[1].outputs
 
 
 @pytest.mark.slow

@@ -179,9 +179,10 @@ def _execute(source: Path, target: Path) -> float:
     with tempfile.TemporaryDirectory() as kernels:
         spec = Path(kernels) / "unigen-docs"
         spec.mkdir()
-        (spec / "kernel.json").write_text(json.dumps({
+        (spec / "kernel.json").write_text(json.dumps({  # figures shown inline, as in Jupyter
             "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "unigen docs", "language": "python", "env": {"MPLBACKEND": "Agg"}}))
+            "display_name": "unigen docs", "language": "python",
+            "env": {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}}))
         manager = AsyncKernelManager(kernel_name="unigen-docs", kernel_spec_manager=KernelSpecManager(
             kernel_dirs=[kernels], ensure_native_kernel=False))
         began = time.perf_counter()
