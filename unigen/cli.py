@@ -1,4 +1,4 @@
-"""The ``unigen`` command: ``unigen train|eval|sample|algebra|bench``.
+"""The ``unigen`` command: ``unigen train|eval|sample|algebra|bench``::
 
     unigen train NAME [--data digits] [--steps N | --epochs E] [--batch-size 100] [--lr 1e-3] [--seed 0]
                  [--out DIR] [--resume] ... [the recipe's own options]

@@ -76,7 +76,7 @@ QUADRATURE_TOLERANCE = 1e-6
 """The default tolerance of a quadrature check (Gauss-Hermite is exact only for polynomials)."""
 
 DEFAULT_SIZES: Mapping[str, int] = {"x": 5, "z": 3}
-"""Default sizes of the finite spaces of the built-in identities: K = |x| and M = |z|."""
+"""Default sizes of the finite spaces of the built-in identities: K = ``|x|`` and M = ``|z|``."""
 
 METHODS = ("auto", "exact", "quadrature", "monte_carlo")
 """How :func:`verify` evaluates expectations (see the module docstring)."""
