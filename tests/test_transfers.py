@@ -53,7 +53,8 @@ def _hand_generator(model, params, key, batch, weighted):
 
 
 def _value_and_theta_grad(loss, params, key, batch):
-    return jax.value_and_grad(lambda theta: loss({**params, "theta": theta}, key, batch)[0])(params["theta"])
+    return jax.jit(jax.value_and_grad(lambda theta: loss({**params, "theta": theta}, key, batch)[0]))(
+        params["theta"])
 
 
 def _close(a, b, tolerance):
@@ -62,29 +63,25 @@ def _close(a, b, tolerance):
 
 
 def test_iwgan_with_one_sample_is_the_non_saturating_generator(gan_setup):
+    """k = 1: the weight is 1, and the loss and θ-gradient are −log D(G(z)) of the one draw."""
     model, params, batch = gan_setup
     one = {"x": batch["x"][:1]}
     key = jax.random.key(3)
     weighted = _value_and_theta_grad(iwgan(model).phases[1].loss, params, key, one)
-    plain = _value_and_theta_grad(gan(model).phases[1].loss, params, key, one)
-    hand = jax.value_and_grad(lambda theta: _hand_generator(model, {**params, "theta": theta}, key, one, False))(
-        params["theta"])
-    _close(weighted, plain, 1e-6)
+    hand = _value_and_theta_grad(lambda p, k, b: (_hand_generator(model, p, k, b, False),), params, key, one)
     _close(weighted, hand, 1e-5)
 
 
 def test_iwgan_with_equal_weights_is_the_non_saturating_generator(gan_setup):
     """The node with a constant log-weight (0 · log D) over 8 draws: the GAN generator's loss and
-    θ-gradient, to rounding, on the same draws."""
+    θ-gradient, to rounding, on the same draws (the GAN's own loss is checked against a
+    hand-written one in tests/test_hand_losses.py; with one draw, against the oracle above)."""
     model, params, batch = gan_setup
     equal = importance_weighted(generated, NON_SATURATING_GENERATOR.body, 0.0 * sg(log(discriminator, y=1)))
     loss = compile(equal, gan_bindings(model))
     key = jax.random.key(4)
     _close(_value_and_theta_grad(loss, params, key, batch),
            _value_and_theta_grad(gan(model).phases[1].loss, params, key, batch), 1e-6)
-    hand = jax.value_and_grad(lambda theta: _hand_generator(model, {**params, "theta": theta}, key, batch, False))(
-        params["theta"])
-    _close(_value_and_theta_grad(loss, params, key, batch), hand, 1e-5)
 
 
 def test_iwgan_generator_weights_each_sample_by_its_normalized_odds(gan_setup):
@@ -93,8 +90,7 @@ def test_iwgan_generator_weights_each_sample_by_its_normalized_odds(gan_setup):
     model, params, batch = gan_setup
     key = jax.random.key(5)
     weighted = _value_and_theta_grad(iwgan(model).phases[1].loss, params, key, batch)
-    hand = jax.value_and_grad(lambda theta: _hand_generator(model, {**params, "theta": theta}, key, batch, True))(
-        params["theta"])
+    hand = _value_and_theta_grad(lambda p, k, b: (_hand_generator(model, p, k, b, True),), params, key, batch)
     _close(weighted, hand, 1e-5)
     # the weights as the paper writes them, D/(1 − D) normalized, in float64
     keys = jax.random.split(key, batch["x"].shape[0])
@@ -120,11 +116,12 @@ def test_iwgan_weights_stay_finite_and_normalized_for_extreme_logits(gan_setup, 
     shifted = model._replace(discriminator_logit=lambda phi, x: jnp.where(x[0] > middle, scale, -scale) + x[0])
     bindings = gan_bindings(shifted)
     total = compile(importance_weighted(generated, log(p_y, y=1), LOG_WEIGHT), bindings, maximize=False)
-    np.testing.assert_allclose(float(total(params, key, batch)[0]), -np.log(2.0), rtol=1e-6)
+    np.testing.assert_allclose(float(jax.jit(total)(params, key, batch)[0]), -np.log(2.0), rtol=1e-6)
     logits = np.where(fake[:, 0] > middle, scale, -scale) + fake[:, 0]
     weights = np.exp(logits - logits.max()) / np.sum(np.exp(logits - logits.max()))
     weighted_logit = compile(importance_weighted(generated, LOG_WEIGHT, LOG_WEIGHT), bindings, maximize=False)
-    np.testing.assert_allclose(float(weighted_logit(params, key, batch)[0]), np.sum(weights * logits), rtol=1e-6)
+    np.testing.assert_allclose(float(jax.jit(weighted_logit)(params, key, batch)[0]), np.sum(weights * logits),
+                               rtol=1e-6)
     value, grad = _value_and_theta_grad(iwgan(shifted).phases[1].loss, params, key, batch)
     assert np.isfinite(float(value)) and all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grad))
 
@@ -208,27 +205,31 @@ def _jsd(params):
     return 0.5 * np.sum(p * np.log(p / m)) + 0.5 * np.sum(q * np.log(q / m))
 
 
-def _value_and_grads(loss, params):
-    return jax.value_and_grad(lambda trained: loss({**params, **trained}, jax.random.key(0), {})[0])(
-        {"theta": params["theta"], "eta": params["eta"]})
+def _value_and_grads(loss):
+    """``params -> (value, {θ, η}-gradients)`` of a compiled loss, jit-compiled."""
+    return jax.jit(lambda params: jax.value_and_grad(
+        lambda trained: loss({**params, **trained}, jax.random.key(0), {})[0])(
+            {"theta": params["theta"], "eta": params["eta"]}))
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_aavae_with_the_optimal_discriminator_is_the_vae(seed):
-    """Eq. 17 with q_φ held at q_* for the current generator, every sum enumerated (float64):
-    the VAE loss and its θ, η-gradients exactly; values apart by 2 JSD(p_data ‖ p_θ0(x|y=0))
-    (the KL over y), computed in NumPy. A discriminator of ½ everywhere gives other gradients."""
+def test_aavae_with_the_optimal_discriminator_is_the_vae():
+    """Eq. 17 with q_φ held at q_* for the current generator, every sum enumerated (float64), at
+    three random points: the VAE loss and its θ, η-gradients exactly; values apart by
+    2 JSD(p_data ‖ p_θ0(x|y=0)) (the KL over y), computed in NumPy. A discriminator of ½
+    everywhere gives other gradients."""
     with jax.enable_x64(True):
-        params = _finite_point(seed)
-        vae = compile(VAE_OBJECTIVE, _finite_bindings(_optimal_logit))
-        adversarial = compile(aavae_module.OBJECTIVE, _finite_bindings(_optimal_logit))
-        (vae_value, vae_grads), (value, grads) = _value_and_grads(vae, params), _value_and_grads(adversarial, params)
-        np.testing.assert_allclose(float(value) - 2 * _jsd(params), float(vae_value), rtol=1e-10, atol=1e-10)
-        _close(grads, vae_grads, 1e-10)
-        halves = compile(aavae_module.OBJECTIVE, _finite_bindings(lambda p, g: jnp.zeros((), jnp.float64)))
-        _, other = _value_and_grads(halves, params)
-        assert max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(other),
-                                                                   jax.tree.leaves(vae_grads))) > 1e-3
+        vae = _value_and_grads(compile(VAE_OBJECTIVE, _finite_bindings(_optimal_logit)))
+        adversarial = _value_and_grads(compile(aavae_module.OBJECTIVE, _finite_bindings(_optimal_logit)))
+        halves = _value_and_grads(compile(aavae_module.OBJECTIVE,
+                                          _finite_bindings(lambda p, g: jnp.zeros((), jnp.float64))))
+        for seed in range(3):
+            params = _finite_point(seed)
+            (vae_value, vae_grads), (value, grads) = vae(params), adversarial(params)
+            np.testing.assert_allclose(float(value) - 2 * _jsd(params), float(vae_value), rtol=1e-10, atol=1e-10)
+            _close(grads, vae_grads, 1e-10)
+            other = halves(params)[1]
+            assert max(float(jnp.max(jnp.abs(a - b)))
+                       for a, b in zip(jax.tree.leaves(other), jax.tree.leaves(vae_grads))) > 1e-3
 
 
 def test_aavae_declaration_is_lemma2_with_the_trained_discriminator():
@@ -254,21 +255,21 @@ def test_train_iwgan_and_aavae_write_their_parents_outputs_and_resume(tmp_path):
     family), samples.png, checkpoints; `--resume` continues a run to more steps."""
     quick = ["--no-progress", "--steps-per-call", "1", "--checkpoint-every", "2", "--hidden", "8"]
     iw = tmp_path / "iwgan"
-    assert cli.main(["train", "iwgan", "--data", "ring8", "--steps", "2", "--batch-size", "16",
-                     "--out", str(iw), *quick]) == 0
-    summary = json.loads((iw / "summary.json").read_text())
-    assert set(summary["losses"]) == {"discriminator", "generator"}
-    assert {"modes_captured", "high_quality_fraction", "reverse_kl"} <= set(summary)
-    aa = tmp_path / "aavae"
-    common = ["train", "aavae", "--data", "digits", "--batch-size", "20", "--latent-dim", "2", "--eval-k", "4",
-              "--out", str(aa), *quick]
+    common = ["train", "iwgan", "--data", "ring8", "--batch-size", "16", "--out", str(iw), *quick]
     assert cli.main([*common, "--steps", "2"]) == 0
     assert cli.main([*common, "--steps", "4", "--resume"]) == 0
+    summary = json.loads((iw / "summary.json").read_text())
+    assert set(summary["losses"]) == {"discriminator", "generator"} and summary["steps"] == 4
+    assert {"modes_captured", "high_quality_fraction", "reverse_kl"} <= set(summary)
+    rows = [json.loads(line) for line in (iw / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2, 3, 4]
+    aa = tmp_path / "aavae"
+    assert cli.main(["train", "aavae", "--data", "digits", "--batch-size", "20", "--latent-dim", "2", "--eval-k", "4",
+                     "--steps", "2", "--out", str(aa), *quick]) == 0
     summary = json.loads((aa / "summary.json").read_text())
-    assert set(summary["losses"]) == {"discriminator", "vae"} and summary["steps"] == 4
+    assert set(summary["losses"]) == {"discriminator", "vae"} and summary["steps"] == 2
     assert np.isfinite(summary["is_nll"]) and np.isfinite(summary["test_elbo"])
     rows = [json.loads(line) for line in (aa / "metrics.jsonl").read_text().splitlines()]
-    assert [row["step"] for row in rows] == [1, 2, 3, 4]
-    assert "vae/elbo" in rows[-1]
+    assert "vae/elbo" in rows[-1] and "discriminator/loss" in rows[-1]
     for run in (iw, aa):
         assert (run / "samples.png").exists() and any((run / "checkpoints").iterdir())
