@@ -18,9 +18,10 @@ import numpyro.distributions as numpyro_dist
 import pytest
 
 from unigen import cli
-from unigen.algebra import compile, explicit, importance_weighted, log, marginal, sg
+from unigen.algebra import E, compile, data, dist, explicit, importance_weighted, log, marginal, sg
 from unigen.algebra.expr import ExpressionError
 from unigen.algebra.identities import lemma2_as_written
+from unigen.errors import ConfigError
 from unigen.algorithms.gan import NON_SATURATING_GENERATOR, discriminator, gan, generated, p_y
 from unigen.algorithms.gan import bindings as gan_bindings
 from unigen.algorithms.iwgan import DECLARATION as IWGAN, LOG_WEIGHT, iwgan
@@ -142,6 +143,33 @@ def test_importance_weighted_needs_a_distribution_it_can_draw_pathwise(gan_setup
         compile(over_data, gan_bindings(model))(params, jax.random.key(0), batch)
     assert "expected an implicit or explicit (reparameterizable) distribution" in str(error.value)
     assert "\n" not in str(error.value)
+
+
+# --- the marginal binding: each real batch paired with as many generated samples --------------
+
+
+def test_marginal_pairs_the_batch_with_as_many_generated_samples(gan_setup):
+    """E_{p(x)}[log D(x)] with p(x) = marginal(p(x|y) p(y)), p(x|y=1) the batch and p(x|y=0)
+    the generator: half the batch mean plus half the mean over B generated samples (branch y=0
+    drawn with fold_in(key, 0), as the compiler enumerates y), by hand."""
+    model, params, batch = gan_setup
+    mixture = dist("p", over="x", params="theta0")
+    conditional = dist("p", over="x", given="y", params="theta0")
+    bindings = {**gan_bindings(model), mixture: marginal(conditional * p_y),
+                conditional.fixed(y=0): gan_bindings(model)[generated], conditional.fixed(y=1): data("x")}
+    key = jax.random.key(7)
+    value = jax.jit(compile(E(mixture, log(discriminator, y=1)), bindings, maximize=False))(params, key, batch)[0]
+    keys = jax.random.split(jax.random.fold_in(key, 0), batch["x"].shape[0])
+    fake = jax.vmap(lambda k: model.generator.sample(params["theta"], k, {})["x"])(keys)
+    log_d = jax.vmap(lambda x: jax.nn.log_sigmoid(model.discriminator_logit(params["phi"], x)))
+    np.testing.assert_allclose(float(value), 0.5 * float(jnp.mean(log_d(batch["x"]))) + 0.5 * float(jnp.mean(log_d(fake))),
+                               rtol=1e-6)
+
+
+def test_marginal_refuses_a_single_distribution_in_one_line():
+    with pytest.raises(ConfigError) as error:
+        marginal(p_y)
+    assert str(error.value).startswith("joint: got ") and "expected a product such as p(x|y) * p(y)" in str(error.value)
 
 
 # --- AAVAE ------------------------------------------------------------------------------------
