@@ -212,8 +212,6 @@ def marginal(joint: Product) -> Binding:
 
 # --------------------------------------------------------------------------------------------
 # compile
-# --------------------------------------------------------------------------------------------
-# compile
 
 
 def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachable as builtins.compile
