@@ -66,7 +66,7 @@ VAE = Recipe(
 
 AAVAE = Recipe(
     "aavae", "adversary-activated VAE: real and generated examples weighted by a trained discriminator "
-             "(Hu et al. 2018, §4.2)", "aavae",
+             "(Hu et al. 2018, §4.2; the discriminator has the --hidden widths too)", "aavae",
     NETWORK, _build_aavae, **_COMMON,
 )
 
