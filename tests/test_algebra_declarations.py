@@ -27,6 +27,8 @@ EXPECTED_NAMES = {
     "gan-minimax",
     "gan-variational-em",
     "infogan",
+    "iwgan",
+    "aavae",
 }
 
 # (algorithm, phase) -> (sense, groups, the objective in Unicode, typed from the lecture)
@@ -62,6 +64,17 @@ EXPECTED_PHASES = {
     ("iwae", "iwae"): (
         "max", ("theta", "eta"),
         "E_{p_data(x)}[E_{z_1,…,z_k ~ q_η(z|x)}[log (1/k) Σ_{i=1}^{k} p(z_i)p_θ(x|z_i)/q_η(z_i|x)]]"),
+    # Hu et al. 2018, §4.1, Eq. 16 (k generated samples, self-normalized weights) and §4.2, Eq. 17
+    ("iwgan", "discriminator"): (
+        "max", ("phi",), "E_{p_data(x)}[log q_φ(y=1|x)] + E_{p_θ(x|y=0)}[log q_φ(y=0|x)]"),
+    ("iwgan", "generator"): (
+        "max", ("theta",),
+        "E_{x_1,…,x_k ~ p_θ(x|y=0)}[Σ_{i=1}^{k} w̃_i log q_φ(y=1|x_i)], w̃_i ∝ q^r_φ(y=0|x_i)/q_φ(y=0|x_i)"),
+    ("aavae", "discriminator"): (
+        "max", ("phi",), "E_{p_data(x)}[log q_φ(y=1|x)] + E_{p_θ(x|y=0)}[log q_φ(y=0|x)]"),
+    ("aavae", "vae"): (
+        "max", ("theta", "eta"),
+        "2 · E_{p_θ₀(x)}[E_{q_η(z|x,y)q^r_φ(y|x)}[log p_θ(x|z,y)] − KL(q_η(z|x,y)q^r_φ(y|x) ‖ p(z|y)p(y))]"),
     ("vae", "elbo"): (
         "max", ("theta", "eta"), "E_{p_data(x)}[E_{q_η(z|x)}[log p_θ(x|z)] − KL(q_η(z|x) ‖ p(z))]"),
 }

@@ -17,6 +17,7 @@ from unigen.algebra.expr import (
     ExpressionError,
     Coefficient,
     ImportanceWeightedBound,
+    ImportanceWeightedExpectation,
     JSDivergence,
     KLDivergence,
     Log,
@@ -33,6 +34,7 @@ from unigen.algebra.expr import (
     constant,
     dist,
     free_params,
+    importance_weighted,
     importance_weighted_bound,
     log,
     reverse,
@@ -43,7 +45,9 @@ from unigen.algebra.printing import to_latex, to_unicode
 from unigen.algebra.declaration import SENSES, Declaration, Figure5, PhaseObjective
 from unigen.algebra.direction import Direction, direction, direction_of
 from unigen.algebra.table import table
-from unigen.algebra.compiler import Binding, compile, data, explicit, implicit, self_normalized
+from unigen.algebra.compiler import (
+    Binding, compile, data, explicit, implicit, marginal, self_normalized,
+)
 from unigen.algebra.estimator import Estimator, EstimatorContext, ScoreFunction
 from unigen.algebra.assembly import algorithm
 from unigen.algebra.symbols import symbol

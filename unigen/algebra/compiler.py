@@ -20,6 +20,9 @@ a static ``enumerate_support()``             exact enumeration of the states it 
 implicit (sample only, a GAN generator)      draws of the sampler, gradients pathwise through it
 importance-weighted bound (IWAE)             :math:`\operatorname{logsumexp}_i \log w_i - \log k`,
                                              k pathwise draws ``split(key, k)[i]``
+importance-weighted expectation (IWGAN)      :math:`\sum_i \tilde w_i f(x_i)`, the draws as for
+                                             :math:`\mathbb{E}`, :math:`\tilde w` = softmax of
+                                             the log-weights, held constant
 :math:`\mathrm{KL}(a \| b)`                  numpyro's closed form where it has one, else
                                              :math:`\mathbb{E}_a[\log a - \log b]` as above
 :math:`\mathrm{H}(a)`                        closed form where numpyro has one, else
@@ -49,7 +52,9 @@ Bindings map each :class:`~unigen.algebra.expr.Dist` of the expression to:
   (``params`` is the dict of all parameter groups, ``given`` a dict of the conditioning values);
   or :func:`explicit` ``(fn)``, the same;
 * :func:`implicit` ``(sampler)``, ``sampler(params, key, given) -> value``: sample only;
-* :func:`data` ``("x")``: the rows of ``batch["x"]`` (a ``p_data(x)`` without a binding gets it).
+* :func:`data` ``("x")``: the rows of ``batch["x"]`` (a ``p_data(x)`` without a binding gets it);
+* :func:`marginal` ``(p(x|y) * p(y))``: :math:`p(x) = \mathbb{E}_{p(y)}[p(x \mid y)]`, an
+  expectation over it being one over the product, y hidden from the body.
 
 Estimator objects. A value of ``estimator={q: ...}`` may be, instead of a name of
 :data:`ESTIMATORS`, an :class:`~unigen.algebra.estimator.Estimator`: the compiler then hands the
@@ -100,6 +105,7 @@ from unigen.algebra.expr import (
     Expectation,
     ExpressionError,
     ImportanceWeightedBound,
+    ImportanceWeightedExpectation,
     JSDivergence,
     KLDivergence,
     Log,
@@ -122,7 +128,7 @@ from unigen.core import Batch, Metrics, Params, PRNGKey
 from unigen.errors import ConfigError, DataError, describe
 
 __all__ = ["BATCH_AXIS", "ESTIMATORS", "KL_METHODS", "MAX_ENUMERATION", "Binding", "compile", "data",
-           "explicit", "implicit", "self_normalized"]
+           "explicit", "implicit", "marginal", "self_normalized"]
 
 ESTIMATORS = ("auto", "reparameterized", "score", "enumerate", "draw")
 """How an expectation over an explicit distribution is estimated. ``"auto"``: enumerate a
@@ -152,11 +158,13 @@ class Binding(NamedTuple):
 
     Attributes:
       kind: ``"explicit"`` (``fn(params, given) -> numpyro Distribution``), ``"implicit"``
-        (``fn(params, key, given) -> value``), ``"data"`` (rows of ``batch[key]``) or
-        ``"self_normalized"`` (a posterior by self-normalized importance sampling).
+        (``fn(params, key, given) -> value``), ``"data"`` (rows of ``batch[key]``),
+        ``"self_normalized"`` (a posterior by self-normalized importance sampling) or
+        ``"marginal"`` (a marginal of ``target``, a product over more variables).
       fn: the function, or ``None`` for data.
       key: the batch key for data.
-      target: for ``"self_normalized"``: the unnormalized joint the posterior is proportional to.
+      target: for ``"self_normalized"``: the unnormalized joint the posterior is proportional to;
+        for ``"marginal"``: the joint whose other variables are summed out.
       proposal: for ``"self_normalized"``: the distribution drawn from.
       k: for ``"self_normalized"``: the number of draws.
     """
@@ -213,6 +221,23 @@ def self_normalized(target: Distribution, proposal: Dist, k: int) -> Binding:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError(f"k: got {describe(k)}, expected a positive int")
     return Binding("self_normalized", target=target, proposal=proposal, k=k)
+
+
+def marginal(joint: Product) -> Binding:
+    r"""A marginal by its joint: :math:`p(x) = \mathbb{E}_{p(y)}[p(x \mid y)]` bound as
+    ``marginal(p_x_given_y * p_y)``.
+
+    An expectation over the bound distribution is the expectation over ``joint`` (each factor
+    by its own binding: p(y) enumerated, each p(x|y=i) by the binding for its fixed value), with
+    the joint's other variables hidden from the body. With uniform p(y), p(x|y=1) the data and
+    p(x|y=0) a generator, :math:`\mathbb{E}_{p(x)}[f]` is half the batch mean of f plus half
+    its mean over as many generated draws as the batch has rows (the AAVAE's
+    :math:`p_{\theta_0}(x)`, Hu et al. 2018, Eq. 17). ``joint``'s factors need bindings of their
+    own.
+    """
+    if not isinstance(joint, Product):
+        raise ConfigError(f"joint: got {describe(joint)}, expected a product such as p(x|y) * p(y)")
+    return Binding("marginal", target=joint)
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,8 +430,9 @@ def _coefficient_values(values: Mapping[str, Any], step: Any,
 # --------------------------------------------------------------------------------------------
 # Checks at compile time
 
-_SUPPORTED = (Constant, Dist, Entropy, Expectation, ImportanceWeightedBound, JSDivergence,
-              KLDivergence, Log, Neg, Product, Scale, StopGradient, Sum, Var)
+_SUPPORTED = (Constant, Dist, Entropy, Expectation, ImportanceWeightedBound,
+              ImportanceWeightedExpectation, JSDivergence, KLDivergence, Log, Neg, Product, Scale,
+              StopGradient, Sum, Var)
 
 
 def _unreversed(d: Dist) -> Dist:
@@ -440,7 +466,7 @@ def _check_bindings(exprs: tuple[Term, ...], bindings: Mapping[Dist, Any]) -> di
                 "data(key) or a function (params, given) -> numpyro distribution"
             )
         table[d] = b if isinstance(b, Binding) else explicit(b)
-    inside = [_binding_term(b) for b in table.values() if b.kind == "self_normalized"]
+    inside = [_binding_term(b) for b in table.values() if b.kind in ("self_normalized", "marginal")]
     for expr in exprs + tuple(inside):
         for term in _terms_with_dists(expr):
             for d in _own_dists(term):
@@ -467,7 +493,10 @@ def _check_bindings(exprs: tuple[Term, ...], bindings: Mapping[Dist, Any]) -> di
 
 
 def _binding_term(binding: Binding) -> Term:
-    """The distributions a self-normalized binding evaluates, as a term whose bindings to check."""
+    """The distributions a self-normalized or marginal binding evaluates, as a term whose bindings
+    to check."""
+    if binding.proposal is None:
+        return Log(binding.target)  # type: ignore[arg-type]
     return Log(binding.target) + Log(binding.proposal)  # type: ignore[arg-type]
 
 
@@ -647,6 +676,8 @@ class _Evaluator:
             return self.jsd(node, scope, key)
         if isinstance(node, ImportanceWeightedBound):
             return self.importance_weighted(node, scope, key), {}
+        if isinstance(node, ImportanceWeightedExpectation):
+            return self.weighted_expectation(node, scope, key)
         raise ExpressionError(f"node: got {type(node).__name__}, which compile does not support")
 
     def kl(self, node: KLDivergence, scope: _Scope, key: PRNGKey) -> tuple[Any, Records]:
@@ -704,6 +735,40 @@ class _Evaluator:
 
         log_w = jax.vmap(log_weight)(jax.random.split(key, node.k))
         return jax.nn.logsumexp(log_w) - math.log(node.k)
+
+    def weighted_expectation(self, node: ImportanceWeightedExpectation, scope: _Scope,
+                             key: PRNGKey) -> tuple[Any, Records]:
+        """``Σ_i w̃_i body(x_i)``: the draws (and keys) of ``E_{node.dist}`` drawn pathwise, the
+        weights ``softmax_i log_weight(x_i)`` held constant (finite for any finite log-weight)."""
+        (var,) = node.dist.over
+        binding = self.binding(node.dist, scope)
+        if binding.kind == "implicit" and not node.dist.reversed:
+            given = self.given(node.dist, scope)
+            draw = lambda k: binding.fn(self.params, k, given)  # noqa: E731
+        elif binding.kind == "explicit" and not node.dist.reversed:
+            built = self.distribution(node.dist, binding, scope)
+            if not built.has_rsample:
+                raise ExpressionError(
+                    f"{node}: {node.dist} has no pathwise draws (rsample), expected a "
+                    "reparameterizable or implicit distribution")
+            draw = lambda k: _draw(built, k, True)  # noqa: E731
+        else:
+            raise ExpressionError(
+                f"{node}: {node.dist} is bound as {binding.kind}, expected an implicit or "
+                "explicit (reparameterizable) distribution to draw from")
+        keys = jax.random.split(key, self._sample_count(scope))
+        values = jax.vmap(draw)(keys)
+        body_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
+
+        def one(value: Any, k: PRNGKey) -> tuple[Any, Records, Any]:
+            inner = scope.bind(var.name, value, per_example=True)
+            out, records = self.term(node.body, inner, k)
+            log_weight, _ = self.term(node.log_weight, inner, jax.random.fold_in(k, 2))
+            return out, records, log_weight
+
+        out, records, log_weights = jax.vmap(one)(values, body_keys)
+        weights = jax.lax.stop_gradient(jax.nn.softmax(log_weights))
+        return jax.tree.map(lambda a: jnp.tensordot(weights, a, axes=1), (out, records))
 
     def _closed_form(self, dists: tuple[Distribution, ...], scope: _Scope, fn: Callable) -> Any:
         built = []
@@ -787,6 +852,15 @@ class _Evaluator:
             return self._expect_data(var.name, binding, body, scope, key)
         if binding.kind == "self_normalized":
             return self._expect_self_normalized(var.name, binding, body, scope, key)
+        if binding.kind == "marginal":
+            hidden = binding.target.over_names - {var.name}
+
+            def without_hidden(s: _Scope, k: PRNGKey) -> tuple[Any, Records]:
+                values = {n: v for n, v in s.values.items() if n not in hidden}
+                values.update({n: scope.values[n] for n in hidden if n in scope.values})
+                return body(_Scope(values, s.per_example), k)
+
+            return self.expect(binding.target, without_hidden, scope, key)
         if binding.kind == "implicit":
             if d.reversed:
                 raise ExpressionError(f"E over {d}: a reversed implicit distribution")

@@ -27,7 +27,8 @@ product. Scalar terms (:class:`Term`) support ``+``, ``-``, unary ``-`` and ``*`
 :math:`\log D(x)`). Figure 5 and the lemmas also need the perfect discriminator ``"q_*"``, the
 distribution ``"q^r"`` of Lemma 1 (a superscripted name, not the reversed flag), frozen copies
 of a group (``params="theta0"``, :math:`\theta_0`) and, for the IWAE,
-:func:`importance_weighted_bound`.
+:func:`importance_weighted_bound`; for the importance-weighted GAN,
+:func:`importance_weighted`.
 
 There is no simplifier: the tree is exactly what was written. Printing (``str``, ``.latex()``,
 ``_repr_latex_``) lives in :mod:`unigen.algebra.printing`.
@@ -57,6 +58,7 @@ __all__ = [
     "FROZEN",
     "H",
     "ImportanceWeightedBound",
+    "ImportanceWeightedExpectation",
     "JSD",
     "JSDivergence",
     "KL",
@@ -79,6 +81,7 @@ __all__ = [
     "constant",
     "dist",
     "free_params",
+    "importance_weighted",
     "importance_weighted_bound",
     "log",
     "nodes",
@@ -536,6 +539,44 @@ class ImportanceWeightedBound(Term):
 
 
 @dataclass(frozen=True)
+class ImportanceWeightedExpectation(Term):
+    r"""An expectation over k draws, each weighted by its self-normalized importance weight
+    (Hu et al. 2018, §4.1, Eq. 16: the importance-weighted GAN's generator),
+
+    .. math::
+       \mathbb{E}_{x_1, \ldots, x_k \sim p(x)}\left[\sum_{i=1}^{k} \tilde{w}_i\, f(x_i)\right],
+       \qquad \tilde{w}_i = \frac{w_i}{\sum_{j=1}^{k} w_j}, \quad \log w_i = g(x_i),
+
+    with ``body`` = f and ``log_weight`` = g. The weights are held constant (no gradient flows
+    through them); the draws are pathwise, so the gradient is
+    :math:`\sum_i \tilde w_i \nabla f(x_i)`. With equal weights, or one draw, it is the plain
+    expectation :math:`\mathbb{E}_{p(x)}[f]` estimated from the same draws.
+    :func:`unigen.algebra.compile` draws k = the batch size at the top level (the generated
+    samples of the minibatch) and normalizes with a softmax of the log-weights, which is finite
+    for any finite log-weight.
+
+    Attributes:
+      dist: the distribution drawn from, over one variable (:math:`p_\theta(x \mid y=0)`).
+      body: the term averaged, :math:`f`.
+      log_weight: the log importance weight :math:`\log w` as a term of the drawn variable, e.g.
+        :math:`\log q^r_\phi(y=0 \mid x) - \log q_\phi(y=0 \mid x)`; a difference of two
+        log-densities prints as their ratio.
+    """
+
+    dist: Dist
+    body: Term
+    log_weight: Term
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dist, Dist) or len(self.dist.over) != 1:
+            raise ExpressionError(
+                f"E over: got {describe(self.dist)}, expected a Dist over one variable"
+            )
+        _term(self.body, "E body", numbers=False)
+        _term(self.log_weight, "log_weight", numbers=False)
+
+
+@dataclass(frozen=True)
 class Sum(Term):
     """A sum of terms; ``a - b`` is ``Sum((a, Neg(b)))`` and prints as ``a − b``."""
 
@@ -695,6 +736,16 @@ def importance_weighted_bound(
     return ImportanceWeightedBound(target, proposal, k)
 
 
+def importance_weighted(over: Dist, body: Term, log_weight: Term) -> ImportanceWeightedExpectation:
+    r""":math:`\mathbb{E}_{x_1, \ldots, x_k \sim over}[\sum_i \tilde w_i\, body(x_i)]`, the
+    draws weighted by self-normalized importance weights :math:`\log w_i` = ``log_weight``
+    (see :class:`ImportanceWeightedExpectation`), e.g. the IWGAN generator::
+
+        importance_weighted(generated, log(q, y=1), log(reverse(q), y=0) - log(q, y=0))
+    """
+    return ImportanceWeightedExpectation(over, body, log_weight)
+
+
 def KL(a: Distribution, b: Distribution) -> KLDivergence:
     r""":math:`\mathrm{KL}(a \,\|\, b) = \mathbb{E}_a[\log a - \log b]`."""
     return KLDivergence(a, b)
@@ -765,6 +816,8 @@ def children(node: Node) -> tuple[Node, ...]:
         return (node.a, node.b)
     if isinstance(node, ImportanceWeightedBound):
         return (node.target, node.proposal)
+    if isinstance(node, ImportanceWeightedExpectation):
+        return (node.dist, node.body, node.log_weight)
     if isinstance(node, Sum):
         return node.terms
     if isinstance(node, (Neg, Scale, StopGradient)):

@@ -25,6 +25,7 @@ from unigen.algebra.expr import (
     Entropy,
     Expectation,
     ImportanceWeightedBound,
+    ImportanceWeightedExpectation,
     JSDivergence,
     KLDivergence,
     Log,
@@ -46,8 +47,9 @@ MINUS = "\u2212"
 class _Style:
     """The few tokens where Unicode and LaTeX differ."""
 
-    def __init__(self, latex: bool) -> None:
+    def __init__(self, latex: bool, drawn: str = "") -> None:
         self.latex = latex
+        self.drawn = drawn  # a variable written as the i-th draw, x_i (importance weighting)
         self.minus = "-" if latex else MINUS
         self.bar = r" \mid " if latex else "|"
         self.comma = ", " if latex else ","
@@ -118,6 +120,7 @@ def _dist(d: Dist, s: _Style, at: dict[str, int] | None = None, drawn: str = "")
     """``d`` with the variables in ``at`` fixed to values, and the variable ``drawn`` (the
     latent of an importance-weighted bound) written as the i-th draw, ``z_i``."""
     at = at or {}
+    drawn = drawn or s.drawn
 
     def variable(v: Var) -> str:
         if v.name in at:
@@ -161,11 +164,44 @@ def _importance_weighted(node: ImportanceWeightedBound, s: _Style) -> str:
     return s.operator("E") + "_{" + draws + "}" + s.bracket(body)
 
 
+def _ratio(log_weight: Node, s: _Style) -> str:
+    """``a/b`` for ``log a − log b`` (the importance weight as the paper writes it), else
+    ``exp(log_weight)``."""
+    terms = log_weight.terms if isinstance(log_weight, Sum) else ()
+    if (len(terms) == 2 and isinstance(terms[0], Log) and isinstance(terms[1], Neg)
+            and isinstance(terms[1].term, Log)):
+        top, bottom = (_log(t, s).split(" ", 1)[1] for t in (terms[0], terms[1].term))
+        return rf"\frac{{{top}}}{{{bottom}}}" if s.latex else f"{top}/{bottom}"
+    return s.operator("exp") + s.paren(_print(log_weight, s))
+
+
+def _importance_weighted_expectation(node: ImportanceWeightedExpectation, s: _Style) -> str:
+    """``E_{x_1,…,x_k ~ p(x)}[Σ_{i=1}^{k} w̃_i f(x_i)], w̃_i ∝ a(x_i)/b(x_i)``."""
+    (variable,) = (v.name for v in node.dist.over)
+    inner = _Style(s.latex, drawn=variable)
+    name = symbol(variable, s.latex)
+    source = _dist(node.dist, s)
+    body = _operand(node.body, inner, allow_neg=False)
+    weight = _ratio(node.log_weight, inner)
+    if s.latex:
+        draws = rf"{name}_1, \ldots, {name}_k \sim {source}"
+        text = rf"\sum_{{i=1}}^{{k}} \tilde{{w}}_i {body}"
+        clause = rf",\; \tilde{{w}}_i \propto {weight}"
+    else:
+        draws = f"{name}_1,…,{name}_k ~ {source}"
+        text = f"Σ_{{i=1}}^{{k}} w\u0303_i {body}"
+        clause = f", w\u0303_i ∝ {weight}"
+    return s.operator("E") + "_{" + draws + "}" + s.bracket(text) + clause
+
+
 def _summand(term: Node, s: _Style, first: bool) -> str:
     """One summand with its sign: ``a``, `` + b`` or `` − b``."""
     if isinstance(term, Neg) and not first:
         return f" {s.minus} " + _operand(term.term, s, allow_neg=False)
-    text = _print(term, s) if first else _operand(term, s, allow_neg=False)
+    if first and not isinstance(term, ImportanceWeightedExpectation):
+        text = _print(term, s)
+    else:
+        text = _operand(term, s, allow_neg=False)
     return text if first else " + " + text
 
 
@@ -173,7 +209,7 @@ def _operand(term: Node, s: _Style, allow_neg: bool) -> str:
     """``term`` as the operand of a prefix operator or a summand: sums (and, unless
     ``allow_neg``, negations) get parentheses."""
     text = _print(term, s)
-    if isinstance(term, Sum) or (isinstance(term, Neg) and not allow_neg):
+    if isinstance(term, (Sum, ImportanceWeightedExpectation)) or (isinstance(term, Neg) and not allow_neg):
         return s.paren(text)
     if isinstance(term, Scale) and not isinstance(term.factor, Coefficient) and term.factor < 0:
         return s.paren(text)
@@ -203,6 +239,7 @@ _PRINTERS: dict[type, Callable[..., str]] = {
     Constant: lambda n, s: (n.latex_name or n.name) if s.latex else n.name,
     Log: _log,
     ImportanceWeightedBound: _importance_weighted,
+    ImportanceWeightedExpectation: _importance_weighted_expectation,
     Expectation: lambda n, s: (
         s.operator("E") + "_{" + _print(n.dist, s) + "}" + s.bracket(_print(n.body, s))
     ),

@@ -26,6 +26,8 @@ SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("unigen.algorithms.iwae", ("DECLARATION",)),
     ("unigen.algorithms.gan", ("DECLARATION", "MINIMAX", "VARIATIONAL_EM")),
     ("unigen.algorithms.infogan", ("DECLARATION",)),
+    ("unigen.algorithms.iwgan", ("DECLARATION",)),
+    ("unigen.algorithms.aavae", ("DECLARATION",)),
 )
 """The algorithm modules and the names of their declaration constants, in lecture order."""
 

@@ -241,6 +241,8 @@ def gan(
     generator_loss: str = "non-saturating",
     form: str = "classic",
     gradient_penalty: float = 0.0,
+    *,
+    declaration: Declaration | None = None,
 ) -> Algorithm:
     r"""The generative adversarial network (§3, §3.1): a discriminator phase, then a generator
     phase, each the declared objective compiled by :func:`unigen.algebra.compile`.
@@ -285,6 +287,9 @@ def gan(
         equilibrium is kept; Mescheder et al. show it makes training converge to it locally,
         where the unregularized GAN can oscillate around it. On grid25 it is the variant that
         reaches every mode (``benchmarks/mode_coverage.py``, row ``gan-r1``).
+      declaration: another declaration over the GAN's distributions, compiled with the same
+        bindings instead of the one ``generator_loss`` and ``form`` choose (the importance-weighted
+        GAN, :mod:`unigen.algorithms.iwgan`).
 
     Returns:
       An :class:`~unigen.core.Algorithm` with phases ``"discriminator"`` (``"phi"``) and
@@ -297,7 +302,8 @@ def gan(
       ConfigError: an unknown ``generator_loss`` or ``form``, ``"minimax"`` with
         ``"variational-em"``, or a negative or non-finite ``gradient_penalty``.
     """
-    declaration = _check_form(generator_loss, form)
+    chosen = _check_form(generator_loss, form)
+    declaration = chosen if declaration is None else declaration
     gamma = _penalty_weight(gradient_penalty)
 
     def init(key: PRNGKey) -> dict[str, Params]:

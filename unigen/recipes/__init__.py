@@ -2,7 +2,7 @@
 
 The built-in recipes (:data:`BUILT_IN`) are, in lecture order, ``vae``, ``iwae`` (:mod:`.vae`),
 ``wake-sleep``, ``rws``, ``vem`` (:mod:`.sbn`), ``gan``, ``infogan`` (:mod:`.gan`) and ``pm``
-(:mod:`.pm`): one file per model family, since the recipes of a family share their model, summary
+(:mod:`.pm`), then ``iwgan`` (:mod:`.gan`) and ``aavae`` (:mod:`.vae`): one file per model family, since the recipes of a family share their model, summary
 and samples. A user's recipe is a :class:`Recipe` named by an entry point of the group
 ``unigen.algorithms`` (:data:`GROUP`) of an installed package, e.g. in its ``pyproject.toml``::
 
@@ -24,10 +24,10 @@ from typing import Any
 from unigen.errors import ConfigError, describe
 from unigen.recipes import pm as _pm
 from unigen.recipes.base import SAMPLES, Option, Recipe, widths
-from unigen.recipes.gan import GAN, INFOGAN
+from unigen.recipes.gan import GAN, INFOGAN, IWGAN
 from unigen.recipes.pm import PM
 from unigen.recipes.sbn import RWS, VEM, WAKE_SLEEP
-from unigen.recipes.vae import IWAE, VAE
+from unigen.recipes.vae import AAVAE, IWAE, VAE
 
 __all__ = ["BUILT_IN", "DATA_SOURCES", "GROUP", "SAMPLES", "Option", "Recipe", "declaration_of",
            "find_declaration", "names", "recipe", "widths"]
@@ -35,7 +35,8 @@ __all__ = ["BUILT_IN", "DATA_SOURCES", "GROUP", "SAMPLES", "Option", "Recipe", "
 GROUP = "unigen.algorithms"
 """The entry-point group of user recipes; each entry point names a :class:`Recipe`."""
 
-BUILT_IN: tuple[Recipe, ...] = (VAE, IWAE, WAKE_SLEEP, RWS, VEM, GAN, INFOGAN, PM)
+BUILT_IN: tuple[Recipe, ...] = (VAE, IWAE, WAKE_SLEEP, RWS, VEM, GAN, INFOGAN, PM,
+                                IWGAN, AAVAE)  # the transfers of Hu et al. 2018, §4
 """The built-in recipes, in lecture order."""
 
 DATA_SOURCES: Mapping[str, Callable[[dict[str, Any], str], Any]] = MappingProxyType({

@@ -1,4 +1,4 @@
-"""The implicit-generator recipes (§3): ``gan`` and ``infogan``.
+"""The implicit-generator recipes (§3): ``gan``, ``infogan`` and ``iwgan`` (Hu et al. 2018, §4.1).
 
 An implicit generator has no likelihood: its summary is its last losses and, on the 2-D mixtures,
 the mode coverage of the 2,500 points of ``samples.png`` (VEEGAN/PacGAN Table 1:
@@ -40,15 +40,32 @@ def _configure_infogan(config: dict[str, Any], train_set) -> None:
         config["code_values"] = 10 if train_set.centres is None else int(train_set.centres.shape[0])
 
 
-def _build_gan(config: dict[str, Any]):
-    from unigen.algorithms.gan import gan
+def _gan_model(config: dict[str, Any]):
     from unigen.models.gan import gan_model
 
     hidden = tuple(config["hidden"])
-    model = gan_model(config["data_dim"], config["latent_dim"], generator_hidden=hidden, discriminator_hidden=hidden,
-                      activation=config["activation"], pack=config["pack"])
+    return gan_model(config["data_dim"], config["latent_dim"], generator_hidden=hidden, discriminator_hidden=hidden,
+                     activation=config["activation"], pack=config.get("pack", 1))
+
+
+def _build_gan(config: dict[str, Any]):
+    from unigen.algorithms.gan import gan
+
+    model = _gan_model(config)
     return model, gan(model, generator_loss=config["generator_loss"], form=config["form"],
                       gradient_penalty=config["gradient_penalty"])
+
+
+def _build_iwgan(config: dict[str, Any]):
+    from unigen.algorithms.iwgan import iwgan
+
+    model = _gan_model(config)
+    return model, iwgan(model, gradient_penalty=config["gradient_penalty"])
+
+
+def _configure_iwgan(config: dict[str, Any], train_set) -> None:
+    _configure_gan({**config, "pack": 1, "form": "classic", "generator_loss": "non-saturating"}, train_set)
+    config["likelihood"] = None
 
 
 def _build_infogan(config: dict[str, Any]):
@@ -92,6 +109,9 @@ def summarize(config, model, params, result, datasets) -> dict[str, Any]:
 
 _NO_EVALUATION = "an implicit generator without a likelihood to evaluate (its mode coverage is in summary.json)"
 
+_PENALTY = Option("gradient_penalty", float, 0.0, "weight gamma of the R1 penalty gamma/2 E_data |grad_x d(x)|^2 on "
+                                                  "the discriminator (default 0, none)")
+
 GAN = Recipe(
     "gan", "generative adversarial net (§3); --form variational-em rewrites it as variational EM (§3.1)", "gan",
     (*NETWORK,
@@ -99,11 +119,17 @@ GAN = Recipe(
                                                      "min E[log(1 - D(G(z)))]", choices=("non-saturating", "minimax")),
      Option("form", str, "classic", "the objectives as in §3 (default) or rewritten as variational EM (§3.1)",
             choices=("classic", "variational-em")),
-     Option("gradient_penalty", float, 0.0, "weight gamma of the R1 penalty gamma/2 E_data |grad_x d(x)|^2 on the "
-                                            "discriminator (default 0, none)"),
+     _PENALTY,
      Option("pack", int, 1, "examples the discriminator judges at once (PacGAN; default 1)")),
     _build_gan, summarize, configure=_configure_gan, evaluate=_NO_EVALUATION, draw=draw, binarize=None,
     resume_defaults={"gradient_penalty": 0.0, "pack": 1},  # gan runs made before these options existed
+)
+
+IWGAN = Recipe(
+    "iwgan", "importance-weighted GAN: the generator's samples weighted by the discriminator's odds (Hu et al. "
+             "2018, §4.1)", "iwgan",
+    (*NETWORK, _PENALTY),
+    _build_iwgan, summarize, configure=_configure_iwgan, evaluate=_NO_EVALUATION, draw=draw, binarize=None,
 )
 
 INFOGAN = Recipe(

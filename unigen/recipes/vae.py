@@ -1,4 +1,5 @@
-"""The VAE recipes: ``vae`` (the ELBO, §2.3) and ``iwae`` (the importance-weighted bound)."""
+"""The VAE recipes: ``vae`` (the ELBO, §2.3), ``iwae`` (the importance-weighted bound) and ``aavae``
+(the adversary-activated VAE, Hu et al. 2018, §4.2)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ def _build_iwae(config: dict[str, Any]):
     return model, iwae(model, config["k"])
 
 
+def _build_aavae(config: dict[str, Any]):
+    from unigen import nets
+    from unigen.algorithms.aavae import aavae
+
+    model = _model(config)
+    discriminator = nets.mlp([config["data_dim"], *config["hidden"], 1], config["activation"])
+    return model, aavae(model, discriminator)
+
+
 def likelihoods(config, model, params, x, key, k: int) -> dict[str, Any]:
     """Test IS-NLL (:func:`unigen.metrics.is_nll`, k samples) and ELBO (:func:`unigen.metrics.test_elbo`)."""
     from unigen.metrics import is_nll, test_elbo
@@ -52,6 +62,12 @@ VAE = Recipe(
     "vae", "variational autoencoder: maximize the ELBO (§2.3, §3.3)", "vae",
     (*NETWORK, Option("kl", str, "analytic", "analytic | monte_carlo (default analytic)")),
     _build_vae, **_COMMON,
+)
+
+AAVAE = Recipe(
+    "aavae", "adversary-activated VAE: real and generated examples weighted by a trained discriminator "
+             "(Hu et al. 2018, §4.2; the discriminator has the --hidden widths too)", "aavae",
+    NETWORK, _build_aavae, **_COMMON,
 )
 
 IWAE = Recipe(
