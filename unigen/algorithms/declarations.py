@@ -26,6 +26,9 @@ SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("unigen.algorithms.iwae", ("DECLARATION",)),
     ("unigen.algorithms.gan", ("DECLARATION", "MINIMAX", "VARIATIONAL_EM")),
     ("unigen.algorithms.infogan", ("DECLARATION",)),
+    ("unigen.algorithms.ada", ("DECLARATION", "SOURCE_ONLY")),
+    ("unigen.algorithms.aae", ("DECLARATION",)),
+    ("unigen.algorithms.vae_gan", ("DECLARATION",)),
 )
 """The algorithm modules and the names of their declaration constants, in lecture order."""
 

@@ -22,7 +22,10 @@ from types import MappingProxyType
 from typing import Any
 
 from unigen.errors import ConfigError, describe
+from unigen.recipes import ada as _ada
 from unigen.recipes import pm as _pm
+from unigen.recipes.ada import ADA
+from unigen.recipes.hybrids import AAE, VAE_GAN
 from unigen.recipes.base import SAMPLES, Option, Recipe, widths
 from unigen.recipes.gan import GAN, INFOGAN
 from unigen.recipes.pm import PM
@@ -35,11 +38,12 @@ __all__ = ["BUILT_IN", "DATA_SOURCES", "GROUP", "SAMPLES", "Option", "Recipe", "
 GROUP = "unigen.algorithms"
 """The entry-point group of user recipes; each entry point names a :class:`Recipe`."""
 
-BUILT_IN: tuple[Recipe, ...] = (VAE, IWAE, WAKE_SLEEP, RWS, VEM, GAN, INFOGAN, PM)
+BUILT_IN: tuple[Recipe, ...] = (VAE, IWAE, WAKE_SLEEP, RWS, VEM, GAN, INFOGAN, PM, ADA, AAE, VAE_GAN)
 """The built-in recipes, in lecture order."""
 
 DATA_SOURCES: Mapping[str, Callable[[dict[str, Any], str], Any]] = MappingProxyType({
     _pm.PREFIX: _pm.load_sources,
+    _ada.PREFIX: _ada.load_domains,
 })
 """Data sets a recipe file provides, by name prefix: ``load(config, split) -> Dataset``."""
 
