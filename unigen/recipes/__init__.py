@@ -1,9 +1,9 @@
 """The registry of recipes: every algorithm ``unigen train`` can run, built in or a user's.
 
 The built-in recipes (:data:`BUILT_IN`) are, in lecture order, ``vae``, ``iwae`` (:mod:`.vae`),
-``wake-sleep``, ``rws``, ``vem`` (:mod:`.sbn`), ``gan``, ``infogan`` (:mod:`.gan`) and ``pm``
-(:mod:`.pm`): one file per model family, since the recipes of a family share their model, summary
-and samples. A user's recipe is a :class:`Recipe` named by an entry point of the group
+``wake-sleep``, ``rws``, ``vem`` (:mod:`.sbn`), ``gan``, ``infogan`` (:mod:`.gan`), ``pm``
+(:mod:`.pm`), ``ada`` (:mod:`.ada`), ``aae`` and ``vae-gan`` (:mod:`.hybrids`): one file per
+model family, since the recipes of a family share their model, summary and samples. A user's recipe is a :class:`Recipe` named by an entry point of the group
 ``unigen.algorithms`` (:data:`GROUP`) of an installed package, e.g. in its ``pyproject.toml``::
 
     [project.entry-points."unigen.algorithms"]
