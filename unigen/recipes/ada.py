@@ -6,8 +6,9 @@ unlabelled target domain (``contrast``: grey level g becomes 0.3 + 0.5 g; ``inve
 1 - g; ``shift``: the image moved two pixels right, wrapping; ``none``: identical domains). Each row is ``[source (64), its one-hot
 label (10), target (64)]``; the target's true labels stay in the Dataset's ``labels``, for
 evaluation only. ``summary.json`` holds the source and target test accuracies; ``samples.png``
-shows 64 target test digits ordered by the class the trained classifier gives them (row-major,
-class 0 first), so a good adaptation reads 0, 1, 2, ... across the grid.
+shows the target test digits (all 149; ``unigen sample --n N``: the first N) ordered by the class
+the trained classifier gives them (row-major, class 0 first), so a good adaptation reads 0, 1,
+2, ... down the grid.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _evaluate(config, model, params, dataset, key, k) -> dict[str, Any]:
 
 
 def draw(model, params, config: dict[str, Any], n: int, seed: int):
-    """``[n, 64]``: the first n target test digits, ordered by the trained classifier's class."""
+    """``[min(n, 149), 64]``: the first n target test digits, ordered by the trained classifier's class."""
     import jax
     import jax.numpy as jnp
     import numpy as np
