@@ -18,6 +18,10 @@ from unigen.algorithms.declarations import DECLARATIONS, MODULES, SOURCES, decla
 from unigen.errors import ConfigError
 
 EXPECTED_NAMES = {
+    "ada",
+    "ada-source-only",
+    "aae",
+    "vae-gan",
     "variational-em",
     "wake-sleep",
     "rws",
@@ -75,6 +79,18 @@ EXPECTED_PHASES = {
     ("aavae", "vae"): (
         "max", ("theta", "eta"),
         "2 · E_{p_θ₀(x)}[E_{q_η(z|x,y)q^r_φ(y|x)}[log p_θ(x|z,y)] − KL(q_η(z|x,y)q^r_φ(y|x) ‖ p(z|y)p(y))]"),
+    # Hu et al. 2018 Eq. (3) (ADA, §3.1; the AAE with z in place of x, §3.2; the VAE/GAN, §3.4)
+    ("ada", "classifier"): ("max", ("theta", "psi"), "E_{p_θ(x|y=1)}[log q_ψ(label|x)]"),
+    ("ada", "discriminator"): ("max", ("phi",), "E_{p_θ(x|y)p(y)}[log q_φ(y|x)]"),
+    ("ada", "features"): ("max", ("theta",), "λ · E_{p_θ(x|y)p(y)}[log q^r_φ(y|x)]"),
+    ("ada-source-only", "classifier"): ("max", ("theta", "psi"), "E_{p_θ(x|y=1)}[log q_ψ(label|x)]"),
+    ("aae", "reconstruction"): ("max", ("theta", "eta"), "E_{p_data(x)}[E_{q_η(z|x)}[log p_θ(x|z)]]"),
+    ("aae", "discriminator"): ("max", ("phi",), "E_{p_η(z|y)p(y)}[log q_φ(y|z)]"),
+    ("aae", "encoder"): ("max", ("eta",), "E_{p_η(z|y)p(y)}[log q^r_φ(y|z)]"),
+    ("vae-gan", "elbo"): (
+        "max", ("theta", "eta"), "E_{p_data(x)}[E_{q_η(z|x)}[log p_θ(x|z)] − KL(q_η(z|x) ‖ p(z))]"),
+    ("vae-gan", "discriminator"): ("max", ("phi",), "E_{p_θ(x|y)p(y)}[log q_φ(y|x)]"),
+    ("vae-gan", "generator"): ("max", ("theta",), "E_{p_θ(x|y)p(y)}[log q^r_φ(y|x)]"),
     ("vae", "elbo"): (
         "max", ("theta", "eta"), "E_{p_data(x)}[E_{q_η(z|x)}[log p_θ(x|z)] − KL(q_η(z|x) ‖ p(z))]"),
 }

@@ -22,7 +22,8 @@ from unigen.errors import ConfigError
 from unigen.recipes import Option, widths
 
 FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
-BUILT_IN = ["vae", "iwae", "wake-sleep", "rws", "vem", "gan", "infogan", "pm", "iwgan", "aavae"]
+BUILT_IN = ["vae", "iwae", "wake-sleep", "rws", "vem", "gan", "infogan", "pm", "iwgan", "aavae", "ada",
+            "aae", "vae-gan"]
 TOY_SHOWN = "Toy: a Gaussian mean by maximum likelihood (tests/fixtures)\n  likelihood: max_{θ} E_{p_data(x)}[log p_θ(x)]\n"
 
 

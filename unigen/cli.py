@@ -8,7 +8,7 @@
     unigen sample DIR --n 64 --out FILE.png
     unigen algebra verify lemma1|lemma2|elbo-decomposition|wake-sleep [--seed S] [--json]
     unigen algebra show ALGORITHM|RECIPE|MODULE:ATTR [--latex]
-    unigen algebra table [--latex]
+    unigen algebra table [figure5|table1] [--columns A,B,...] [--latex]
     unigen algebra direction ALGORITHM [--json]
     unigen bench variance --problem NAME [--estimators a,b,...] [--json] [--out DIR] ...
     unigen bench modes --data ring8|grid25 [--algorithms ROW,...] [--seeds N] [--steps S] [--json] [--out DIR]
@@ -186,7 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
                                         "entry point) or MODULE:ATTR naming a Declaration or a Recipe "
                                         "(a bad name lists them)")
     show.add_argument("--latex", action="store_true", help="LaTeX instead of Unicode")
-    table = algebra_commands.add_parser("table", help="the lecture's Figure 5 (GANs vs VAEs) from the declarations")
+    table = algebra_commands.add_parser(
+        "table", help="the lecture's Figure 5 (GANs vs VAEs) or the paper's Table 1 (ADA | GANs | VAEs) from the "
+                      "declarations")
+    table.add_argument("which", nargs="?", choices=("figure5", "table1"), default="figure5",
+                       help="figure5 (default) or table1")
+    table.add_argument("--columns", help="comma-separated algorithms, e.g. ada,gan,aae,vae-gan (default: the "
+                                         "figure's own)")
     table.add_argument("--latex", action="store_true", help="a LaTeX tabular instead of Markdown")
     direction = algebra_commands.add_parser(
         "direction", help="which side of its KL an algorithm's model sits on: mode-seeking or mode-covering")
@@ -207,8 +213,10 @@ def _algebra(args: argparse.Namespace) -> int:
         return 0
     if args.algebra_command == "table":
         from unigen.algebra.table import table
+        from unigen.algebra.table1 import table1
 
-        print(table(latex=args.latex))
+        columns = None if args.columns is None else [c.strip() for c in args.columns.split(",") if c.strip()]
+        print((table1 if args.which == "table1" else table)(columns, latex=args.latex))
         return 0
     if args.algebra_command == "direction":
         record = algorithm_direction(args.algorithm)
@@ -241,14 +249,15 @@ def algorithm_direction(name: str) -> dict[str, Any]:
     if found.figure5 is None or found.figure5.kl is None:
         covered = sorted(n for n, d in DECLARATIONS.items() if d.figure5 and d.figure5.kl)
         raise ConfigError(f"algorithm: {name!r} has no Figure-5 KL; expected one of {covered}")
-    result = direction(found.figure5.kl, found.figure5.wrt)
+    results = [direction(kl, found.figure5.wrt) for kl in found.figure5.kls]
+    joined = "; ".join  # an algorithm minimizing several KLs (vae-gan) gets each, in order
     return {
         "algorithm": found.name,
-        "kl": str(found.figure5.kl),
+        "kl": joined(str(kl) for kl in found.figure5.kls),
         "wrt": found.figure5.wrt,
-        "side": result.side,
-        "behaviour": result.behaviour,
-        "explanation": result.explanation,
+        "side": joined(r.side for r in results),
+        "behaviour": joined(r.behaviour for r in results),
+        "explanation": joined(r.explanation for r in results),
     }
 
 

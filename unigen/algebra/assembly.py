@@ -27,6 +27,7 @@ import jax
 from unigen.algebra.compiler import Binding, compile
 from unigen.algebra.declaration import Declaration, check
 from unigen.algebra.expr import Coefficient, Dist, Term, nodes
+from unigen.algebra.expr import coefficients as coefficients_of
 from unigen.core import Algorithm, Batch, Params, Phase, PRNGKey
 from unigen.errors import ConfigError, describe
 
@@ -62,7 +63,8 @@ def algorithm(
       metrics: named terms to report beside each phase's ``"loss"``: ``{name: term}`` for
         every phase, or ``{phase name: {name: term}}``. Each phase also reports its objective's
         value as ``"objective"`` unless a metric already names it.
-      coefficients: values of named coefficients (numbers, arrays or schedules of the step).
+      coefficients: values of named coefficients (numbers, arrays or schedules of the step); each
+        phase gets those its objective or metrics mention.
       prepare: ``prepare(batch) -> batch`` applied before each phase's loss (checks, reshaping).
 
     Returns:
@@ -79,7 +81,7 @@ def algorithm(
     if prepare is not None and not callable(prepare):
         raise ConfigError(f"prepare: got {describe(prepare)}, expected a function batch -> batch")
     per_phase_estimator = _per_phase(estimator, declaration)
-    phases, used = [], set()
+    phases, used, given = [], set(), set()
     for phase in declaration.phases:
         named = dict(per_phase.get(phase.name, {}))
         if phase.objective not in named.values() and "objective" not in named:
@@ -92,9 +94,13 @@ def algorithm(
             present |= {replace(n, reversed=False) for n in present if isinstance(n, Dist)}
             chosen = {d: m for d, m in estimator.items() if d in present}
             used |= set(chosen)
+        mentioned = {c.name for term in (phase.objective, *named.values()) for c in coefficients_of(term)}
+        values = {c: v for c, v in (coefficients or {}).items()
+                  if (c.name if isinstance(c, Coefficient) else c) in mentioned}
+        given |= set(values)
         compiled = compile(phase.objective, bindings, estimator=chosen, n_samples=n_samples,
                            kl=kl, maximize=phase.sense == "max", metrics=named,
-                           coefficients=coefficients)
+                           coefficients=values)
         phases.append(Phase(phase.name, phase.params, _with_prepare(compiled, prepare),
                             uses_step=compiled.uses_step))
     if isinstance(estimator, Mapping) and per_phase_estimator is None:
@@ -104,6 +110,12 @@ def algorithm(
                 f"estimator of {declaration.name}: got {unused}, expected distributions that "
                 "some phase's objective or metric mentions"
             )
+    unknown = [str(c) for c in (coefficients or {}) if c not in given]
+    if unknown:
+        raise ConfigError(
+            f"coefficients of {declaration.name}: got {unknown}, expected coefficients that some "
+            "phase's objective or metric mentions"
+        )
     return Algorithm(init=init_fn, phases=tuple(phases), objective=declaration)
 
 

@@ -53,6 +53,10 @@ Bindings map each :class:`~unigen.algebra.expr.Dist` of the expression to:
   or :func:`explicit` ``(fn)``, the same;
 * :func:`implicit` ``(sampler)``, ``sampler(params, key, given) -> value``: sample only;
 * :func:`data` ``("x")``: the rows of ``batch["x"]`` (a ``p_data(x)`` without a binding gets it);
+  ``data("z", map=G)`` their images ``G(params, row)``, the implicit distribution of features
+  :math:`x = G_\theta(z)`, :math:`z \sim p(z \mid y)` of adversarial domain adaptation (§3.1),
+  differentiable in ``params``; ``carry={"label": "label"}`` puts each row's companions (its
+  label) in scope beside it.
 * :func:`marginal` ``(p(x|y) * p(y))``: :math:`p(x) = \mathbb{E}_{p(y)}[p(x \mid y)]`, an
   expectation over it being one over the product, y hidden from the body.
 
@@ -163,6 +167,7 @@ class Binding(NamedTuple):
         ``"marginal"`` (a marginal of ``target``, a product over more variables).
       fn: the function, or ``None`` for data.
       key: the batch key for data.
+      carry: for ``"data"``: ``((variable, batch key), ...)``, values of the same row put in scope.
       target: for ``"self_normalized"``: the unnormalized joint the posterior is proportional to;
         for ``"marginal"``: the joint whose other variables are summed out.
       proposal: for ``"self_normalized"``: the distribution drawn from.
@@ -175,6 +180,7 @@ class Binding(NamedTuple):
     target: Distribution | None = None
     proposal: Dist | None = None
     k: int = 0
+    carry: tuple[tuple[str, str], ...] = ()
 
 
 def explicit(fn: Callable[[Params, Mapping[str, Any]], numpyro_dist.Distribution]) -> Binding:
@@ -194,11 +200,30 @@ def implicit(sampler: Callable[[Params, PRNGKey, Mapping[str, Any]], jax.Array])
     return Binding("implicit", sampler)
 
 
-def data(key: str = "x") -> Binding:
-    """The empirical distribution of the batch: the rows of ``batch[key]``."""
+def data(
+    key: str = "x",
+    map: Callable[[Params, jax.Array], Any] | None = None,  # noqa: A002 - the math's word
+    carry: Mapping[str, str] | None = None,
+) -> Binding:
+    r"""The empirical distribution of the batch: the rows of ``batch[key]``.
+
+    Args:
+      key: the batch key.
+      map: ``map(params, row) -> value``: the distribution is that of ``map(params, row)``, a
+        pushforward of the rows (features :math:`x = G_\theta(z)` of data :math:`z`), with
+        gradients in ``params``; ``None``: the rows themselves.
+      carry: ``{variable: batch key}``: each row's companions in ``batch[batch key]`` (same row
+        index) are put in scope as ``variable`` (a source example's label).
+    """
     if not isinstance(key, str) or not key:
         raise ConfigError(f"key: got {describe(key)}, expected a batch key such as 'x'")
-    return Binding("data", key=key)
+    if map is not None and not callable(map):
+        raise ConfigError(f"map: got {describe(map)}, expected a function (params, row) -> value or None")
+    carry = {} if carry is None else carry
+    if not isinstance(carry, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and k and v for k, v in carry.items()):
+        raise ConfigError(f"carry: got {describe(carry)}, expected a dict {{variable: batch key}}")
+    return Binding("data", fn=map, key=key, carry=tuple(carry.items()))
 
 
 def self_normalized(target: Distribution, proposal: Dist, k: int) -> Binding:
@@ -951,11 +976,24 @@ class _Evaluator:
         rows = jnp.asarray(self.batch[binding.key])
         if rows.ndim < 1 or rows.shape[0] < 1:
             raise DataError(f"batch[{binding.key!r}]: expected rows, got {describe(rows)}")
+        companions = {}
+        for variable, batch_key in binding.carry:
+            values = self.batch.get(batch_key)
+            if values is None or jnp.shape(values)[:1] != rows.shape[:1]:
+                raise DataError(
+                    f"batch[{batch_key!r}]: expected {rows.shape[0]} rows beside "
+                    f"batch[{binding.key!r}], got {describe(values)}")
+            companions[variable] = jnp.asarray(values)
         keys = jax.random.split(key, rows.shape[0])
-        out = jax.vmap(
-            lambda row, k: body(scope.bind(name, row, per_example=True, batch_axis=BATCH_AXIS), k),
-            axis_name=BATCH_AXIS,
-        )(rows, keys)
+
+        def one(row: Any, carried: dict[str, Any], k: PRNGKey) -> tuple[Any, Records]:
+            inner = scope.bind(name, row if binding.fn is None else binding.fn(self.params, row),
+                               per_example=True, batch_axis=BATCH_AXIS)
+            for variable, value in carried.items():
+                inner = inner.bind(variable, value)
+            return body(inner, k)
+
+        out = jax.vmap(one, axis_name=BATCH_AXIS)(rows, companions, keys)
         return jax.tree.map(lambda a: jnp.mean(a, axis=0), out)
 
     def _sample_count(self, scope: _Scope) -> int:

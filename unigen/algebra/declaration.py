@@ -50,15 +50,24 @@ class Figure5(NamedTuple):
       generative: the generative distribution, e.g. :math:`p_\theta(x \mid y)`.
       discriminator: the discriminator distribution, e.g. :math:`q_\phi(y \mid x)`.
       inference: the z-inference model, e.g. :math:`q_\eta(z \mid x, y)`.
-      kl: the KL divergence whose minimization in ``wrt`` the algorithm performs.
+      kl: the KL divergence whose minimization in ``wrt`` the algorithm performs, or a tuple of
+        them for an algorithm that minimizes several (the VAE/GAN minimizes both directions).
       wrt: the parameter group that KL is minimized in (``"theta"``).
+      variables: what x, y and z stand for (the paper's Table 1), as ``((name, meaning), ...)``:
+        ``(("x", "features"), ("y", "domain indicator"), ("z", "data examples"))`` for ADA.
     """
 
     generative: Distribution | None
     discriminator: Distribution | None
     inference: Distribution | None
-    kl: KLDivergence | None
+    kl: KLDivergence | tuple[KLDivergence, ...] | None
     wrt: str = "theta"
+    variables: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def kls(self) -> tuple[KLDivergence, ...]:
+        """The KL(s) to minimize, always as a tuple (empty when there is none)."""
+        return () if self.kl is None else self.kl if isinstance(self.kl, tuple) else (self.kl,)
 
 
 class Declaration(NamedTuple):
@@ -112,7 +121,9 @@ def render(declaration: Declaration, latex: bool = False) -> str:
         lines.append("  Figure 5:")
         for field, label in _FIGURE5_LABELS.items():
             value = getattr(declaration.figure5, field)
-            if value is not None:
+            if isinstance(value, tuple):
+                lines.append(f"    {label}: " + "; ".join(show(v) for v in value))
+            elif value is not None:
                 lines.append(f"    {label}: {show(value)}")
     return "\n".join(lines)
 
@@ -170,13 +181,21 @@ def _check_figure5(name: str, figure5: Figure5) -> None:
                 f"figure5.{field} of {name}: got {describe(value)}, expected a distribution "
                 "or None"
             )
-    if figure5.kl is not None:
-        if not isinstance(figure5.kl, KLDivergence):
+    for kl in figure5.kls:
+        if not isinstance(kl, KLDivergence):
             raise ConfigError(
-                f"figure5.kl of {name}: got {describe(figure5.kl)}, expected a KL(a, b) or None"
+                f"figure5.kl of {name}: got {describe(kl)}, expected a KL(a, b), a tuple of them "
+                "or None"
             )
-        if figure5.wrt not in free_params(figure5.kl):
+        if figure5.wrt not in free_params(kl):
             raise ConfigError(
                 f"figure5.wrt of {name}: got {describe(figure5.wrt)}, expected a group the KL "
-                f"depends on, {sorted(free_params(figure5.kl))}"
+                f"depends on, {sorted(free_params(kl))}"
             )
+    if not isinstance(figure5.variables, tuple) or not all(
+            isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(v, str) for v in pair)
+            for pair in figure5.variables):
+        raise ConfigError(
+            f"figure5.variables of {name}: got {describe(figure5.variables)}, expected "
+            "((name, meaning), ...) such as (('x', 'features'),)"
+        )

@@ -117,4 +117,9 @@ def direction_of(declaration: Declaration) -> Direction:
             f"declaration: got {declaration.name!r}, which has no Figure-5 KL; expected an "
             "algorithm of the lecture's Figure 5 (such as 'gan', 'infogan' or 'vae')"
         )
-    return direction(figure5.kl, figure5.wrt)
+    if len(figure5.kls) > 1:
+        raise ConfigError(
+            f"declaration: got {declaration.name!r}, which minimizes {len(figure5.kls)} KLs; "
+            "expected one (call direction(kl, wrt) for each of figure5.kls)"
+        )
+    return direction(figure5.kls[0], figure5.wrt)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from unigen.algebra.declaration import Declaration, Figure5
 from unigen.algebra.direction import direction
-from unigen.algebra.expr import Dist, Node
+from unigen.algebra.expr import Dist, KLDivergence, Node
 from unigen.algebra.symbols import symbol
 from unigen.errors import ConfigError, describe
 
@@ -63,10 +63,25 @@ def table(
     Raises:
       ConfigError: an unknown name, or a declaration without Figure-5 fields.
     """
+    columns = declared_columns(declarations, DEFAULT_COLUMNS)
+    cells = [[_cell(row, column.figure5, latex) for column in columns] for row in ROWS]
+    titles = [column.title for column in columns]
+    return latex_table(titles, ROWS, cells) if latex else markdown_table(titles, ROWS, cells)
+
+
+def declared_columns(
+    declarations: Sequence[Declaration | str] | None, default: Sequence[str]
+) -> list[Declaration]:
+    """The declarations of a table's columns (names looked up in the registry; ``None`` gives
+    those of ``default`` that are registered), each checked to have Figure-5 fields.
+
+    Raises:
+      ConfigError: an unknown name, none at all, or a declaration without Figure-5 fields.
+    """
     from unigen.algorithms import declarations as registry  # algorithms import the algebra
 
     if declarations is None:
-        declarations = [name for name in DEFAULT_COLUMNS if name in registry.DECLARATIONS]
+        declarations = [name for name in default if name in registry.DECLARATIONS]
     columns = [registry.declaration(d) if isinstance(d, str) else d for d in declarations]
     if not columns:
         raise ConfigError("declarations: got none, expected at least one algorithm")
@@ -78,11 +93,9 @@ def table(
         if column.figure5 is None:
             raise ConfigError(
                 f"declarations: got {column.name!r}, which has no Figure-5 fields; expected "
-                f"algorithms such as {list(DEFAULT_COLUMNS)}"
+                f"algorithms such as {list(default)}"
             )
-    cells = [[_cell(row, column.figure5, latex) for column in columns] for row in ROWS]
-    titles = [column.title for column in columns]
-    return _latex(titles, cells) if latex else _markdown(titles, cells)
+    return columns
 
 
 def _cell(row: str, figure5: Figure5, latex: bool) -> str:
@@ -104,11 +117,20 @@ def _cell(row: str, figure5: Figure5, latex: bool) -> str:
     if figure5.kl is None:
         return _MISSING[latex]
     if row == ROWS[3]:
-        if latex:
-            return f"$\\min_{{{_greek(figure5.wrt, True)}}} {figure5.kl.latex()}$"
-        return f"min_{_greek(figure5.wrt, False)} {figure5.kl}"
-    found = direction(figure5.kl, figure5.wrt)
-    letter = _greek(figure5.wrt, latex)
+        return "; ".join(kl_cell(kl, figure5.wrt, latex) for kl in figure5.kls)
+    return "; ".join(_direction_cell(kl, figure5.wrt, latex) for kl in figure5.kls)
+
+
+def kl_cell(kl: KLDivergence, wrt: str, latex: bool) -> str:
+    """``min_θ KL(a ‖ b)``, in LaTeX wrapped in ``$...$``."""
+    if latex:
+        return f"$\\min_{{{_greek(wrt, True)}}} {kl.latex()}$"
+    return f"min_{_greek(wrt, False)} {kl}"
+
+
+def _direction_cell(kl: KLDivergence, wrt: str, latex: bool) -> str:
+    found = direction(kl, wrt)
+    letter = _greek(wrt, latex)
     model, other = (f"P_{letter}", "Q") if found.side == "first" else ("Q", f"P_{letter}")
     if latex:
         return (f"$\\sim \\min_{{{letter}}} \\mathrm{{KL}}\\left({model} \\,\\|\\, {other}\\right)$"
@@ -120,17 +142,21 @@ def _greek(group: str, latex: bool) -> str:
     return symbol(group, latex)
 
 
-def _markdown(titles: list[str], cells: list[list[str]]) -> str:
+def markdown_table(titles: Sequence[str], labels: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
+    """A Markdown table: a header of ``titles``, then one row per label (``|`` escaped)."""
     def line(values: list[str]) -> str:
         return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
 
-    lines = [line([""] + titles), "|" + "|".join("---" for _ in range(len(titles) + 1)) + "|"]
-    lines += [line([label] + row) for label, row in zip(ROWS, cells)]
+    lines = [line([""] + list(titles)), "|" + "|".join("---" for _ in range(len(titles) + 1)) + "|"]
+    lines += [line([label] + list(row)) for label, row in zip(labels, cells)]
     return "\n".join(lines)
 
 
-def _latex(titles: list[str], cells: list[list[str]]) -> str:
+def latex_table(titles: Sequence[str], labels: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
+    """A LaTeX tabular: cells as given (formulas already in ``$...$``), titles and labels escaped."""
     def text(value: str) -> str:
+        if "$" in value:  # already LaTeX
+            return value
         for char in "&%#_":
             value = value.replace(char, "\\" + char)
         return value
@@ -141,6 +167,6 @@ def _latex(titles: list[str], cells: list[list[str]]) -> str:
         " & ".join([""] + [text(t) for t in titles]) + " \\\\",
         "\\hline",
     ]
-    lines += [" & ".join([text(label)] + row) + " \\\\" for label, row in zip(ROWS, cells)]
+    lines += [" & ".join([text(label)] + list(row)) + " \\\\" for label, row in zip(labels, cells)]
     lines += ["\\hline", "\\end{tabular}"]
     return "\n".join(lines)

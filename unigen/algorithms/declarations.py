@@ -28,6 +28,9 @@ SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("unigen.algorithms.infogan", ("DECLARATION",)),
     ("unigen.algorithms.iwgan", ("DECLARATION",)),
     ("unigen.algorithms.aavae", ("DECLARATION",)),
+    ("unigen.algorithms.ada", ("DECLARATION", "SOURCE_ONLY")),
+    ("unigen.algorithms.aae", ("DECLARATION",)),
+    ("unigen.algorithms.vae_gan", ("DECLARATION",)),
 )
 """The algorithm modules and the names of their declaration constants, in lecture order."""
 

@@ -132,6 +132,7 @@ FIGURE5 = Figure5(
     inference=None,
     kl=KL(generative, lemma1_posterior),
     wrt="theta",
+    variables=(("x", "data/generations"), ("y", "real/fake indicator"), ("z", "code vector")),
 )
 """Figure 5, GAN column: the generator minimizes KL(p_θ(x|y) ‖ q^r(x|y)) (Lemma 1)."""
 

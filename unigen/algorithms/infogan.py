@@ -96,6 +96,7 @@ FIGURE5 = Figure5(
     inference=inference,
     kl=KL(generative, reversed_posterior),
     wrt="theta",
+    variables=(("x", "data/generations"), ("y", "real/fake indicator"), ("z", "code vector")),
 )
 """Figure 5, GAN (InfoGAN) column."""
 

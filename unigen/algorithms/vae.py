@@ -81,6 +81,8 @@ DECLARATION = check(Declaration(
             dist("p", over="z,y", given="x", params="theta"),
         ),
         wrt="theta",
+        variables=(("x", "data/generations"), ("y", "real/fake indicator (degenerate)"),
+                   ("z", "code vector")),
     ),
 ))
 """The declaration: one phase, and the VAE column of the lecture's Figure 5 (Lemma 2)."""

@@ -1,9 +1,11 @@
 """The registry of recipes: every algorithm ``unigen train`` can run, built in or a user's.
 
 The built-in recipes (:data:`BUILT_IN`) are, in lecture order, ``vae``, ``iwae`` (:mod:`.vae`),
-``wake-sleep``, ``rws``, ``vem`` (:mod:`.sbn`), ``gan``, ``infogan`` (:mod:`.gan`) and ``pm``
-(:mod:`.pm`), then ``iwgan`` (:mod:`.gan`) and ``aavae`` (:mod:`.vae`): one file per model family, since the recipes of a family share their model, summary
-and samples. A user's recipe is a :class:`Recipe` named by an entry point of the group
+``wake-sleep``, ``rws``, ``vem`` (:mod:`.sbn`), ``gan``, ``infogan`` (:mod:`.gan`), ``pm``
+(:mod:`.pm`), then the models of Hu et al. 2018: ``iwgan`` (:mod:`.gan`), ``aavae`` (:mod:`.vae`),
+``ada`` (:mod:`.ada`), ``aae`` and ``vae-gan`` (:mod:`.hybrids`): one file per model family, since
+the recipes of a family share their model, summary and samples. A user's recipe is a
+:class:`Recipe` named by an entry point of the group
 ``unigen.algorithms`` (:data:`GROUP`) of an installed package, e.g. in its ``pyproject.toml``::
 
     [project.entry-points."unigen.algorithms"]
@@ -22,7 +24,10 @@ from types import MappingProxyType
 from typing import Any
 
 from unigen.errors import ConfigError, describe
+from unigen.recipes import ada as _ada
 from unigen.recipes import pm as _pm
+from unigen.recipes.ada import ADA
+from unigen.recipes.hybrids import AAE, VAE_GAN
 from unigen.recipes.base import SAMPLES, Option, Recipe, widths
 from unigen.recipes.gan import GAN, INFOGAN, IWGAN
 from unigen.recipes.pm import PM
@@ -36,11 +41,12 @@ GROUP = "unigen.algorithms"
 """The entry-point group of user recipes; each entry point names a :class:`Recipe`."""
 
 BUILT_IN: tuple[Recipe, ...] = (VAE, IWAE, WAKE_SLEEP, RWS, VEM, GAN, INFOGAN, PM,
-                                IWGAN, AAVAE)  # the transfers of Hu et al. 2018, §4
+                                IWGAN, AAVAE, ADA, AAE, VAE_GAN)  # Hu et al. 2018, §3-4
 """The built-in recipes, in lecture order."""
 
 DATA_SOURCES: Mapping[str, Callable[[dict[str, Any], str], Any]] = MappingProxyType({
     _pm.PREFIX: _pm.load_sources,
+    _ada.PREFIX: _ada.load_domains,
 })
 """Data sets a recipe file provides, by name prefix: ``load(config, split) -> Dataset``."""
 
