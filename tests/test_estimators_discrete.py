@@ -12,7 +12,7 @@ Oracles:
 Statistical bound: each coordinate's mean over R independent estimates must lie within Z = 5 standard
 errors (SE = sample std / sqrt(R)) of the exact value, plus a float32 floor of 1e-4 × the largest
 exact coordinate. The mean of R i.i.d. estimates is close to normal; a true-null miss has
-probability 5.7e-7 per coordinate, < 1e-3 over the ~500 coordinates checked here.
+probability 5.7e-7 per coordinate, about 1e-4 over the ~200 coordinates checked here.
 """
 
 import importlib
