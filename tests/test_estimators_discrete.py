@@ -12,7 +12,7 @@ Oracles:
 Statistical bound: each coordinate's mean over R independent estimates must lie within Z = 5 standard
 errors (SE = sample std / sqrt(R)) of the exact value, plus a float32 floor of 1e-4 × the largest
 exact coordinate. The mean of R i.i.d. estimates is close to normal; a true-null miss has
-probability 5.7e-7 per coordinate, < 1e-3 over the ~500 coordinates checked here.
+probability 5.7e-7 per coordinate, about 1e-4 over the ~200 coordinates checked here.
 """
 
 import importlib
@@ -144,7 +144,7 @@ def brute_force_bound_gradient(model, params, x, hidden, count):
         return {_leaf_name(path): np.asarray(leaf) for path, leaf in jax.tree_util.tree_leaves_with_path(gradient)}
 
 
-@pytest.mark.parametrize("hidden,seed,count", [(2, 0, 3), (3, 1, 2)])
+@pytest.mark.parametrize("hidden,seed,count", [(2, 0, 3)])  # and 64-2, K = 2 in test_estimators_cli.py
 def test_vimco_is_unbiased_for_the_multi_sample_bound(hidden, seed, count, key):
     model, params, x, problem = small_sbn(hidden, seed)
     exact = brute_force_bound_gradient(model, params, x, hidden, count)
