@@ -296,7 +296,8 @@ def fit(
         runs every ``n`` steps; a dict of numbers it returns joins that step's logged row.
 
     While it runs, ``out_dir`` is locked (:class:`~unigen.training.rundir.RunLock`): a second
-    writer is refused. SIGINT and SIGTERM stop the run at the next step boundary after saving a
+    writer is refused. With several processes (``jax.distributed``) process 0 alone locks and
+    writes ``out_dir``; the others only read its checkpoints on ``resume``. SIGINT and SIGTERM stop the run at the next step boundary after saving a
     checkpoint there (when checkpoints are on); a second signal stops it at once.
 
     Raises:
