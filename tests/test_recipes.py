@@ -174,7 +174,7 @@ def test_algebra_show_prints_a_users_declaration_by_recipe_name_or_module_attr(c
         (["algebra", "show", "toy_recipe:build"],
          "algorithm: toy_recipe:build names a function; expected a Declaration or a Recipe"),
         (["algebra", "show", "pm"], "algorithm: the recipe pm has no declaration yet"),
-        (["algebra", "show", "nothing"], "algorithm: got 'nothing', expected one of ['gan', "),
+        (["algebra", "show", "nothing"], "algorithm: got 'nothing', expected one of ['"),
     ],
 )
 def test_broken_user_recipes_and_declarations_are_refused_in_one_line(argv, message, capsys, monkeypatch):
