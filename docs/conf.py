@@ -1,4 +1,4 @@
-"""Sphinx configuration of the unigen site: ``sphinx-build -W docs docs/_build/html``.
+"""Sphinx configuration of the unigen site: ``sphinx-build -W -j auto -b html docs docs/_build/html``.
 
 Everything the pages load is on disk: the theme (furo), MathJax 3 (SVG output, from the
 ``sphinx-mathjax-offline`` package) and the notebooks' figures, so the site works from ``file://``
