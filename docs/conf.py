@@ -46,6 +46,7 @@ napoleon_numpy_docstring = False
 napoleon_use_ivar = True
 autodoc_default_options = {"members": True, "undoc-members": True, "member-order": "bysource"}
 autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented"  # types beside the documented arguments only
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
 
