@@ -1,4 +1,4 @@
-"""Sphinx configuration of the unigen site: ``sphinx-build -W docs docs/_build/html``.
+"""Sphinx configuration of the unigen site: ``sphinx-build -W -j auto -b html docs docs/_build/html``.
 
 Everything the pages load is on disk: the theme (furo), MathJax 3 (SVG output, from the
 ``sphinx-mathjax-offline`` package) and the notebooks' figures, so the site works from ``file://``
@@ -46,6 +46,7 @@ napoleon_numpy_docstring = False
 napoleon_use_ivar = True
 autodoc_default_options = {"members": True, "undoc-members": True, "member-order": "bysource"}
 autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented"  # types beside the documented arguments only
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
 

@@ -144,6 +144,14 @@ def _shorten_values(app, doctree) -> None:
                 annotation.children = [nodes.Text(text[:LONGEST_VALUE] + " …")]
 
 
+def _skip_tuple_fields(app, what, name, obj, skip, options):
+    """A NamedTuple's fields are documented by its docstring's Attributes; autodoc would add each
+    again as "Alias for field number N"."""
+    if type(obj).__name__ == "_tuplegetter" and (obj.__doc__ or "").startswith("Alias for field number"):
+        return True
+    return None
+
+
 # --------------------------------------------------------------------------------------------
 # Notebooks
 
@@ -355,6 +363,7 @@ def setup(app):
     app.connect("config-inited", _configure_mathjax)
     app.connect("builder-inited", _builder_inited)
     app.connect("doctree-read", _shorten_values)
+    app.connect("autodoc-skip-member", _skip_tuple_fields)
     app.add_directive("unigen-declaration", DeclarationDirective)
     app.add_directive("unigen-identity", IdentityDirective)
     app.add_directive("unigen-figure5", Figure5Directive)
