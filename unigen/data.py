@@ -128,7 +128,7 @@ class Dataset(NamedTuple):
 # Validation
 
 
-def _first_index(mask: np.ndarray) -> tuple[int, ...]:
+def first_index(mask: np.ndarray) -> tuple[int, ...]:
     """The index (row first) of the first ``True`` entry of ``mask``."""
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
 
@@ -218,7 +218,7 @@ def check_array(
         bad = int(array.size - np.count_nonzero(finite))
         raise DataError(
             f"{source}: {bad} NaN or Inf value(s) (in float32), the first at index "
-            f"{_first_index(~finite)}; expected finite values"
+            f"{first_index(~finite)}; expected finite values"
         )
     if bernoulli:
         outside = (array < 0.0) | (array > 1.0)
@@ -226,7 +226,7 @@ def check_array(
             raise DataError(
                 f"{source}: {int(np.count_nonzero(outside))} value(s) outside [0, 1] "
                 f"(min {float(array.min()):g}, max {float(array.max()):g}; the first at index "
-                f"{_first_index(outside)}); expected values in [0, 1] for a Bernoulli likelihood"
+                f"{first_index(outside)}); expected values in [0, 1] for a Bernoulli likelihood"
             )
     return array
 
