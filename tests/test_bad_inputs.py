@@ -260,3 +260,32 @@ def test_a_bad_python_call_raises_a_one_line_unigen_error(name, call, kind, expe
     message = str(raised.value)
     assert "\n" not in message and expected in message, message
     assert list(tmp_path.iterdir()) == []
+
+
+TFDS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "tfds"
+
+
+@pytest.mark.skipif(not (TFDS_DIR / "binarized_mnist").is_dir(), reason=f"{TFDS_DIR} is absent")
+@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_a_damaged_tfds_file_is_one_line_naming_the_split(damage, tmp_path, monkeypatch, capsys):
+    shutil.copytree(TFDS_DIR / "binarized_mnist", tmp_path / "tfds" / "binarized_mnist")
+    (record,) = (tmp_path / "tfds").rglob("binarized_mnist-train.array_record-*")
+    if damage == "truncated":
+        record.write_bytes(record.read_bytes()[: record.stat().st_size // 2])
+    else:
+        record.unlink()
+    monkeypatch.chdir(tmp_path)
+    data._read_tfds.cache_clear()
+    assert cli.main(["train", "vae", "--data", "tfds:binarized_mnist", "--data-dir", "tfds", "--out", "run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("unigen: error: tfds:binarized_mnist split 'train' in tfds: its records cannot be read")
+    assert not (tmp_path / "run").exists()
+
+
+def test_printed_json_is_valid_with_null_for_a_non_finite_number(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "evaluate", lambda *args, **options: {"is_nll": float("nan"), "elbo": [float("-inf"), 1.5]})
+    assert cli.main(["eval", "anywhere"]) == 0
+    out = capsys.readouterr().out
+    assert "NaN" not in out and "Infinity" not in out
+    assert json.loads(out) == {"is_nll": None, "elbo": [None, 1.5]}

@@ -350,8 +350,9 @@ def _bench(args: argparse.Namespace) -> int:
     if args.replicas > 0 and args.samples > 0:  # (smaller ones are refused by sweep_k)
         from unigen.training import memory
 
+        dim = "" if args.dim is None else f", --dim {args.dim}"
         memory.check(args.replicas * args.samples * 4 * max(1, args.dim or 1), "the draws of one estimate per "
-                     "replica", f"--replicas {args.replicas}, --samples {args.samples}, --dim {args.dim}")
+                     "replica", f"--replicas {args.replicas}, --samples {args.samples}{dim}")
     options: dict[str, Any] = {"mu": args.mu, "sigma": args.sigma, "dim": args.dim}
     if args.checkpoint is not None:
         if args.problem != "vae":
