@@ -55,6 +55,16 @@ def test_is_nll_is_exact_at_the_exact_posterior(key, case):
         np.testing.assert_allclose(got, nll, rtol=1e-5)
 
 
+def test_is_nll_streams_a_large_k_in_blocks_and_stays_exact_at_the_exact_posterior(key, case, monkeypatch):
+    """Above LARGE_K draws the weights come in blocks with a running logsumexp; at the exact
+    posterior every weight is p(x), so the estimate is exact only if the last, partial block's
+    extra draws are left out (k=50 in blocks of 16: 16+16+16+2)."""
+    theta, x, nll = case
+    monkeypatch.setattr(metrics, "LARGE_K", 16)
+    got = metrics.is_nll(LINEAR, as_params(theta, posterior_eta(theta)), x, key, k=50, sample_batch_size=8)
+    np.testing.assert_allclose(got, nll, rtol=1e-5)
+
+
 def test_is_nll_converges_with_k_for_a_mismatched_q(key, case):
     """Mismatched q: at k=1 the expected error is the mean KL(q || p(z|x)), 0.87 nats here (closed
     form); at k=1000 the bias is ~0.001 nats and the spread of the 10-example mean over seeds is

@@ -205,3 +205,13 @@ def test_a_disk_that_cannot_be_written_is_one_line_naming_the_path(tmp_path, mon
         fit(mean_tracking(), ArraySource(DATA, 8), steps=6, optimizer=make_optimizer("sgd", 0.1),
             out_dir=tmp_path / "run", checkpoint_every=2, progress=False)
     assert rundir.complete_checkpoint(tmp_path / "run") == 2
+
+
+def test_metrics_jsonl_writes_a_non_finite_number_as_null(tmp_path):
+    from unigen.training import every
+
+    fit(mean_tracking(), ArraySource(DATA, 8), steps=2, optimizer=make_optimizer("sgd", 0.1), out_dir=tmp_path,
+        progress=False, callbacks=[every(1, lambda step, state, metrics: {"odd": float("nan")})])
+    text = (tmp_path / "metrics.jsonl").read_text()
+    assert "NaN" not in text
+    assert [json.loads(line)["odd"] for line in text.splitlines()] == [None, None]

@@ -120,7 +120,8 @@ def test_mode_scatter_refuses_bad_points_and_sigma(tmp_path):
 
 def test_curve_png_from_history_rows_and_jsonl_strings(tmp_path):
     rows = [{"step": s, "elbo/elbo": -100.0 + s, "wall_seconds": 0.1 * s} for s in range(1, 30)]
-    rows.append({"step": 30, "elbo/elbo": "nan"})  # metrics.jsonl stores NaN as a string
+    rows.append({"step": 30, "elbo/elbo": "nan"})  # older metrics.jsonl files stored NaN as a string
+    rows.append({"step": 30, "elbo/elbo": None})  # metrics.jsonl stores NaN as null
     rows.append({"step": 31})  # a row that did not log the key is skipped
     path = viz.save_curve(rows, "elbo/elbo", tmp_path / "elbo.png", figsize=(4, 3), dpi=50)
     pixels = _rgb(path)

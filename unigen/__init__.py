@@ -1,6 +1,11 @@
-"""unigen: the unified view of deep generative models, in JAX."""
+"""unigen: the unified view of deep generative models, in JAX.
 
-from unigen.core import Algorithm, Inference, Joint, Model, Phase
+The protocols of :mod:`unigen.core` are imported when first used, so that ``import unigen``
+(and the command line's start, where Ctrl-C must stay a one-line exit) does not import JAX.
+"""
+
+from typing import Any
+
 from unigen.errors import CheckpointError, ConfigError, DataError, TrainingDiverged, UnigenError
 
 __all__ = [
@@ -16,3 +21,12 @@ __all__ = [
     "UnigenError",
 ]
 __version__ = "0.1.0"
+_FROM_CORE = ("Algorithm", "Inference", "Joint", "Model", "Phase")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_CORE:
+        from unigen import core
+
+        return getattr(core, name)
+    raise AttributeError(f"module 'unigen' has no attribute {name!r}")

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from unigen import recipes
-from unigen.errors import CheckpointError, ConfigError, RunInterrupted, TrainingDiverged, UnigenError
+from unigen.errors import (CheckpointError, ConfigError, RunInterrupted, StorageError, TrainingDiverged, UnigenError,
+                           brief)
 
 COMMON_SAME_ON_RESUME = ("algorithm", "data", "data_dir", "binarize", "batch_size", "optimizer", "lr", "b1", "seed",
                          "steps_per_call", "precision")
@@ -46,6 +47,31 @@ COMMON_RESUME_DEFAULTS = {"precision": "float32"}
 """For common settings added after runs were made, the value those runs had."""
 RUN_OPTIONS = ("command", "resume", "no_progress", "coordinator", "num_processes", "process_id", "heartbeat_timeout")
 """Options of the invocation, not of the run: not stored in ``config.json``."""
+
+
+_ARGPARSE_TYPES = {"int": "an integer", "float": "a number"}
+_ARGPARSE_MESSAGES = (  # argparse's usage errors, said as the argument, what was expected and what came
+    (r"argument (\S+): invalid (\w+) value: (.*)", lambda m: f"{m[1]}: expected {_ARGPARSE_TYPES.get(m[2], m[2])}, got {m[3]}"),
+    (r"argument (\S+): invalid choice: (.*) \(choose from (.*)\)", lambda m: f"{m[1]}: expected one of {m[3]}, got {m[2]}"),
+    (r"argument (\S+): expected one argument", lambda m: f"{m[1]}: expected a value after it, got none"),
+    (r"argument (\S+): not allowed with argument (\S+)", lambda m: f"{m[1]}: expected without {m[2]}, got both"),
+    (r"the following arguments are required: (.*)", lambda m: f"{m[1]}: expected a value, got none (required)"),
+    (r"unrecognized arguments: (.*)", lambda m: f"{m[1]}: expected an option of this command, got an unknown one"),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (no usage block) that points to ``--help``."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        import re
+
+        for pattern, said in _ARGPARSE_MESSAGES:
+            found = re.fullmatch(pattern, message)
+            if found:
+                message = said(found)
+                break
+        self.exit(2, f"unigen: error: {message} (see {self.prog} --help)\n")
 
 
 def _add_common_train_options(train: argparse.ArgumentParser) -> None:
@@ -105,7 +131,7 @@ def train_parser(found: recipes.Recipe | None = None) -> argparse.ArgumentParser
     Raises:
       ConfigError: a recipe option that has the name of a common one.
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="unigen train" + (f" {found.name}" if found else ""), allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
         description=found.help if found else "Train a model; writes config, metrics, summary, samples, checkpoints.",
         epilog=None if found else _recipe_list())
@@ -155,7 +181,7 @@ def _refuse_foreign(found: recipes.Recipe, rest: list[str], parser: argparse.Arg
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="unigen", description="Deep generative models in the unified view, in JAX."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,sample,algebra,bench}")
@@ -221,7 +247,7 @@ def _algebra(args: argparse.Namespace) -> int:
     if args.algebra_command == "direction":
         record = algorithm_direction(args.algorithm)
         if args.json:
-            print(json.dumps(record, ensure_ascii=False))
+            _print_json(record)
         else:
             from unigen.algebra.symbols import symbol
 
@@ -274,7 +300,7 @@ def _verify(args: argparse.Namespace) -> int:
         "space": dict(result.space),
     }
     if args.json:
-        print(json.dumps(record, ensure_ascii=False))
+        _print_json(record)
     else:
         verdict = "holds" if record["holds"] else "DOES NOT HOLD"
         print(f"{record['identity']}: {verdict} on the space {record['space']}")
@@ -336,6 +362,8 @@ def _add_bench_parser(commands: Any) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_output(args.out, "--out", directory=True)
     if args.bench_command == "modes":
         return _bench_modes(args)
     import jax
@@ -347,6 +375,12 @@ def _bench(args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError(f"--k: expected a number or comma-separated numbers, got {args.k!r}") from None
     estimators = None if args.estimators is None else [e.strip() for e in args.estimators.split(",") if e.strip()]
+    if args.replicas > 0 and args.samples > 0:  # (smaller ones are refused by sweep_k)
+        from unigen.training import memory
+
+        dim = "" if args.dim is None else f", --dim {args.dim}"
+        memory.check(args.replicas * args.samples * 4 * max(1, args.dim or 1), "the draws of one estimate per "
+                     "replica", f"--replicas {args.replicas}, --samples {args.samples}{dim}")
     options: dict[str, Any] = {"mu": args.mu, "sigma": args.sigma, "dim": args.dim}
     if args.checkpoint is not None:
         if args.problem != "vae":
@@ -362,11 +396,10 @@ def _bench(args: argparse.Namespace) -> int:
                               jax.random.key(args.seed), repeats=args.repeats, **options)
     record = report.to_json()
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(record, indent=2) + "\n")
+        out = _output_directory(args.out)
+        _write_json(out / "report.json", record)
         variance.save_variance_plot(report, out / "variance.png")
-    print(json.dumps(record) if args.json else variance.format_table(report))
+    _print_json(record) if args.json else print(variance.format_table(report))
     return 0
 
 
@@ -377,11 +410,10 @@ def _bench_modes(args: argparse.Namespace) -> int:
                                    keep_samples=bool(args.out), progress=False if args.no_progress else None)
     samples = record.pop("samples", None)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
+        out = _output_directory(args.out)
+        _write_json(out / "results.json", record)
         bench_modes.save_panels([{**record, "samples": samples}], out / "samples.png")
-    print(json.dumps(record) if args.json else bench_modes.format_table(record))
+    _print_json(record) if args.json else print(bench_modes.format_table(record))
     return 0
 
 
@@ -389,18 +421,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = None if argv[:1] == ["train"] else build_parser().parse_args(argv)
     try:
+        import jax  # noqa: F401 - the slow import first: a Ctrl-C during it is taken right after
+        _READY.append(True)
+        interrupted_before_training()
         if args is None:
-            summary = train(parse_train(argv[1:]))
-            print(json.dumps(summary))
+            _print_json(train(parse_train(argv[1:])))
         elif args.command == "algebra":
             return _algebra(args)
         elif args.command == "bench":
             return _bench(args)
         elif args.command == "eval":
-            print(json.dumps(evaluate(args.run, k=args.k, split=args.split, data_dir=args.data_dir, seed=args.seed)))
+            _print_json(evaluate(args.run, k=args.k, split=args.split, data_dir=args.data_dir, seed=args.seed))
         else:
             path = sample(args.run, n=args.n, out=args.out, seed=args.seed)
-            print(json.dumps({"samples": str(path)}))
+            _print_json({"samples": str(path)})
     except TrainingDiverged as error:
         print(f"unigen: training diverged: {error}", file=sys.stderr)
         return 1
@@ -425,6 +459,7 @@ def run() -> None:
     wrote is already closed, so the process ends at once after flushing its output.
     """
     signal.signal(signal.SIGTERM, _terminated)  # until fit takes SIGTERM at a step boundary
+    signal.signal(signal.SIGINT, _interrupted)  # until fit takes SIGINT at a step boundary
     try:
         code = main()
     except KeyboardInterrupt:  # an interrupt outside main's handlers (while it prints, returns)
@@ -437,8 +472,76 @@ def run() -> None:
     sys.exit(code)
 
 
+_RECEIVED: list[int] = []
+"""SIGINTs received by :func:`run`'s handler (before training takes its own)."""
+_READY: list[bool] = []
+"""Set once JAX is imported: until then a SIGINT is only noted (raised inside an import, it would
+be printed with a traceback, or dropped inside a garbage-collection callback) and taken after."""
+
+
+def _interrupted(number: int, frame: Any) -> None:
+    _RECEIVED.append(number)
+    if _READY:
+        raise KeyboardInterrupt
+
+
+def interrupted_before_training() -> None:
+    """Raises KeyboardInterrupt if :func:`run`'s handler noted a SIGINT."""
+    if _RECEIVED:
+        raise KeyboardInterrupt
+
+
 def _terminated(number: int, frame: Any) -> None:
     raise RunInterrupted(number, "SIGTERM before training started or after it ended; nothing more saved")
+
+
+# --- output: JSON and files --------------------------------------------------------------------
+
+
+def _print_json(value: Any) -> None:
+    """Prints ``value`` as one line of valid JSON: a non-finite number is ``null`` (``NaN`` is not JSON)."""
+    from unigen.training.rundir import finite_or_null
+
+    print(json.dumps(finite_or_null(value), ensure_ascii=False, allow_nan=False))
+
+
+def _write_json(path: Path, value: Any) -> None:
+    from unigen.training.rundir import write_json
+
+    write_json(path, value)
+
+
+def check_output(path: str | Path, argument: str, *, directory: bool) -> Path:
+    """``path`` as an output of the command, refused in one line before anything is computed:
+    a file where a directory is expected (or the reverse), or a place that cannot be written.
+
+    Raises:
+      ConfigError: ``path`` is of the wrong kind, or lies under a file.
+      StorageError: the nearest existing directory above ``path`` is not writable.
+    """
+    path = Path(path)
+    if directory and path.exists() and not path.is_dir():
+        raise ConfigError(f"{argument}: {path} is a file; expected a directory (new or existing)")
+    if not directory and path.is_dir():
+        raise ConfigError(f"{argument}: {path} is a directory; expected a file name")
+    above = path.absolute() if directory else path.absolute().parent
+    while not above.exists():
+        above = above.parent
+    if not above.is_dir():
+        raise ConfigError(f"{argument}: {above} is a file; expected a directory to hold {path}")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise StorageError(f"{argument}: {above} cannot be written (permission denied); expected a writable "
+                           f"directory to hold {path}")
+    return path
+
+
+def _output_directory(path: str | Path) -> Path:
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError.of(path, error) from None
+    return path
 
 
 # --- train -------------------------------------------------------------------------------------
@@ -505,13 +608,17 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     """Runs ``unigen train`` with the parsed options (:func:`parse_train`); returns the summary it
     writes: ``{"losses": {phase: last loss}, ...the recipe's summary..., "steps",
     "images_per_second", "wall_seconds"}``."""
+    import jax
+
     from unigen import data
-    from unigen.training import fit, hosts, make_optimizer, rundir, runtime
+    from unigen.training import fit, hosts, make_optimizer, memory, rundir, runtime
 
     runtime.enable_compilation_cache()  # off with UNIGEN_COMPILATION_CACHE=0
     # (1) Every check: everything that can fail on bad input fails before anything is written.
     found = recipes.recipe(options["algorithm"])
     config = _read_options(found, options)
+    if config.get("out"):
+        check_output(config["out"], "--out", directory=True)
     cluster = hosts.cluster(*(options.get(name) for name in hosts.ENVIRONMENT))
     watchdog = hosts.join(cluster) if cluster is not None else None  # before any computation
     train_set = _dataset(config, "train")
@@ -527,8 +634,11 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
         config["steps"] = 3000 if config["epochs"] is None else max(1, round(config["epochs"] * batches.steps_per_epoch))
     model, algorithm = found.build(config)
     optimizer = make_optimizer(config["optimizer"], config["lr"], b1=config.get("b1"))
+    batch = {name: jax.ShapeDtypeStruct(value.shape, value.dtype) for name, value in batches.at(0).items()}
+    memory.check_step(algorithm, optimizer, batch, _size_settings(found, config))
     out = Path(config["out"] or f"runs/{found.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     config["out"] = str(out)
+    rundir.check_out(out, resume=bool(options.get("resume")))
     if options.get("resume"):
         _check_resume(found, out, config)
         finished = rundir.finished_summary(out, config["steps"])
@@ -537,11 +647,10 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
                   file=sys.stderr)
             return finished
 
+    interrupted_before_training()
     print(f"unigen: {runtime.device_line()}", file=sys.stderr)
     # (2) The run directory: locked, config.json written (fresh runs), rolled back if nothing ran;
     # only process 0 writes it (the others only read checkpoints).
-    import jax
-
     writer = jax.process_index() == 0
     opened = rundir.open_run(out, config, resume=bool(options.get("resume"))) if writer else contextlib.nullcontext()
     with opened, runtime.matmul_precision(config["precision"]):
@@ -564,6 +673,16 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
             _write_samples(found, model, params, config, train_set, out / "samples.png", n=n, seed=config["seed"])
         rundir.finish(out, summary, config)
     return summary
+
+
+def _size_settings(found: recipes.Recipe, config: dict[str, Any]) -> str:
+    """The settings that size a run, as flags: ``--batch-size 100, --latent-dim 20, --hidden 400``."""
+    sized = [f"--batch-size {config['batch_size']}"]
+    for option in found.options:
+        value = config.get(option.name)
+        if option.type in (int, recipes.widths) and option.same_on_resume and value is not None:
+            sized.append(f"{option.flag} {','.join(map(str, value)) if isinstance(value, (list, tuple)) else value}")
+    return ", ".join(sized)
 
 
 def _summary(found: recipes.Recipe, config, model, algorithm, result, datasets) -> dict[str, Any]:
@@ -594,11 +713,16 @@ def _load_run(run: str | Path):
     from unigen.training import Checkpoints, make_optimizer, make_trainer
 
     run = Path(run)
-    config = _read_config(run, "run")
-    found = recipes.recipe(config["algorithm"])
-    config = {**found.resume_defaults, **config}  # a run made before an option existed had its default
-    model, algorithm = found.build(config)
+    found, config = _stored_config(run)
+    try:
+        model, algorithm = found.build(config)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"run: {run / 'config.json'} does not build a {found.name} model ({brief(error)}); "
+                          "expected the config.json `unigen train` wrote") from None
     trainer = make_trainer(algorithm, make_optimizer(config["optimizer"], config["lr"], b1=config.get("b1")))
+    if not (run / "checkpoints").is_dir():
+        raise CheckpointError(f"run: {run} has no checkpoints/ directory; expected a run of `unigen train` that "
+                              "saved a checkpoint")
     checkpoints = Checkpoints(run / "checkpoints")
     try:
         state = checkpoints.restore(trainer.init(jax.random.key(config["seed"])))
@@ -607,10 +731,37 @@ def _load_run(run: str | Path):
     return config, model, state.params
 
 
+STORED = (("data", str, "a data set name"), ("binarize", str, "a --binarize value"),
+          ("batch_size", int, "a positive integer"), ("optimizer", str, "an optimizer name"),
+          ("lr", (int, float), "a number"), ("seed", int, "an integer"), ("data_dim", int, "a positive integer"))
+"""The common entries of a run's ``config.json`` that eval and sample read, with their types."""
+
+
+def _stored_config(run: Path) -> tuple[recipes.Recipe, dict[str, Any]]:
+    """The recipe and config of the run in ``run``, every entry checked (a damaged config.json
+    is refused in one line naming it)."""
+    path = run / "config.json"
+    config = _read_config(run, "run")
+    try:
+        found = recipes.recipe(config.get("algorithm"))
+    except ConfigError as error:
+        raise ConfigError(f"run: {path}: {error}") from None
+    for name, kind, expected in STORED:
+        value = config.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ConfigError(f"run: {path} has {name} = {json.dumps(value)}; expected {expected}, as `unigen "
+                              "train` writes it")
+    config = {**found.resume_defaults, **config}  # a run made before an option existed had its default
+    try:
+        config.update(found.read(config))
+    except ConfigError as error:
+        raise ConfigError(f"run: {path}: {error}") from None
+    return found, config
+
+
 def _recipe_of_run(run: str | Path, hook: str, expected: str) -> recipes.Recipe:
     """The recipe of the run in ``run``, refused in one line when its ``hook`` is a reason, not a function."""
-    config = _read_config(Path(run), "run")
-    found = recipes.recipe(config.get("algorithm"))
+    found, _ = _stored_config(Path(run))
     reason = getattr(found, hook)
     if isinstance(reason, str):
         able = ", ".join(r.name for r in recipes.BUILT_IN if callable(getattr(r, hook)))
@@ -642,7 +793,13 @@ def sample(run: str | Path, *, n: int = 64, out: str | Path, seed: int = 0) -> P
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out: expected a .png file name, got {str(out)!r}")
+    check_output(out, "--out", directory=False)
     found = _recipe_of_run(run, "draw", "a generative model")
+    _, stored = _stored_config(Path(run))
+    from unigen.training import memory
+
+    memory.check(n * (stored["data_dim"] * 4 * 2 + 8), f"drawing {n} samples of {stored['data_dim']} values "
+                 "(the draws, their keys and the picture)", f"--n {n}")
     config, model, params = _load_run(run)
     dataset = _dataset(config, "test") if config.get("image_shape") is None else None
     _write_samples(found, model, params, config, dataset, out, n=n, seed=seed)

@@ -111,11 +111,15 @@ class Algorithm(NamedTuple):
       objective: the :class:`~unigen.algebra.declaration.Declaration` the phases were compiled
         from (``print(algorithm.objective)`` shows it as the lecture writes it), or ``None``
         for an algorithm assembled by hand.
+      bernoulli: the batch entries a Bernoulli likelihood reads (``("x",)`` for a VAE on binary
+        data): :func:`~unigen.training.fit` refuses a batch whose values there lie outside
+        [0, 1] as bad data.
     """
 
     init: Callable[[PRNGKey], dict[str, Params]]
     phases: tuple[Phase, ...]
     objective: Any = None
+    bernoulli: tuple[str, ...] = ()
 
     @property
     def groups(self) -> tuple[str, ...]:

@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from unigen.errors import ConfigError, DataError, describe
+from unigen.errors import ConfigError, DataError, brief, describe
 
 __all__ = ["Batches", "Dataset", "check_array", "from_array", "load"]
 
@@ -128,7 +128,7 @@ class Dataset(NamedTuple):
 # Validation
 
 
-def _first_index(mask: np.ndarray) -> tuple[int, ...]:
+def first_index(mask: np.ndarray) -> tuple[int, ...]:
     """The index (row first) of the first ``True`` entry of ``mask``."""
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
 
@@ -218,7 +218,7 @@ def check_array(
         bad = int(array.size - np.count_nonzero(finite))
         raise DataError(
             f"{source}: {bad} NaN or Inf value(s) (in float32), the first at index "
-            f"{_first_index(~finite)}; expected finite values"
+            f"{first_index(~finite)}; expected finite values"
         )
     if bernoulli:
         outside = (array < 0.0) | (array > 1.0)
@@ -226,7 +226,7 @@ def check_array(
             raise DataError(
                 f"{source}: {int(np.count_nonzero(outside))} value(s) outside [0, 1] "
                 f"(min {float(array.min()):g}, max {float(array.max()):g}; the first at index "
-                f"{_first_index(outside)}); expected values in [0, 1] for a Bernoulli likelihood"
+                f"{first_index(outside)}); expected values in [0, 1] for a Bernoulli likelihood"
             )
     return array
 
@@ -604,17 +604,23 @@ def _read_tfds(
     except Exception as err:  # TFDS raises ValueError, NotImplementedError, AssertionError, ...
         raise _tfds_open_error(name, split, data_dir, err) from err
     where = f"tfds:{name} split {split!r} in " + (data_dir or "TFDS's default data directory")
-    total = len(source)
-    if total == 0:
-        raise DataError(f"{where}: the split is empty; expected at least one example")
-    if n is not None and n > total:
-        raise DataError(f"n={n}: {where} has only {total} examples")
-    count = total if n is None else n
-    records: list[Any] = []
-    batched = getattr(source, "__getitems__", None)
-    for start in range(0, count, TFDS_CHUNK):
-        keys = list(range(start, min(start + TFDS_CHUNK, count)))
-        records.extend(batched(keys) if batched else [source[k] for k in keys])
+    try:
+        total = len(source)
+        if total == 0:
+            raise DataError(f"{where}: the split is empty; expected at least one example")
+        if n is not None and n > total:
+            raise DataError(f"n={n}: {where} has only {total} examples")
+        count = total if n is None else n
+        records: list[Any] = []
+        batched = getattr(source, "__getitems__", None)
+        for start in range(0, count, TFDS_CHUNK):
+            keys = list(range(start, min(start + TFDS_CHUNK, count)))
+            records.extend(batched(keys) if batched else [source[k] for k in keys])
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a missing, truncated or corrupt array_record file, in any words
+        raise DataError(f"{where}: its records cannot be read ({brief(err)}); expected the complete files "
+                        "TFDS prepared (prepare the data set again)") from None
     feature = _pick_image_feature(records[0], where)
     shape = records[0][feature].shape
     bad = next((i for i, r in enumerate(records) if r[feature].shape != shape), None)

@@ -17,6 +17,11 @@ class ConfigError(UnigenError, ValueError):
     """An argument has a value outside what is accepted (unknown name, bad size, ...)."""
 
 
+class ArgumentTypeError(UnigenError, TypeError):
+    """An argument of the Python API has the wrong type or structure (a string for an algorithm,
+    a state whose parameter groups differ from the trainer's, ...)."""
+
+
 class DataError(UnigenError, ValueError):
     """A data set is missing, empty, or has the wrong shape, dtype or values."""
 
@@ -53,6 +58,12 @@ class RunInterrupted(KeyboardInterrupt):
 
 class DonatedStateError(UnigenError, RuntimeError):
     """A training state was used again after a step consumed (donated) its buffers."""
+
+
+def brief(error: BaseException) -> str:
+    """``"TypeName: first line of the message"`` (at most 200 characters of it), for one-line reports."""
+    lines = str(error).strip().splitlines()
+    return type(error).__name__ + (f": {lines[0][:200]}" if lines else "")
 
 
 def describe(value: object) -> str:

@@ -16,28 +16,34 @@ Both take the model (:class:`~unigen.models.vae.VAEModel`), ``params = {"theta",
 ``[N, D]`` array of examples; example n is drawn with ``jax.random.split(key, N)[n]``, so the
 result does not depend on the chunk sizes. Examples are processed ``batch_size`` at a time by one
 jit-compiled function (the last chunk is padded to the same size, so it compiles once per shape),
-and in :func:`is_nll` each example's k samples ``sample_batch_size`` at a time: memory holds at
-most ``batch_size * sample_batch_size`` samples, whatever N and k are.
+and in :func:`is_nll` each example's k samples ``sample_batch_size`` at a time, above
+``LARGE_K = 65,536`` in blocks of that many with a running logsumexp: memory does not grow with
+N, nor with k beyond ``LARGE_K``.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from functools import partial
 from typing import Callable, Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 from tqdm import tqdm
 
-from unigen.algorithms.iwae import iwae_bound
+from unigen.algorithms.iwae import iwae_bound, log_importance_weights
 from unigen.algorithms.vae import check_options, elbo
 from unigen.core import Params, PRNGKey
 from unigen.errors import ConfigError, DataError, describe
 from unigen.models.vae import VAEModel, positive_int
 
 __all__ = ["is_nll", "test_elbo"]
+
+MAX_K = (2**31 - 1) * 2**16
+"""The most importance samples :func:`is_nll` takes: 2^31 - 1 blocks of 2^16 (any more cannot be counted)."""
 
 
 def is_nll(
@@ -81,6 +87,8 @@ def is_nll(
       DataError: ``x`` is not a non-empty ``[N, model.data_dim]`` array of finite numbers.
     """
     k = positive_int("k", k)
+    if k > MAX_K:
+        raise ConfigError(f"k: expected at most {MAX_K} importance samples, got {k}")
     batch_size = positive_int("batch_size", batch_size)
     sample_batch_size = positive_int("sample_batch_size", sample_batch_size)
     params = _select_groups(params, groups)
@@ -145,9 +153,36 @@ def _log_likelihood_chunk(
     k: int,
     sample_batch_size: int,
 ) -> jax.Array:
+    if k <= LARGE_K:
+        return jax.vmap(
+            lambda key, x_n: iwae_bound(model, params, key, x_n, k, batch_size=sample_batch_size)
+        )(keys, x)
     return jax.vmap(
-        lambda key, x_n: iwae_bound(model, params, key, x_n, k, batch_size=sample_batch_size)
+        lambda key, x_n: _streamed_bound(model, params, key, x_n, k, sample_batch_size)
     )(keys, x)
+
+
+LARGE_K = 1 << 16
+"""Above this many importance samples, :func:`is_nll` streams them ``LARGE_K`` at a time."""
+
+
+def _streamed_bound(
+    model: VAEModel, params: Params, key: PRNGKey, x: jax.Array, k: int, sample_batch_size: int
+) -> jax.Array:
+    """:func:`~unigen.algorithms.iwae.iwae_bound` for ``k > LARGE_K``, in memory independent of k:
+    block c of ``LARGE_K`` draws uses ``fold_in(key, c)``, and a running logsumexp adds them up."""
+    blocks = -(-k // LARGE_K)
+    last = k - (blocks - 1) * LARGE_K  # draws in the last block
+
+    def add(c, total):
+        log_w = log_importance_weights(
+            model, params, jax.random.fold_in(key, c), x, LARGE_K, batch_size=sample_batch_size
+        )
+        keep = (c < blocks - 1) | (jnp.arange(LARGE_K) < last)
+        return jnp.logaddexp(total, jax.nn.logsumexp(jnp.where(keep, log_w, -jnp.inf)))
+
+    start = jnp.full((), -jnp.inf, dtype=x.dtype)
+    return jax.lax.fori_loop(0, blocks, add, start) - math.log(k)
 
 
 @partial(jax.jit, static_argnames=("model", "kl", "n_samples"))

@@ -170,8 +170,8 @@ def save_curve(
     """Plots one logged metric against the step, e.g. ``"elbo/elbo"`` from ``FitResult.history``.
 
     Rows without ``key`` are skipped (not every row logs every metric). Values may be numbers,
-    scalar arrays or the strings ``"nan"``/``"inf"`` that ``metrics.jsonl`` stores for non-finite
-    values; non-finite values leave a gap in the line. Rows without ``"step"`` are placed at
+    scalar arrays, ``None`` (the ``null`` that ``metrics.jsonl`` stores for a non-finite value) or
+    the strings ``"nan"``/``"inf"``; non-finite values leave a gap in the line. Rows without ``"step"`` are placed at
     their index.
 
     Args:
@@ -249,6 +249,8 @@ def _check_points(points: Any, name: str) -> np.ndarray:
 
 
 def _as_float(value: Any, key: str, index: int) -> float:
+    if value is None:  # metrics.jsonl's null: a non-finite value
+        return math.nan
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -37,7 +37,7 @@ from typing import Callable
 from unigen.algebra.assembly import algorithm
 from unigen.algebra.declaration import Declaration, PhaseObjective
 from unigen.algebra.expr import E, importance_weighted_bound
-from unigen.algorithms.vae import DECODER, ENCODER, P_DATA, PRIOR, batch_data, bindings, init_params
+from unigen.algorithms.vae import DECODER, ENCODER, P_DATA, PRIOR, batch_data, bernoulli_data, bindings, init_params
 from unigen.core import Algorithm, Batch, Metrics, Params, PRNGKey
 from unigen.models.vae import VAEModel, positive_int
 
@@ -168,7 +168,7 @@ def iwae(model: VAEModel, k: int) -> Algorithm:
         lambda key: init_params(model, key),
         metrics={"iwae_bound": expression},
         prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
-    )
+    )._replace(bernoulli=bernoulli_data(model))
 
 
 def reference_loss(model: VAEModel, k: int) -> Callable[[Params, PRNGKey, Batch], tuple[jax.Array, Metrics]]:

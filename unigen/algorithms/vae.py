@@ -238,7 +238,12 @@ def vae(model: VAEModel, *, kl: str = "analytic", n_samples: int = 1) -> Algorit
         kl="auto" if kl == "analytic" else "monte_carlo",
         metrics={"elbo": OBJECTIVE, "kl": KL_TO_PRIOR, "reconstruction": RECONSTRUCTION},
         prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
-    )
+    )._replace(bernoulli=bernoulli_data(model))
+
+
+def bernoulli_data(model: VAEModel) -> tuple[str, ...]:
+    """``("x",)`` when the model's decoder is Bernoulli (its data must lie in [0, 1]), else ``()``."""
+    return ("x",) if getattr(model, "likelihood", None) == "bernoulli" else ()
 
 
 def reference_loss(

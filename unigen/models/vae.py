@@ -80,6 +80,8 @@ class VAEModel(NamedTuple):
         probabilities for Bernoulli, the mean for Gaussian): what a sample grid shows.
       data_dim: D, the dimension of x.
       latent_dim: L, the dimension of z.
+      likelihood: ``"bernoulli"`` or ``"gaussian"`` for the decoders of :func:`vae_model`,
+        ``None`` when not known (a user's decoder).
     """
 
     joint: Joint
@@ -90,6 +92,7 @@ class VAEModel(NamedTuple):
     decode_mean: Callable[[Params, jax.Array], jax.Array]
     data_dim: int
     latent_dim: int
+    likelihood: str | None = None
 
 
 def vae_model(
@@ -275,6 +278,7 @@ def vae_model(
         decode_mean=decode_mean,
         data_dim=data_dim,
         latent_dim=latent_dim,
+        likelihood=likelihood,
     )
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from unigen.errors import ConfigError, describe
+from unigen.errors import ConfigError, brief, describe
 from unigen.recipes import ada as _ada
 from unigen.recipes import pm as _pm
 from unigen.recipes.ada import ADA
@@ -85,7 +85,7 @@ def recipe(name: str) -> Recipe:
     try:
         found = point.load()
     except Exception as error:  # noqa: BLE001 - any failure of a user's module is reported in one line
-        raise ConfigError(f"algorithm: the {where} does not import ({_brief(error)}); expected an importable "
+        raise ConfigError(f"algorithm: the {where} does not import ({brief(error)}); expected an importable "
                           "MODULE:ATTR naming a unigen.recipes.Recipe") from None
     if not isinstance(found, Recipe):
         raise ConfigError(f"algorithm: the {where} names a {type(found).__name__}; expected a unigen.recipes.Recipe")
@@ -121,7 +121,7 @@ def find_declaration(text: str):
         try:
             found = getattr(importlib.import_module(module_name), attribute)
         except Exception as error:  # noqa: BLE001 - any failure of a user's module is reported in one line
-            raise ConfigError(f"algorithm: {text} does not import ({_brief(error)}); expected MODULE:ATTR naming "
+            raise ConfigError(f"algorithm: {text} does not import ({brief(error)}); expected MODULE:ATTR naming "
                               "a Declaration or a Recipe") from None
     elif text in _BY_NAME or text in _entry_points():
         found = recipe(text)
@@ -137,8 +137,3 @@ def find_declaration(text: str):
     if not isinstance(found, Declaration):
         raise ConfigError(f"algorithm: {text} names a {type(found).__name__}; expected a Declaration or a Recipe")
     return check(found)
-
-
-def _brief(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return type(error).__name__ + (f": {lines[0]}" if lines else "")

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from unigen.errors import ConfigError
 
-__all__ = ["SAMPLES", "Option", "Recipe", "widths"]
+__all__ = ["DRAW_CHUNK", "SAMPLES", "Option", "Recipe", "in_chunks", "widths"]
 
 SAMPLES: Mapping[str, int] = MappingProxyType({"image": 64, "points": 2500})
 """Examples in a run's ``samples.png``, by data kind; 2,500 points is the mode-coverage convention."""
@@ -69,6 +69,24 @@ def _convert(kind: Callable[[Any], Any], value: Any) -> Any:
             return value
         raise TypeError(value)
     return kind(value)
+
+
+DRAW_CHUNK = 4096
+"""Draws computed at once by :func:`in_chunks`: ``unigen sample --n`` of any size fits in memory."""
+
+
+def in_chunks(batched: Callable[[Any], Any], keys: Any) -> Any:
+    """``batched(keys)`` (a function vmapped over keys) on :data:`DRAW_CHUNK` keys at a time, as
+    one NumPy array; draw i still uses ``keys[i]``. The last chunk is padded, so one shape compiles."""
+    import numpy as np
+
+    count = keys.shape[0]
+    width = min(count, DRAW_CHUNK)
+    parts = []
+    for start in range(0, count, width):
+        index = np.minimum(np.arange(start, start + width), count - 1)
+        parts.append(np.asarray(batched(keys[index]))[: min(width, count - start)])
+    return np.concatenate(parts)
 
 
 class Option(NamedTuple):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from unigen.errors import ConfigError
-from unigen.recipes.base import SAMPLES, Option, Recipe, widths
+from unigen.recipes.base import SAMPLES, Option, Recipe, in_chunks, widths
 
 NETWORK = (
     Option("latent_dim", int, 2, "noise dimension (default 2)", minimum=1),
@@ -81,12 +81,11 @@ def _build_infogan(config: dict[str, Any]):
 def draw(model, params, config: dict[str, Any], n: int, seed: int):
     """``[n, D]`` generator outputs: example i drawn with key ``split(key(seed), n)[i]``."""
     import jax
-    import numpy as np
 
     del config
     theta = params["theta"]
     keys = jax.random.split(jax.random.key(seed), n)
-    return np.asarray(jax.jit(jax.vmap(lambda k: model.generator.sample(theta, k, {})["x"]))(keys))
+    return in_chunks(jax.jit(jax.vmap(lambda k: model.generator.sample(theta, k, {})["x"])), keys)
 
 
 def summarize(config, model, params, result, datasets) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from unigen.recipes.base import Option
+from unigen.recipes.base import Option, in_chunks
 
 Likelihoods = Callable[[dict[str, Any], Any, Any, Any, Any, int], dict[str, Any]]
 """``likelihoods(config, model, params, x, key, k) -> {"is_nll", "elbo", ...}``."""
@@ -54,11 +54,13 @@ def draw(model, params, config: dict[str, Any], n: int, seed: int):
     """``[n, D]``: image data, the decoder means E[x | z_i] of z_i ~ p(z); points, draws
     x ~ p(x | z), z ~ p(z). Draw i uses the key ``jax.random.split(jax.random.key(seed), n)[i]``."""
     import jax
-    import numpy as np
 
     keys = jax.random.split(jax.random.key(seed), n)
     theta = params["theta"]
     if config.get("image_shape"):
-        z = jax.vmap(lambda k: model.prior(theta).sample(k))(keys)
-        return np.asarray(jax.vmap(lambda zi: model.decode_mean(theta, zi))(z))
-    return np.asarray(jax.vmap(lambda k: model.joint.sample(theta, k, {})["x"])(keys))
+        def means(chunk):
+            z = jax.vmap(lambda k: model.prior(theta).sample(k))(chunk)
+            return jax.vmap(lambda zi: model.decode_mean(theta, zi))(z)
+
+        return in_chunks(means, keys)
+    return in_chunks(jax.vmap(lambda k: model.joint.sample(theta, k, {})["x"]), keys)

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator, Mapping, Protocol
 import jax
 import numpy as np
 
+from unigen.data import first_index
 from unigen.errors import ConfigError, DataError, describe
 
 
@@ -27,7 +28,8 @@ class BatchSource(Protocol):
 class Feed:
     """Stacks the batches of ``count`` consecutive steps into ``{name: [count, B, ...]}``."""
 
-    def __init__(self, batches: BatchSource | Iterable[Mapping[str, Any]]):
+    def __init__(self, batches: BatchSource | Iterable[Mapping[str, Any]], bernoulli: tuple[str, ...] = ()):
+        self._bernoulli = bernoulli  # entries whose values must lie in [0, 1]
         self._source = batches if callable(getattr(batches, "at", None)) else None
         self._iterator: Iterator[Mapping[str, Any]] | None = None
         self._read = 0  # batches taken from the iterator so far
@@ -63,7 +65,7 @@ class Feed:
 
     def _at(self, step: int) -> dict[str, np.ndarray]:
         row = self._source.at(step, process_index=jax.process_index(), process_count=jax.process_count())
-        return _checked(row, step)
+        return _checked(row, step, self._bernoulli)
 
     def _next(self, step: int) -> dict[str, np.ndarray]:
         try:
@@ -74,16 +76,37 @@ class Feed:
                 f"step (step {step + 1} has none)"
             ) from None
         self._read += 1
-        return _checked(row, step)
+        return _checked(row, step, self._bernoulli)
 
 
-def _checked(row: Any, step: int) -> dict[str, np.ndarray]:
+def _checked(row: Any, step: int, bernoulli: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The batch of step ``step`` as arrays, refused as bad data (not a divergence later) when it
+    is not a dict of real arrays, holds NaN or Inf, or has values outside [0, 1] in an entry a
+    Bernoulli likelihood reads."""
     if not isinstance(row, Mapping) or not row:
         raise DataError(
             f"batches: the batch of step {step + 1} is {describe(row)}; expected a dict of arrays "
             "such as {'x': array [B, ...]}"
         )
-    return {name: np.asarray(value) for name, value in row.items()}
+    arrays = {}
+    for name, value in row.items():
+        array = np.asarray(value)
+        where = f"batches: {name!r} of the batch of step {step + 1}"
+        if array.dtype.kind not in "biuf":
+            raise DataError(f"{where} is {describe(value)}; expected a real numeric array [B, ...]")
+        if array.dtype.kind == "f":
+            finite = np.isfinite(array)
+            if not finite.all():
+                raise DataError(f"{where} has {array.size - np.count_nonzero(finite)} NaN or Inf value(s), the first "
+                                f"at index {first_index(~finite)}; expected finite data")
+        if name in bernoulli:
+            outside = (array < 0) | (array > 1)
+            if outside.any():
+                raise DataError(f"{where} has {np.count_nonzero(outside)} value(s) outside [0, 1] (the first "
+                                f"{array[first_index(outside)]:g} at index {first_index(outside)}); expected values in [0, 1] "
+                                "for a Bernoulli likelihood")
+        arrays[name] = array
+    return arrays
 
 
 def _stack(rows: list[dict[str, np.ndarray]], start: int) -> dict[str, np.ndarray]:

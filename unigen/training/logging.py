@@ -12,14 +12,13 @@ from typing import Any, Mapping
 from tqdm import tqdm
 
 from unigen.errors import StorageError
+from unigen.training.rundir import finite_or_null
 
 
 def to_python(value: Any) -> Any:
-    """A JSON-ready Python number from a scalar array (NaN and Inf become strings)."""
+    """A JSON-ready Python number from a scalar array (NaN and Inf become None: JSON ``null``)."""
     number = float(value)
-    if math.isfinite(number):
-        return number
-    return str(number)
+    return number if math.isfinite(number) else None
 
 
 class MetricsLog:
@@ -50,7 +49,7 @@ class MetricsLog:
     def write(self, row: Mapping[str, Any]) -> None:
         """Writes one row and flushes it (line buffered), so a killed run loses nothing logged."""
         try:
-            self._file.write(json.dumps(dict(row)) + "\n")
+            self._file.write(json.dumps(finite_or_null(dict(row)), allow_nan=False) + "\n")
         except OSError as error:
             raise StorageError.of(self.path, error) from None
 

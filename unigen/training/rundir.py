@@ -168,16 +168,9 @@ def _ours(path: Path) -> bool:
     return path.name in names or path.name.endswith(_TEMPORARY)
 
 
-@contextlib.contextmanager
-def open_run(out: str | os.PathLike, config: Mapping[str, Any], *, resume: bool) -> Iterator[Path]:
-    """Locks ``out`` and prepares it for training; see the module docstring.
-
-    Fresh (``resume=False``): ``out`` must be missing or empty; ``config.json`` is written. If the
-    block fails before any step was logged or saved, what was written is removed again.
-    ``resume=True``: ``out`` may be missing, empty, or hold a run (then its ``config.json`` is
-    kept as it is); with no complete checkpoint the run starts from step 0, and says so on stderr.
-    """
-    out = Path(out)
+def check_out(out: Path, *, resume: bool) -> None:
+    """Refuses an ``--out`` that is a file, a fresh run's ``--out`` that is not empty, or a
+    ``--resume`` of a directory holding files but no run (before anything is written or run)."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} is a file; expected a directory (new, or a run to --resume)")
     existed = out.exists()
@@ -188,6 +181,20 @@ def open_run(out: str | os.PathLike, config: Mapping[str, Any], *, resume: bool)
                               "`unigen train` (or an empty one) to --resume")
     elif existed and any(out.iterdir()):
         raise ConfigError(f"--out: {out} is not empty; expected a new directory, or --resume to continue the run in it")
+
+
+@contextlib.contextmanager
+def open_run(out: str | os.PathLike, config: Mapping[str, Any], *, resume: bool) -> Iterator[Path]:
+    """Locks ``out`` and prepares it for training; see the module docstring.
+
+    Fresh (``resume=False``): ``out`` must be missing or empty; ``config.json`` is written. If the
+    block fails before any step was logged or saved, what was written is removed again.
+    ``resume=True``: ``out`` may be missing, empty, or hold a run (then its ``config.json`` is
+    kept as it is); with no complete checkpoint the run starts from step 0, and says so on stderr.
+    """
+    out = Path(out)
+    check_out(out, resume=resume)
+    existed = out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:

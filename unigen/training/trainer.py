@@ -31,7 +31,7 @@ import numpy as np
 import optax
 
 from unigen.core import Algorithm, Batch, Metrics, Params
-from unigen.errors import ConfigError, DonatedStateError, RunInterrupted, StorageError, TrainingDiverged, describe
+from unigen.errors import ArgumentTypeError, ConfigError, DonatedStateError, RunInterrupted, StorageError, TrainingDiverged, describe
 from unigen.training import parallel, rundir
 from unigen.training import callbacks as callbacks_
 from unigen.training.callbacks import Callback
@@ -132,6 +132,9 @@ def make_trainer(
     """
     if not isinstance(steps_per_call, int) or steps_per_call < 1:
         raise ConfigError(f"steps_per_call: expected a positive integer, got {steps_per_call!r}")
+    if not (callable(getattr(algorithm, "init", None)) and isinstance(getattr(algorithm, "phases", None), tuple)):
+        raise ArgumentTypeError(f"algorithm: got {describe(algorithm)}; expected a unigen.Algorithm (init, phases), "
+                                "such as unigen.algorithms.vae.vae(model)")
     if not algorithm.phases:
         raise ConfigError("algorithm: has no phases; expected at least one Phase")
     optimizers = _optimizers_for(algorithm, optimizer)
@@ -180,9 +183,9 @@ def make_trainer(
             out_shardings=(parallel.replicated(mesh), parallel.replicated(mesh)),
             donate_argnums=0,
         )
-        step = _refusing_donated(plain)
+        step = _refusing_donated(plain, init)
     else:
-        step = _refusing_donated(_stacked_call(update, mesh, steps_per_call), steps_per_call)
+        step = _refusing_donated(_stacked_call(update, mesh, steps_per_call), init, steps_per_call)
     return Trainer(jax.jit(init), step, update, mesh, steps_per_call)  # one compiled init, not op by op
 
 
@@ -205,11 +208,21 @@ def _stacked_call(update: Callable, mesh: jax.sharding.Mesh, count: int) -> Call
     )
 
 
-def _refusing_donated(call: Callable, steps_per_call: int | None = None) -> Callable:
-    """``call`` with two checks a compiled step cannot make in words: batches stacked
-    ``[K, B, ...]`` when ``K = steps_per_call > 1``, and a state not already donated."""
+def _refusing_donated(call: Callable, init: Callable, steps_per_call: int | None = None) -> Callable:
+    """``call`` with the checks a compiled step cannot make in words: a state of the structure
+    ``init`` returns, batches stacked ``[K, B, ...]`` when ``K = steps_per_call > 1``, and a
+    state not already donated."""
+    expected: list[Any] = []  # the structure of init's state, found once (from shapes only)
 
     def step(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
+        if not expected:
+            expected.append(jax.tree.structure(jax.eval_shape(init, jax.random.key(0))))
+        if not isinstance(state, TrainState) or jax.tree.structure(state) != expected[0]:
+            groups = sorted(state.params) if isinstance(state, TrainState) and isinstance(state.params, Mapping) else None
+            raise ArgumentTypeError(
+                f"state: got {describe(state) if groups is None else f'a TrainState with parameter groups {groups}'} "
+                f"of another structure; expected the state trainer.init returns (or the last step returned)"
+            )
         if steps_per_call is not None:
             for name, value in (batches.items() if isinstance(batches, Mapping) else ()):
                 shape = tuple(getattr(value, "shape", ()))
@@ -314,7 +327,7 @@ def fit(
         raise ConfigError(f"checkpoint_every: expected a positive integer or None, got {checkpoint_every!r}")
     if resume and out_dir is None:
         raise ConfigError("resume: needs out_dir, the directory of the run to continue")
-    feed = Feed(batches)
+    feed = Feed(batches, tuple(getattr(algorithm, "bernoulli", ())))
     if resume and not feed.stateless:
         raise ConfigError(
             f"resume: needs batches with .at(step) (a stateless source such as unigen.data.Batches), got "
