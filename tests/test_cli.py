@@ -85,7 +85,8 @@ def test_resume_continues_to_more_steps(run_dir, tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train", "bogus"], r"algorithm: expected one of \['vae', 'iwae', 'wake-sleep', 'rws', 'vem', 'gan', 'infogan', 'pm'\], got 'bogus'"),
+        (["train", "bogus"], r"algorithm: expected one of \['vae', 'iwae', 'wake-sleep', 'rws', 'vem', 'gan', 'infogan', 'pm', 'iwgan', "
+                              r"'aavae', 'ada', 'aae', 'vae-gan'\], got 'bogus'"),
         (["train", "vae", "--data", "mnist"], r"name='mnist': unknown data set; expected one of"),
         (["train", "vae", "--data", "tfds:binarized_mnist", "--data-dir", "/no/such/dir"],
          r"data_dir='/no/such/dir': no such directory"),
