@@ -157,3 +157,17 @@ def test_bad_options_are_refused():
         StraightThrough(temperature=-1)
     with pytest.raises(ConfigError, match="parameters: got 3"):
         Relax(3)
+
+
+def test_the_readme_example_runs_and_prints_what_the_readme_says(capsys):
+    """The README's example (Benchmarks, after the discrete estimators): its printed lines."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code, printed = re.search(r"```python\n(import jax, jax.numpy as jnp\nfrom unigen import distributions\n"
+                              r"from unigen.algebra import DisARM.*?)```\n\nprints.*?```\n(.*?)```", readme,
+                              flags=re.S).groups()
+    with jax.numpy_dtype_promotion("standard"):
+        exec(code, {})
+    assert capsys.readouterr().out == printed
