@@ -65,6 +65,22 @@ def test_score_function_e_step_is_unbiased_for_every_baseline(baseline):
     assert_unbiased(grads, exact, f"e_step gradient ({baseline})")
 
 
+@pytest.mark.parametrize("estimator", ["muprop", "disarm"])
+def test_discrete_estimator_e_step_is_unbiased(estimator):
+    """``variational_em(model, estimator="muprop"|"disarm")``: the E-step with that estimator
+    object on q_φ has the exact ∇φ of the bound (by enumeration) as its mean; 2,000 replicas."""
+    theta, phi = random_params(MODEL, seed=8, scale=1.0)
+    algorithm = variational_em(MODEL, estimator=estimator, n_samples=2)
+    params = {"theta": theta, "phi": phi}
+    assert jax.tree.structure(algorithm.init(jax.random.key(1))) == jax.tree.structure(params)
+    exact = jax.jit(jax.grad(lambda p: -exact_bound(theta, p)))(phi)
+    phase = algorithm.phases[0]
+    grads = jax.jit(jax.vmap(lambda key: ravel_pytree(jax.grad(
+        lambda p: phase.loss({**params, "phi": p}, key, {"x": X})[0])(phi))[0]))(
+        jax.random.split(jax.random.key(2), 2000))
+    assert_unbiased(grads, ravel_pytree(exact)[0], f"e_step gradient ({estimator})")
+
+
 def test_baselines_reduce_the_e_step_variance():
     """Measured on this model (2,000 replicas): the summed per-coordinate variance of the
     E-step gradient is 2.4 times lower with the leave-one-out mean than with no baseline; the
@@ -134,10 +150,12 @@ def test_classic_em_never_decreases_the_log_likelihood():
 def test_options_are_checked_by_name():
     with pytest.raises(ConfigError, match=r"baseline: expected one of \['none', 'mean', 'nvil'\], got 'ema'"):
         variational_em(MODEL, baseline="ema")
-    with pytest.raises(ConfigError, match=r"estimator: expected one of \['score', 'exact'\], got 'pathwise'"):
+    with pytest.raises(ConfigError, match=r"estimator: expected one of \['score', 'exact', 'muprop', 'arm', 'disarm'\], got 'pathwise'"):
         variational_em(MODEL, estimator="pathwise")
     with pytest.raises(ConfigError, match="baseline: expected 'none' with estimator='exact'"):
         variational_em(MODEL, estimator="exact", baseline="nvil")
+    with pytest.raises(ConfigError, match="baseline: expected 'none' with estimator='disarm'"):
+        variational_em(MODEL, estimator="disarm", baseline="mean")
     with pytest.raises(ConfigError, match="n_samples: expected a positive int, got 0"):
         variational_em(MODEL, n_samples=0)
     with pytest.raises(ConfigError, match="latent_dim: exact enumeration needs at most 4096"):

@@ -102,6 +102,7 @@ import jax
 
 from unigen.algebra.assembly import algorithm
 from unigen.algebra.declaration import Declaration, PhaseObjective
+from unigen.algebra.discrete_estimators import ARM, DisARM, MuProp
 from unigen.algebra.estimator import ScoreFunction
 from unigen.algebra.expr import KL, E, dist, log, sg
 from unigen.algorithms.vae import batch_data
@@ -120,6 +121,7 @@ __all__ = [
     "CLASSIC_M_STEP",
     "DECLARATION",
     "ELBO",
+    "DISCRETE_ESTIMATORS",
     "E_STEP",
     "ESTIMATORS",
     "FREE_ENERGY",
@@ -132,8 +134,13 @@ __all__ = [
     "variational_em",
 ]
 
-ESTIMATORS = ("score", "exact")
-"""How the E-step is done: the score-function estimator on q_φ, or exactly by enumeration."""
+DISCRETE_ESTIMATORS = {"muprop": MuProp, "arm": ARM, "disarm": DisARM}
+"""E-step estimators for a factorized Bernoulli q_φ (one hidden layer) beside the score
+function (:mod:`unigen.algebra.discrete_estimators`; no baseline, no parameters of their own)."""
+
+ESTIMATORS = ("score", "exact", *DISCRETE_ESTIMATORS)
+"""How the E-step is done: the score-function estimator on q_φ, exactly by enumeration, or one
+of :data:`DISCRETE_ESTIMATORS`."""
 
 BASELINES = ("none", "mean", "nvil")
 """Baselines of the score-function E-step (see the module docstring)."""
@@ -208,7 +215,7 @@ def init_params(
     _check(estimator, baseline)
     key_theta, key_phi, key_baseline = jax.random.split(key, 3)
     params = {"theta": model.joint.init(key_theta)}
-    if estimator == "score":
+    if estimator != "exact":
         params["phi"] = dict(model.inference.init(key_phi))
         if baseline == "nvil":
             params["phi"]["nvil_baseline"] = baseline_network(model, baseline_hidden).init(
@@ -344,8 +351,11 @@ def variational_em(
     Args:
       model: a :class:`~unigen.models.helmholtz.HelmholtzMachine`; with ``estimator="exact"``
         a bare :class:`~unigen.models.sbn.SigmoidBeliefNet` works too.
-      estimator: ``"score"`` (phases ``e_step`` on φ and ``m_step`` on θ) or ``"exact"``
-        (classic EM: one phase ``m_step`` on θ, the E-step exact inside it).
+      estimator: ``"score"`` (phases ``e_step`` on φ and ``m_step`` on θ), ``"exact"``
+        (classic EM: one phase ``m_step`` on θ, the E-step exact inside it), or ``"muprop"``,
+        ``"arm"``, ``"disarm"``: the phases of ``"score"`` with that estimator object on
+        :math:`q_\phi` in the E-step (:data:`DISCRETE_ESTIMATORS`; one hidden layer: a deeper
+        :math:`q_\phi` is not a factorized Bernoulli and is refused at the first step).
       baseline: the E-step's baseline, ``"none"``, ``"mean"`` or ``"nvil"`` (score only).
       n_samples: draws of z per example in each phase (score only).
       normalize: NVIL's variance normalization (``baseline="nvil"`` only).
@@ -383,12 +393,17 @@ def variational_em(
             metrics={"log_likelihood": LOG_LIKELIHOOD},
             prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
         )
+    if estimator in DISCRETE_ESTIMATORS and baseline != "none":
+        raise ConfigError(f"baseline: expected 'none' with estimator={estimator!r} (a baseline is for "
+                          f"'score'), got {baseline!r}")
+    e_step = (_e_step_estimator(model, baseline, normalize, baseline_hidden) if estimator == "score"
+              else DISCRETE_ESTIMATORS[estimator]())
     return algorithm(
         DECLARATION,
         bindings(model),
         init,
         estimator={
-            "e_step": {variational: _e_step_estimator(model, baseline, normalize, baseline_hidden)},
+            "e_step": {variational: e_step},
             "m_step": {variational: "draw"},
         },
         n_samples=n_samples,

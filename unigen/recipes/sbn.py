@@ -20,8 +20,8 @@ def _configure(config: dict[str, Any], train_set) -> None:
     if config["likelihood"] != "bernoulli":
         raise ConfigError(f"--likelihood: expected bernoulli (binary data) for {config['algorithm']}, a sigmoid belief "
                           f"net, got {config['likelihood']}")
-    if config.get("estimator") == "exact" and config.get("baseline", "none") != "none":
-        raise ConfigError(f"--baseline: expected none with --estimator exact, got {config['baseline']}")
+    if config.get("estimator", "score") != "score" and config.get("baseline", "none") != "none":
+        raise ConfigError(f"--baseline: expected none with --estimator {config['estimator']}, got {config['baseline']}")
 
 
 def _model(config: dict[str, Any]):
@@ -82,8 +82,10 @@ RWS = Recipe(
 VEM = Recipe(
     "vem", "variational EM on a sigmoid belief net (§2.1); classic EM with --estimator exact", "variational-em",
     (*_OPTIONS,
-     Option("estimator", str, "score", "score-function E-step (default) or the exact E-step by enumeration "
-                                       "(classic EM, at most 12 hidden units)", choices=("score", "exact")),
+     Option("estimator", str, "score", "score-function E-step (default), the exact E-step by enumeration "
+                                       "(classic EM, at most 12 hidden units), or the muprop, arm or disarm "
+                                       "estimator in the E-step (one hidden layer)",
+            choices=("score", "exact", "muprop", "arm", "disarm")),
      Option("baseline", str, "none", "with --estimator score: the score-function baseline (default none)",
             choices=("none", "mean", "nvil"))),
     _build_vem, **_COMMON,
