@@ -173,8 +173,9 @@ def test_eval_and_a_changed_resume_are_refused(runs, tmp_path, capsys):
         (["infogan", "--code-values", "1"], "--code-values: expected an integer of at least 2, got 1"),
         (["infogan", "--information-weight", "0"], "--information-weight: expected a positive number, got 0.0"),
         (["gan", "--likelihood", "gaussian"], "--likelihood: expected only with vae, iwae, wake-sleep, rws, vem, "
-                                              "got gaussian for gan"),
-        (["gan", "--eval-k=5"], "--eval-k: expected only with vae, iwae, wake-sleep, rws, vem, got 5 for gan"),
+                                              "aavae, aae, vae-gan, got gaussian for gan"),
+        (["gan", "--eval-k=5"], "--eval-k: expected only with vae, iwae, wake-sleep, rws, vem, aavae, "
+                                 "vae-gan, got 5 for gan"),
         (["gan", "--layers", "10"], "--layers: expected only with wake-sleep, rws, vem, got 10 for gan"),
         (["gan", "--latent-dim", "0"], "--latent-dim: expected a positive integer, got 0"),
         (["gan", "--gradient-penalty", "-1"], "--gradient-penalty: expected a number >= 0, got -1.0"),
