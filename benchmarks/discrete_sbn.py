@@ -45,7 +45,7 @@ ratios (torch/unigen) with min and max.
 
 Run::
 
-    python benchmarks/discrete_sbn.py --quick          # ~15 min on 2 shared cores: 3 seeds x 9 estimators x 500 steps + speed
+    python benchmarks/discrete_sbn.py --quick          # ~13 min on 2 shared cores: 3 seeds x 9 estimators x 500 steps + speed
     python benchmarks/discrete_sbn.py --steps 100000 --seeds 5 --test-n 10000    # towards the papers' protocol
     python benchmarks/discrete_sbn.py --replot         # redraw the PNG from the JSON
 """
