@@ -38,7 +38,7 @@ BUDGET_SECONDS = {
     "02_objective_algebra.ipynb": 180,  # about 35-50 s on 2 busy CPU cores
     "03_gans_and_the_unified_view.ipynb": 180,  # about 50 s on 2 busy CPU cores
     "04_gradient_estimators.ipynb": 180,  # about 30 s on 2 CPU cores
-    "05_transferring_techniques.ipynb": 180,  # ~80 s of kernel CPU (compiling); 137 s at load 5-7
+    "05_transferring_techniques.ipynb": 180,  # 81 s at load 2-5, 137 s at load 5-7 (2 cores)
 }
 
 KERNEL_NAME = "unigen-test-python"
