@@ -14,7 +14,8 @@ trainer jit-compiles. How each piece is computed:
 ``rsample``                                  ``d.rsample(k_s)``, ``k_s = split(key, S)[s]``
 discrete, ``estimator="score"``             the score-function estimator (§2.2) with the
                                              leave-one-out baseline over the S draws
-``estimator={q: est}``, an estimator object  ``est``'s surrogate (see "Estimator objects")
+``estimator={q: est}``                       an estimator object: ``est``'s surrogate (see
+                                             "Estimator objects")
 a static ``enumerate_support()``             exact enumeration of the states it lists
                                              (:class:`unigen.distributions.BinaryVectors`)
 implicit (sample only, a GAN generator)      draws of the sampler, gradients pathwise through it
