@@ -62,7 +62,7 @@ def test_gan_run_reports_the_mode_coverage_of_its_checkpoint(runs):
                                  "generator": rows[-1]["generator/loss"]}
     config, model, params = cli._load_run(run)
     assert (config["generator_loss"], config["form"]) == ("non-saturating", "classic")
-    assert (config["hidden"], config["latent_dim"], config["likelihood"]) == ([64, 64], 2, None)
+    assert (config["hidden"], config["latent_dim"], config["likelihood"]) == ((64, 64), 2, None)
     assert set(params) == {"theta", "phi"}
     ring = data.load("ring8", "test")
     coverage = mode_coverage(_generated(model, params["theta"], 2500, config["seed"]), ring.centres, ring.sigma)

@@ -28,7 +28,7 @@ def test_pm_run_reports_the_code_metrics_of_its_checkpoint(run, capsys):
     assert summary["steps"] == 100 and "is_nll" not in summary
     config, model, params = cli._load_run(run)
     # pm's defaults on pm-sources:3: a linear encoder and one code unit per source.
-    assert config["hidden"] == [] and config["latent_dim"] == 3 and config["binarize"] == "auto"
+    assert config["hidden"] == () and config["latent_dim"] == 3 and config["binarize"] == "auto"
     assert set(params) == {"eta", "phi"}
     test = sources_split("pm-sources:3", "test")
     expected = evaluate(model, params, test.x, test.sources)

@@ -41,7 +41,7 @@ def test_wake_sleep_run_reports_the_is_nll_of_its_checkpoint(runs, capsys):
     summary = _summary(run)
     assert summary["steps"] == 40
     config, model, params = cli._load_run(run)
-    assert config["layers"] == [10] and set(params) == {"theta", "lambda"}
+    assert config["layers"] == (10,) and set(params) == {"theta", "lambda"}
     test_x = data.load("digits", "test", binarize="static").x
     key = jax.random.key(config["seed"] + 1)
     expected = is_nll(model, params, test_x, key, k=20, groups=("theta", "lambda"))
