@@ -4,11 +4,17 @@ the algebra beside its parent, :mod:`unigen.algorithms.gan`.
 Lemma 1 reads the GAN generator's step as variational inference with
 :math:`p_\theta(x \mid y)` the inference model of the posterior
 :math:`q^r(x \mid y) \propto q^r_{\phi_0}(y \mid x)\, p_{\theta_0}(x)`. The IWAE's importance
-weighting then carries over: of the k generated samples of a minibatch (:math:`y = 0`), sample
-i gets the weight :math:`w_i = q^r_{\phi_0}(y \mid x_i) / q_{\phi_0}(y \mid x_i)` (at the optimal
-discriminator, the ratio of the posterior to the generator), normalized over the k samples,
-:math:`\tilde w_i = w_i / \sum_j w_j`, and the generator's gradient is
-:math:`\sum_i \tilde w_i \nabla_\theta \log q^r_{\phi_0}(y \mid x(z_i, \theta))`. At
+weighting then carries over. The paper's Eq. 16, as printed there:
+
+.. math::
+   \nabla_\theta \mathcal{L}_k(y) = \mathbb{E}_{z_1, \ldots, z_k \sim p(z \mid y)}\left[\sum_{i=1}^{k}
+   \tilde{w}_i \nabla_\theta \log q^r_{\phi_0}(y \mid x(z_i, \theta))\right],
+
+with :math:`\tilde w_i` "the normalization of :math:`w_i = q^r_{\phi_0}(y \mid x_i) / q_{\phi_0}(y
+\mid x_i)` over k samples"; "only :math:`y = 0` (i.e., generated samples) is effective for
+learning θ", "the k samples correspond to sample minibatch in standard GAN update", and "the
+discriminator is trained in the same way as in standard GANs". So of the k generated samples of a
+minibatch, sample i gets the weight :math:`\tilde w_i = w_i / \sum_j w_j`, held constant. At
 :math:`y = 0`, :math:`\log w_i = \log D_\phi(x_i) - \log(1 - D_\phi(x_i)) = d_\phi(x_i)`, the
 discriminator's logit: :math:`\tilde w` is the softmax of the logits over the minibatch,
 finite and normalized for any finite logit (:math:`D \to 0` and :math:`D \to 1` alike).
@@ -28,8 +34,10 @@ generator :math:`\mathbb{E}_{p_\theta(x \mid y=0)}[\log q_\phi(y=1 \mid x)]` (no
    q_\phi(y=1 \mid x_i)\right],\; \tilde{w}_i \propto \frac{q^{r}_\phi(y=0 \mid x_i)}{q_\phi(y=0
    \mid x_i)}
 
-(the weights held constant; :class:`~unigen.algebra.expr.ImportanceWeightedExpectation`). With
-one sample, or equal weights, it is the non-saturating generator exactly, in loss and gradient.
+(the weights held constant; :class:`~unigen.algebra.expr.ImportanceWeightedExpectation`), whose
+θ-gradient is Eq. 16's: :math:`x_i = x(z_i, \theta)`, :math:`z_i \sim p(z \mid y=0)`, and
+:math:`\log q_\phi(y=1 \mid x) = \log q^r_\phi(y=0 \mid x)`, φ held at φ0 in the generator phase.
+With one sample, or equal weights, it is the non-saturating generator exactly, in loss and gradient.
 """
 
 from __future__ import annotations
