@@ -94,6 +94,9 @@ def test_resume_continues_to_more_steps(run_dir, tmp_path):
         (["train", "vae", "--optimizer", "rmsprop"], r"optimizer: expected one of \['adagrad', 'adam', 'sgd'\], got 'rmsprop'"),
         (["train", "vae", "--lr", "-1"], r"learning_rate: expected a positive finite number, got -1"),
         (["train", "vae", "--steps", "0"], r"--steps: expected a positive integer, got 0"),
+        (["train", "vae", "--train-fraction", "0"], r"--train-fraction: expected a number in \(0, 1\], got 0.0"),
+        (["train", "vae", "--train-fraction", "0.01", "--batch-size", "20"],
+         r"batch_size=20: split 'train' of digits has 15 examples"),  # round(0.01 * 1498)
         (["train", "vae", "--likelihood", "poisson"], r"likelihood: expected one of \['bernoulli', 'gaussian'\]"),
         (["eval", "/no/such/run"], r"/no/such/run/config.json not found"),
     ],
@@ -105,6 +108,17 @@ def test_bad_input_is_one_line_without_traceback(argv, message, capsys, tmp_path
     assert err.startswith("unigen: error: ") and "Traceback" not in err
     assert __import__("re").search(message, err), err
     assert not (tmp_path / "new").exists()  # nothing written for a run that could not start
+
+
+def test_train_fraction_keeps_the_first_examples_of_the_training_split(tmp_path):
+    """--train-fraction 0.01 of the 1,498 training digits is the first 15: one epoch of batches of 5
+    is 3 steps, and the config records the fraction (the test split stays whole)."""
+    out = tmp_path / "run"
+    argv = ["train", "vae", *QUICK[2:], "--epochs", "1", "--batch-size", "5", "--train-fraction", "0.01",
+            "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert json.loads((out / "summary.json").read_text())["steps"] == 3
+    assert json.loads((out / "config.json").read_text())["train_fraction"] == 0.01
 
 
 def test_a_finished_run_is_never_overwritten_and_resume_checks_settings(run_dir, capsys):

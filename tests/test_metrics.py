@@ -8,6 +8,8 @@ bound on -log p(x) in expectation whose bias shrinks like 1/k.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -176,3 +178,30 @@ def test_bad_data_raises_data_error(key, case):
             metrics.test_elbo(LINEAR, params, bad, key)
     with pytest.raises(ConfigError, match=r"kl: expected one of"):
         metrics.test_elbo(LINEAR, params, x, key, kl="exact")
+
+
+# --- inception_score -----------------------------------------------------------------------------
+
+
+def test_inception_score_bounds_and_closed_forms():
+    classes = 10
+    assert metrics.inception_score(np.full((7, classes), 1.0 / classes)) == pytest.approx(1.0)  # same prediction
+    assert metrics.inception_score(np.eye(classes)[np.arange(50) % classes]) == pytest.approx(classes)  # certain, balanced
+    # certain but only 2 of 10 classes used, 3:1: exp(H(marginal)) = exp(-(.75 log .75 + .25 log .25))
+    labels = np.array([0, 0, 0, 1] * 5)
+    expected = math.exp(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+    assert metrics.inception_score(np.eye(classes)[labels]) == pytest.approx(expected)
+
+
+def test_inception_score_matches_the_definition_on_random_rows():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.full(4, 0.5), size=30)
+    marginal = p.mean(axis=0)
+    expected = math.exp(np.mean([sum(pi[c] * math.log(pi[c] / marginal[c]) for c in range(4)) for pi in p]))
+    assert metrics.inception_score(p) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("bad", [np.ones((3,)), np.array([[0.5, 0.6]]), np.array([[1.5, -0.5]]), np.array([[np.nan, 1.0]])])
+def test_inception_score_refuses_bad_probabilities(bad):
+    with pytest.raises(DataError, match="probabilities"):
+        metrics.inception_score(bad)

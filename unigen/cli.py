@@ -39,11 +39,11 @@ from unigen import recipes
 from unigen.errors import (CheckpointError, ConfigError, RunInterrupted, StorageError, TrainingDiverged, UnigenError,
                            brief)
 
-COMMON_SAME_ON_RESUME = ("algorithm", "data", "data_dir", "binarize", "batch_size", "optimizer", "lr", "b1", "seed",
-                         "steps_per_call", "precision")
+COMMON_SAME_ON_RESUME = ("algorithm", "data", "data_dir", "binarize", "train_fraction", "batch_size", "optimizer", "lr",
+                         "b1", "seed", "steps_per_call", "precision")
 """The common settings a resumed run must share with the run it continues; with them, every
 option of the recipe whose :attr:`~unigen.recipes.Option.same_on_resume` is set."""
-COMMON_RESUME_DEFAULTS = {"precision": "float32"}
+COMMON_RESUME_DEFAULTS = {"precision": "float32", "train_fraction": 1.0}
 """For common settings added after runs were made, the value those runs had."""
 RUN_OPTIONS = ("command", "resume", "no_progress", "coordinator", "num_processes", "process_id", "heartbeat_timeout")
 """Options of the invocation, not of the run: not stored in ``config.json``."""
@@ -81,6 +81,9 @@ def _add_common_train_options(train: argparse.ArgumentParser) -> None:
     train.add_argument("--binarize", choices=("auto", "none", "static", "dynamic"), default="auto",
                        help="binarize image data: auto (default) is static thresholding for a recipe with a "
                             "likelihood, so that the Bernoulli likelihood and IS-NLL are proper; none keeps grey levels")
+    train.add_argument("--train-fraction", type=float, default=1.0,
+                       help="train on the first F of the training split, 0 < F <= 1 (default 1; the test split "
+                            "stays whole)")
     length = train.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="training steps (default 3000)")
     length.add_argument("--epochs", type=float, help="training epochs (instead of --steps)")
@@ -554,6 +557,9 @@ def _read_options(found: recipes.Recipe, options: dict[str, Any]) -> dict[str, A
     for name in ("batch_size", "steps_per_call", "checkpoint_every", "steps"):
         if config.get(name) is not None and config[name] < 1:
             raise ConfigError(f"--{name.replace('_', '-')}: expected a positive integer, got {config[name]}")
+    fraction = config.get("train_fraction", 1.0)
+    if not (math.isfinite(fraction) and 0 < fraction <= 1):
+        raise ConfigError(f"--train-fraction: expected a number in (0, 1], got {fraction}")
     if config.get("epochs") is not None and not (math.isfinite(config["epochs"]) and config["epochs"] > 0):
         raise ConfigError(f"--epochs: expected a positive number, got {config['epochs']}")
     config.update(found.read(options))
@@ -575,6 +581,15 @@ def _dataset(config: dict[str, Any], split: str, data_dir: str | None = None):
     binarize = None if binarize == "none" else binarize
     return data.load(config["data"], split, data_dir=data_dir or config["data_dir"], binarize=binarize,
                      seed=config["seed"])
+
+
+def _first_fraction(dataset, fraction: float):
+    """The first ``max(1, round(fraction * N))`` examples of ``dataset`` (all of it at 1)."""
+    n = max(1, round(fraction * dataset.x.shape[0]))
+    if n == dataset.x.shape[0]:
+        return dataset
+    labels = None if dataset.labels is None else dataset.labels[:n]
+    return dataset._replace(x=dataset.x[:n], labels=labels)
 
 
 def _read_config(run: Path, argument: str) -> dict[str, Any]:
@@ -621,7 +636,7 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
         check_output(config["out"], "--out", directory=True)
     cluster = hosts.cluster(*(options.get(name) for name in hosts.ENVIRONMENT))
     watchdog = hosts.join(cluster) if cluster is not None else None  # before any computation
-    train_set = _dataset(config, "train")
+    train_set = _first_fraction(_dataset(config, "train"), config.get("train_fraction", 1.0))
     test_set = _dataset(config, "test")
     config["data_dim"] = int(train_set.x.shape[1])
     config["image_shape"] = list(train_set.image_shape) if train_set.image_shape else None

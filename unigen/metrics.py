@@ -332,3 +332,38 @@ def mode_coverage(samples: ArrayLike, centres: ArrayLike, sigma: float) -> ModeC
     present = histogram > 0
     reverse_kl = float(np.sum(histogram[present] * np.log(count * histogram[present])))
     return ModeCoverage(int(captured), float(np.mean(high_quality)), reverse_kl, counts)
+
+
+# --------------------------------------------------------------------------------------------
+# Inception score (Salimans et al. 2016) from a classifier's predictive probabilities
+
+__all__ += ["inception_score"]
+
+
+def inception_score(probabilities: ArrayLike) -> float:
+    r"""The inception score :math:`\exp\big(\mathbb{E}_x \mathrm{KL}(p(c \mid x) \,\|\, p(c))\big)`
+    of samples x, from a classifier's predictive probabilities ``[N, C]`` on them, with
+    :math:`p(c) = \frac1N \sum_x p(c \mid x)` (Salimans et al. 2016). It lies in ``[1, C]``: 1
+    when every sample gets the same prediction, C when each is classified with certainty and the
+    classes are used equally. Terms with :math:`p(c \mid x) = 0` contribute 0.
+
+    Args:
+      probabilities: ``[N, C]`` non-negative rows summing to 1 (within 1e-4), ``N >= 1``.
+
+    Returns:
+      The score, a float.
+
+    Raises:
+      DataError: wrong shape, negative or non-finite values, or rows not summing to 1.
+    """
+    p = np.asarray(probabilities, np.float64)
+    if p.ndim != 2 or p.shape[0] < 1 or p.shape[1] < 1:
+        raise DataError(f"probabilities: expected shape (N, C) with N, C >= 1, got {describe(probabilities)}")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise DataError("probabilities: expected finite non-negative values, got NaN/Inf or a negative value")
+    if not np.allclose(p.sum(axis=1), 1.0, atol=1e-4):
+        worst = float(np.max(np.abs(p.sum(axis=1) - 1.0)))
+        raise DataError(f"probabilities: expected rows summing to 1, got a row off by {worst:.3g}")
+    marginal = p.mean(axis=0)
+    terms = np.where(p > 0, p * (np.log(np.where(p > 0, p, 1.0)) - np.log(np.where(p > 0, marginal, 1.0))), 0.0)
+    return float(np.exp(terms.sum(axis=1).mean()))
