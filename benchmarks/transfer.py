@@ -1,7 +1,13 @@
 """The transfers of Hu et al. 2018 (§4) and ADA (§3.1) against their parents, at the issue's sizes.
 
     python benchmarks/transfer.py                      # every family, 3 seeds, the budgets below
-    python benchmarks/transfer.py --families vae       # one family: vae | gan | ada
+    python benchmarks/transfer.py --families vae       # one family: vae | gan | ada (the last run: two
+    python benchmarks/transfer.py --families gan,ada   #   processes side by side, these two lines)
+
+Budgets (defaults): VAE family 600 steps of batch 100 (1.2 epochs of the whole training split, 12 of
+10%, 120 of 1%), encoder and decoder 784-200-20, test IS-NLL with k = 50; GAN family 3,000 steps
+on ring8 / grid25 (MLPs 128×2, batch 100, Adam 1e-3, β1 0.5) and 1,500 on MNIST (MLPs 256, 32
+noise dimensions, Adam 2e-4, β1 0.5); ADA 1,500 steps (the recipe's defaults).
     python benchmarks/transfer.py --quick              # 2 seeds, a few dozen steps (a smoke run)
 
 Families, each a transfer and its parent trained with the same networks, batch, optimizer, steps
@@ -128,6 +134,14 @@ def mnist_classifier(idx_dir: str, seed: int = 0, held_out: int = 2000, epochs: 
     return predict, info
 
 
+def data_inception_score(predict) -> float:
+    """The inception score of the 10,000 ``binarized_mnist`` test images: the data's own, a ceiling."""
+    from unigen import data
+    from unigen.metrics import inception_score
+
+    return inception_score(predict(data.load(MNIST, "test").x))
+
+
 def inception_score_of_run(out: Path, predict, seed: int) -> float:
     """The inception score of ``IS_SAMPLES`` generator samples of the run in ``out``."""
     import numpy as np
@@ -180,9 +194,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TFDS_DATA_DIR", "/work/shared/data/tfds")
     seeds = args.seeds or (2 if args.quick else 3)
-    steps = {"vae": args.vae_steps or (30 if args.quick else 1500),
-             "gan": args.gan_steps or (50 if args.quick else 5000),
-             "mnist_gan": args.mnist_gan_steps or (30 if args.quick else 3000),
+    steps = {"vae": args.vae_steps or (30 if args.quick else 600),
+             "gan": args.gan_steps or (50 if args.quick else 3000),
+             "mnist_gan": args.mnist_gan_steps or (30 if args.quick else 1500),
              "ada": args.ada_steps or (50 if args.quick else 1500)}
     families = args.families.split(",")
     fractions = [float(f) for f in args.fractions.split(",")]
@@ -195,8 +209,8 @@ def main() -> None:
                 n_steps = steps[setting.get("steps_key", family)]
                 if "inception_score" in setting["metrics"] and classifier is None:
                     predict, info = mnist_classifier(args.mnist_idx, epochs=2 if args.quick else 15)
-                    classifier = info
-                    print(f"MNIST classifier: {info}", flush=True)
+                    classifier = {**info, "test_images_inception_score": data_inception_score(predict)}
+                    print(f"MNIST classifier: {classifier}", flush=True)
                 parent_label = setting["parent"] + (" " + " ".join(setting["parent_only"]) if setting["parent"] ==
                                                     setting["transfer"] else "")
                 transfer_label = setting["transfer"]
