@@ -100,6 +100,8 @@ from unigen.estimators.vimco import vimco_surrogate  # noqa: E402
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data" / "tfds"
 RESULTS = REPO / "benchmarks" / "results"
 MODELS = ("linear", "two-layer", "nonlinear")
+LABELS = {"linear": "linear SBN-200", "two-layer": "linear two-layer SBN-200-200",
+          "nonlinear": "nonlinear SBN-200 (two tanh layers of 200 each side)"}
 ESTIMATORS = ("score", "loo", "arm", "disarm", "rebar", "relax", "muprop", "vimco", "straight-through")
 TORCH_BASELINES = ESTIMATORS  # baselines/torch_sbn_estimators.py has every one
 HIDDEN = 200
@@ -572,7 +574,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [f"{report['settings']['model']} SBN-200, {report['settings']['steps']:,} steps of the papers' "
+    lines = [f"{LABELS[report['settings']['model']]}, {report['settings']['steps']:,} steps of the papers' "
              f"{PROTOCOL['steps']:,} ({report['settings']['seeds']} seeds, mean ± SE at the last step)",
              f"| estimator | train ELBO | test {report['settings']['test_k']}-sample bound | Var ∇φ | s / 1000 steps |",
              "|---|---:|---:|---:|---:|"]
@@ -618,7 +620,7 @@ def plot(path: Path, report: dict[str, Any]) -> None:
                 if metric == "encoder_gradient_variance":
                     ax.set_yscale("log")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"{report['settings']['model']} SBN-200 on binarized MNIST: {report['settings']['steps']:,} steps, "
+    fig.suptitle(f"{LABELS[report['settings']['model']]} on binarized MNIST: {report['settings']['steps']:,} steps, "
                  f"{report['settings']['seeds']} seeds (mean ± SE)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
