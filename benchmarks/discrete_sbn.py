@@ -574,10 +574,12 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [f"{LABELS[report['settings']['model']]}, {report['settings']['steps']:,} steps of the papers' "
-             f"{PROTOCOL['steps']:,} ({report['settings']['seeds']} seeds, mean ± SE at the last step)",
-             f"| estimator | train ELBO | test {report['settings']['test_k']}-sample bound | Var ∇φ | s / 1000 steps |",
-             "|---|---:|---:|---:|---:|"]
+    settings = report["settings"]
+    lines = [] if not report["summary"] else [
+        f"{LABELS[settings['model']]}, {settings['steps']:,} steps of the papers' "
+        f"{PROTOCOL['steps']:,} ({settings['seeds']} seeds, mean ± SE at the last step)",
+        f"| estimator | train ELBO | test {settings['test_k']}-sample bound | Var ∇φ | s / 1000 steps |",
+        "|---|---:|---:|---:|---:|"]
     for name, r in report["summary"].items():
         lines.append(f"| {name} | {r['train_elbo']['mean']:.2f} ± {r['train_elbo']['se']:.2f} "
                      f"| {r['test_bound']['mean']:.2f} ± {r['test_bound']['se']:.2f} "
@@ -660,7 +662,8 @@ def main(argv: list[str] | None = None) -> None:
     if runs:
         plot(args.png, report)
     print(table(report))
-    print(f"wall {report['wall_seconds']:.0f} s, load {load_before} -> {report['load_after']}; wrote {args.json}, {args.png}")
+    print(f"wall {report['wall_seconds']:.0f} s, load {load_before} -> {report['load_after']}; wrote {args.json}"
+          + (f", {args.png}" if runs else ""))
 
 
 if __name__ == "__main__":
