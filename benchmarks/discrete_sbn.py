@@ -6,12 +6,24 @@ ELBO, the test 100-sample bound and the variance of the encoder's gradient, agai
 against wall time; and how long is one training step against the same estimator and model written
 in plain PyTorch (``baselines/torch_sbn_estimators.py``, CPU, 2 threads), in the same run?
 
-Model (``--model linear``, the only one implemented so far): the linear one-layer SBN of both
-papers, 200 binary latents. Generative :math:`p(h) = \prod_d \mathrm{Bernoulli}(h_d; \sigma(a_d))`,
-:math:`p(x \mid h) = \prod_i \mathrm{Bernoulli}(x_i; \sigma(W h + b)_i)`; recognition
-:math:`q(h \mid x) = \prod_d \mathrm{Bernoulli}(h_d; \sigma(V x + c)_d)`. Weights N(0, 0.01²), prior
-logits and c zero, the visible biases b at the logits of the training pixel means (:func:`init`).
-Data: TFDS ``binarized_mnist`` (the fixed binarization; the DisARM paper binarized dynamically).
+Models (``--model``), the three of both papers, 200 binary latents per stochastic layer, data
+TFDS ``binarized_mnist`` (the fixed binarization; the DisARM paper binarized dynamically):
+
+* ``linear``: one layer. :math:`p(h) = \prod_d \mathrm{Bernoulli}(h_d; \sigma(a_d))`,
+  :math:`p(x \mid h) = \prod_i \mathrm{Bernoulli}(x_i; \sigma(W h + b)_i)`; recognition
+  :math:`q(h \mid x) = \prod_d \mathrm{Bernoulli}(h_d; \sigma(V x + c)_d)`.
+* ``two-layer``: linear 200-200, :math:`p(h_2) p(h_1 \mid h_2) p(x \mid h_1)` and
+  :math:`q(h_1 \mid x) q(h_2 \mid h_1)`, each conditional one affine map. The estimators are applied
+  layer by layer (as in ARM's and DisARM's multi-layer experiments): layer 1's f draws h2 from
+  q(h2 | h1) with fixed noise and carries layer 2's own estimate, so every layer's gradient is the
+  same estimator's; VIMCO scores the joint draws. REBAR and RELAX are refused here: their control
+  variate must be continuous in layer 1's noise, which a hard draw of h2 above a relaxed h1 is not.
+* ``nonlinear``: one stochastic layer with two deterministic tanh layers of 200 on each side
+  (RELAX's nonlinear model; DisARM's code uses LeakyReLU(0.3) instead of tanh).
+
+Affine maps between stochastic layers start at N(0, 0.01²), tanh layers at N(0, 1/fan-in), prior
+logits and hidden biases at zero, the visible biases b at the logits of the training pixel means
+(:func:`init`).
 
 Objective: the ELBO :math:`\mathbb{E}_q[f_x(h)]`, :math:`f_x(h) = \log p(h) + \log p(x \mid h) - \log q(h \mid x)`.
 Every estimator is the library's ``*_surrogate`` applied per example (``jax.vmap`` over the batch):
@@ -46,6 +58,9 @@ ratios (torch/unigen) with min and max.
 Run::
 
     python benchmarks/discrete_sbn.py --quick          # ~13 min on 2 shared cores: 3 seeds x 9 estimators x 500 steps + speed
+    python benchmarks/discrete_sbn.py --model two-layer --steps 800 --eval-every 200 --train-eval-n 1000 \
+        --test-n 500 --variance-draws 10                   # and --model nonlinear: the budget of README's table
+    python benchmarks/discrete_sbn.py --no-train --speed-repeats 7   # the speed table only (every estimator)
     python benchmarks/discrete_sbn.py --steps 100000 --seeds 5 --test-n 10000    # towards the papers' protocol
     python benchmarks/discrete_sbn.py --replot         # redraw the PNG from the JSON
 """
@@ -84,8 +99,11 @@ from unigen.estimators.vimco import vimco_surrogate  # noqa: E402
 
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data" / "tfds"
 RESULTS = REPO / "benchmarks" / "results"
+MODELS = ("linear", "two-layer", "nonlinear")
+LABELS = {"linear": "linear SBN-200", "two-layer": "linear two-layer SBN-200-200",
+          "nonlinear": "nonlinear SBN-200 (two tanh layers of 200 each side)"}
 ESTIMATORS = ("score", "loo", "arm", "disarm", "rebar", "relax", "muprop", "vimco", "straight-through")
-TORCH_BASELINES = ("score", "disarm", "rebar")
+TORCH_BASELINES = ESTIMATORS  # baselines/torch_sbn_estimators.py has every one
 HIDDEN = 200
 DATA_DIM = 784
 BERNOULLI = _discrete.BERNOULLI
@@ -97,15 +115,17 @@ PROTOCOL = {
     "optimizer": "Adam",
     "learning_rate": 1e-4,
     "steps": 1_000_000,
-    "source": ("DisARM (Dong, Mnih & Tucker 2020), Sec. 5: batch 50, Adam 1e-4, 10^6 steps, as remembered by the "
-               "author of this script; NOT re-checked against the paper text in this session (the stored copy was "
-               "not reachable through the search tool in time)"),
+    "source": ("the DisARM authors' launcher (google-research/google-research, "
+               "disarm/binary/experiment_launcher_singlelayer.py, read this session): batch_size 50, Adam 1e-4 for "
+               "encoder and decoder, num_steps 1e6, 100 evaluation samples; it trains the prior logits by SGD 1e-2 "
+               "(here Adam 1e-4 with the rest) and its nonlinear model uses LeakyReLU(0.3) layers (here tanh, as "
+               "RELAX's)"),
 }
 PUBLISHED: dict[str, dict[str, Any]] = {
-    "relax_table1": {"source": "Grathwohl et al. 2018, Table 1 (MNIST, one-layer linear)", "values": None,
-                     "note": "not retrieved in this session"},
-    "disarm_table": {"source": "Dong et al. 2020, training-ELBO table (MNIST, linear)", "values": None,
-                     "note": "not retrieved in this session"},
+    "relax_table1": {"source": "Grathwohl et al. 2018, Table 1 (MNIST; linear one-layer, two-layer, nonlinear)",
+                     "values": None, "note": "the table's text was not reachable through the search tool (two sessions)"},
+    "disarm_table": {"source": "Dong et al. 2020, training-ELBO table (dynamic MNIST; linear, two-layer, nonlinear)",
+                     "values": None, "note": "the table's text was not reachable through the search tool (two sessions)"},
 }
 
 
@@ -113,7 +133,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short run: 1,000 steps, 3 seeds, small evaluations")
-    parser.add_argument("--model", default="linear", choices=("linear",))
+    parser.add_argument("--model", default="linear", choices=MODELS)
     parser.add_argument("--estimators", default=",".join(ESTIMATORS))
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--seeds", type=int, default=3)
@@ -125,7 +145,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--test-n", type=int, default=10_000)
     parser.add_argument("--test-k", type=int, default=100)
     parser.add_argument("--variance-draws", type=int, default=100)
-    parser.add_argument("--speed", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
+                        help="train every estimator (--no-train: the speed table only)")
+    parser.add_argument("--speed", action=argparse.BooleanOptionalAction, default=None,
+                        help="time unigen against PyTorch on the linear model (default: with --model linear)")
     parser.add_argument("--speed-steps", type=int, default=50)
     parser.add_argument("--speed-repeats", type=int, default=7)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="TFDS data directory")
@@ -137,13 +160,23 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.steps, args.seeds, args.eval_every = 500, 3, 125
         args.train_eval_n, args.test_n, args.variance_draws = 1_000, 500, 20
         args.speed_steps, args.speed_repeats = 10, 5
-    suffix = "_quick" if args.quick else ""
+    suffix = ("" if args.model == "linear" else "_" + args.model.replace("-", "_")) + ("_quick" if args.quick else "")
     args.json = args.json or RESULTS / f"discrete_sbn{suffix}.json"
     args.png = args.png or RESULTS / f"discrete_sbn{suffix}.png"
+    if args.speed is None:
+        args.speed = args.model == "linear"
+    if not args.train:
+        args.json = RESULTS / "discrete_sbn_speed.json" if args.json == RESULTS / f"discrete_sbn{suffix}.json" else args.json
     args.estimators = tuple(e.strip() for e in args.estimators.split(",") if e.strip())
     bad = [e for e in args.estimators if e not in ESTIMATORS]
     if bad or not args.estimators:
         parser.error(f"--estimators: expected names from {','.join(ESTIMATORS)}, got {bad or 'none'}")
+    if "--estimators" not in (argv if argv is not None else sys.argv[1:]):
+        args.estimators = tuple(e for e in args.estimators if e in SUPPORTED[args.model])
+    unsupported = [e for e in args.estimators if e not in SUPPORTED[args.model]]
+    if unsupported:
+        parser.error(f"--estimators: --model {args.model} expected names from {','.join(SUPPORTED[args.model])}, "
+                     f"got {','.join(unsupported)}")
     for name in ("steps", "seeds", "batch_size", "eval_every", "train_eval_n", "test_n", "test_k",
                  "variance_draws", "speed_steps", "speed_repeats"):
         if getattr(args, name) < 1:
@@ -154,15 +187,30 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 # ----------------------------------------------------------------------------------------- model
 
 
-def init(key: jax.Array, pixel_mean: np.ndarray) -> dict[str, dict[str, jax.Array]]:
-    """θ = (prior logits a, W, b), φ = (V, c): weights N(0, 0.01²), a = c = 0, b = logit(pixel mean)."""
-    k1, k2 = jax.random.split(key)
-    bias = np.log(pixel_mean) - np.log1p(-pixel_mean)
-    return {
-        "theta": {"prior": jnp.zeros((HIDDEN,)), "w": 0.01 * jax.random.normal(k1, (HIDDEN, DATA_DIM)),
-                  "b": jnp.asarray(bias, jnp.float32)},
-        "phi": {"v": 0.01 * jax.random.normal(k2, (DATA_DIM, HIDDEN)), "c": jnp.zeros((HIDDEN,))},
-    }
+def _normal(key: jax.Array, shape: tuple[int, int], scale: float) -> jax.Array:
+    return scale * jax.random.normal(key, shape)
+
+
+def init(model: str, key: jax.Array, pixel_mean: np.ndarray) -> dict[str, dict[str, jax.Array]]:
+    """θ (generative) and φ (recognition) of ``model``; biases zero except the visible ones b, set
+    at the logits of the training pixel means. Affine maps between stochastic layers start at
+    N(0, 0.01²); the nonlinear model's tanh layers at N(0, 1/fan-in)."""
+    keys = iter(jax.random.split(key, 8))
+    bias = jnp.asarray(np.log(pixel_mean) - np.log1p(-pixel_mean), jnp.float32)
+    zeros = jnp.zeros((HIDDEN,))
+    if model == "nonlinear":
+        def layer(n_in: int, n_out: int) -> dict[str, jax.Array]:
+            return {"w": _normal(next(keys), (n_in, n_out), 1 / math.sqrt(n_in)), "b": jnp.zeros((n_out,))}
+        return {"theta": {"prior": zeros, "d1": layer(HIDDEN, HIDDEN), "d2": layer(HIDDEN, HIDDEN),
+                          "w": _normal(next(keys), (HIDDEN, DATA_DIM), 1 / math.sqrt(HIDDEN)), "b": bias},
+                "phi": {"e1": layer(DATA_DIM, HIDDEN), "e2": layer(HIDDEN, HIDDEN),
+                        "v": _normal(next(keys), (HIDDEN, HIDDEN), 1 / math.sqrt(HIDDEN)), "c": zeros}}
+    params = {"theta": {"prior": zeros, "w": _normal(next(keys), (HIDDEN, DATA_DIM), 0.01), "b": bias},
+              "phi": {"v": _normal(next(keys), (DATA_DIM, HIDDEN), 0.01), "c": zeros}}
+    if model == "two-layer":  # h2 -> h1 -> x; q(h1 | x) q(h2 | h1)
+        params["theta"].update(w2=_normal(next(keys), (HIDDEN, HIDDEN), 0.01), b1=zeros)
+        params["phi"].update(v2=_normal(next(keys), (HIDDEN, HIDDEN), 0.01), c2=zeros)
+    return params
 
 
 def bernoulli_log_prob(logits: jax.Array, values: jax.Array) -> jax.Array:
@@ -170,15 +218,52 @@ def bernoulli_log_prob(logits: jax.Array, values: jax.Array) -> jax.Array:
     return jnp.sum(values * jax.nn.log_sigmoid(logits) + (1 - values) * jax.nn.log_sigmoid(-logits))
 
 
-def encoder_logits(phi: dict[str, jax.Array], x: jax.Array) -> jax.Array:
+def _tanh_layer(layer: dict[str, jax.Array], a: jax.Array) -> jax.Array:
+    return jnp.tanh(a @ layer["w"] + layer["b"])
+
+
+def encoder_logits(model: str, phi: dict[str, Any], x: jax.Array) -> jax.Array:
+    """Logits of q(h | x) (of the first stochastic layer h1 for ``two-layer``)."""
+    if model == "nonlinear":
+        x = _tanh_layer(phi["e2"], _tanh_layer(phi["e1"], x))
     return x @ phi["v"] + phi["c"]
 
 
-def log_weight(params: dict[str, Any], x: jax.Array, h: jax.Array) -> jax.Array:
-    """f_x(h) = log p(h) + log p(x | h) − log q(h | x) of one example and one (possibly relaxed) draw."""
+def decoder_logits(model: str, theta: dict[str, Any], h: jax.Array) -> jax.Array:
+    if model == "nonlinear":
+        h = _tanh_layer(theta["d2"], _tanh_layer(theta["d1"], h))
+    return h @ theta["w"] + theta["b"]
+
+
+def log_weight(model: str, params: dict[str, Any], x: jax.Array, h: jax.Array) -> jax.Array:
+    """f_x(h) = log p(h) + log p(x | h) − log q(h | x) of one example and one (possibly relaxed) draw
+    of a one-stochastic-layer model."""
     theta, phi = params["theta"], params["phi"]
-    return (bernoulli_log_prob(theta["prior"], h) + bernoulli_log_prob(h @ theta["w"] + theta["b"], x)
-            - bernoulli_log_prob(encoder_logits(phi, x), h))
+    return (bernoulli_log_prob(theta["prior"], h) + bernoulli_log_prob(decoder_logits(model, theta, h), x)
+            - bernoulli_log_prob(encoder_logits(model, phi, x), h))
+
+
+def upper_log_weight(params: dict[str, Any], h1: jax.Array, h2: jax.Array) -> jax.Array:
+    """The two-layer model's upper terms log p(h2) + log p(h1 | h2) − log q(h2 | h1)."""
+    theta, phi = params["theta"], params["phi"]
+    return (bernoulli_log_prob(theta["prior"], h2) + bernoulli_log_prob(h2 @ theta["w2"] + theta["b1"], h1)
+            - bernoulli_log_prob(h1 @ phi["v2"] + phi["c2"], h2))
+
+
+def lower_log_weight(params: dict[str, Any], x: jax.Array, h1: jax.Array) -> jax.Array:
+    """The two-layer model's lower terms log p(x | h1) − log q(h1 | x)."""
+    return (bernoulli_log_prob(h1 @ params["theta"]["w"] + params["theta"]["b"], x)
+            - bernoulli_log_prob(encoder_logits("two-layer", params["phi"], x), h1))
+
+
+def sampled_log_weight(model: str, params: dict[str, Any], x: jax.Array, key: jax.Array) -> jax.Array:
+    """f_x at one draw of every stochastic layer from q (no gradient: evaluation only)."""
+    k1, k2 = jax.random.split(key)
+    h1 = jax.random.bernoulli(k1, jax.nn.sigmoid(encoder_logits(model, params["phi"], x))).astype(x.dtype)
+    if model != "two-layer":
+        return log_weight(model, params, x, h1)
+    h2 = jax.random.bernoulli(k2, jax.nn.sigmoid(h1 @ params["phi"]["v2"] + params["phi"]["c2"])).astype(x.dtype)
+    return lower_log_weight(params, x, h1) + upper_log_weight(params, h1, h2)
 
 
 # ------------------------------------------------------------------------------------ estimators
@@ -211,6 +296,11 @@ def vimco2_surrogate(f: Callable, logits: jax.Array, u: jax.Array) -> jax.Array:
 DRAWS = {"score": 1, "loo": 2, "arm": 1, "disarm": 1, "rebar": 1, "relax": 1, "muprop": 1, "vimco": 2,
          "straight-through": 1}
 CONTROLLED = ("rebar", "relax")
+# Estimators applied layer by layer in the two-layer model (each layer's f draws the layers above it
+# with fixed noise and carries their own estimator). REBAR/RELAX would need the upper layers relaxed
+# too for their control variate to be continuous in z, and VIMCO is done jointly (one K-sample bound).
+LAYERWISE = ("score", "loo", "arm", "disarm", "muprop", "straight-through")
+SUPPORTED = {"linear": ESTIMATORS, "nonlinear": ESTIMATORS, "two-layer": LAYERWISE + ("vimco",)}
 
 
 def control_init(name: str, key: jax.Array) -> Any:
@@ -221,10 +311,10 @@ def control_init(name: str, key: jax.Array) -> Any:
     return {}
 
 
-def example_surrogate(name: str, params: Any, control: Any, x: jax.Array, key: jax.Array) -> jax.Array:
-    """The estimator's surrogate of one example x (its gradient is the estimate)."""
-    f = partial(log_weight, params, x)
-    logits = encoder_logits(params["phi"], x)
+def layer_surrogate(name: str, f: Callable, logits: jax.Array, key: jax.Array, control: Any = None,
+                    relaxed: Callable | None = None) -> jax.Array:
+    """The estimator's surrogate of E_{Bernoulli(σ(logits))}[f(h)]: value f's average at the draws,
+    gradient in the logits the estimate. ``relaxed``: f through stopped parameters (REBAR/RELAX)."""
     key_u, key_v = jax.random.split(key)
     u = _discrete.uniform(key_u, DRAWS[name], logits)
     if name == "score":
@@ -243,25 +333,54 @@ def example_surrogate(name: str, params: Any, control: Any, x: jax.Array, key: j
         return straight_through_surrogate(f, BERNOULLI, logits, u, 1.0)
     v = _discrete.uniform(key_v, 1, logits)
     make = rebar_control if name == "rebar" else relax_control
-    # The control sees the model through stopped parameters: c(z) then depends on φ only through
-    # the noisy logits z, as the estimator assumes (f of the library's signature does not depend on
-    # the parameters); with live parameters, c(z̃)·∇log q would add a biased term in θ and φ.
-    relaxed = partial(log_weight, jax.lax.stop_gradient(params), x)
     return control_variate_surrogate(f, BERNOULLI, logits, u, v, make(relaxed, BERNOULLI, control))
 
 
-def batch_loss(name: str, params: Any, control: Any, x: jax.Array, key: jax.Array) -> jax.Array:
+def two_layer_vimco(params: Any, x: jax.Array, key: jax.Array) -> jax.Array:
+    """VIMCO on the joint draws (h1, h2) of the two-layer model, K = 2."""
+    k1, k2 = jax.random.split(key)
+    logits1 = encoder_logits("two-layer", params["phi"], x)
+    h1 = _discrete.hard(BERNOULLI, _discrete.relaxed_logits(BERNOULLI, logits1, _discrete.uniform(k1, 2, logits1)))
+    logits2 = h1 @ params["phi"]["v2"] + params["phi"]["c2"]
+    h2 = _discrete.hard(BERNOULLI, _discrete.relaxed_logits(BERNOULLI, logits2, _discrete.uniform(k2, 1, logits2)[0]))
+    values = jax.vmap(lambda a, b: lower_log_weight(params, x, a) + upper_log_weight(params, a, b))(h1, h2)
+    log_q = jax.vmap(lambda a, b, la: _discrete.log_mass(BERNOULLI, logits1, a) + _discrete.log_mass(BERNOULLI, la, b))(
+        h1, h2, logits2)
+    return vimco_surrogate(values, log_q)
+
+
+def example_surrogate(model: str, name: str, params: Any, control: Any, x: jax.Array, key: jax.Array) -> jax.Array:
+    """The estimator's surrogate of one example x (its gradient is the estimate)."""
+    if model == "two-layer":
+        if name == "vimco":
+            return two_layer_vimco(params, x, key)
+        key1, key2 = jax.random.split(key)
+
+        def lower(h1: jax.Array) -> jax.Array:
+            upper_logits = h1 @ params["phi"]["v2"] + params["phi"]["c2"]
+            upper = layer_surrogate(name, partial(upper_log_weight, params, h1), upper_logits, key2)
+            return lower_log_weight(params, x, h1) + upper
+
+        return layer_surrogate(name, lower, encoder_logits(model, params["phi"], x), key1)
+    # The control sees the model through stopped parameters: c(z) then depends on φ only through
+    # the noisy logits z, as the estimator assumes (f of the library's signature does not depend on
+    # the parameters); with live parameters, c(z̃)·∇log q would add a biased term in θ and φ.
+    return layer_surrogate(name, partial(log_weight, model, params, x), encoder_logits(model, params["phi"], x), key,
+                           control, partial(log_weight, model, jax.lax.stop_gradient(params), x))
+
+
+def batch_loss(model: str, name: str, params: Any, control: Any, x: jax.Array, key: jax.Array) -> jax.Array:
     keys = jax.random.split(key, x.shape[0])
-    return -jnp.mean(jax.vmap(lambda xi, ki: example_surrogate(name, params, control, xi, ki))(x, keys))
+    return -jnp.mean(jax.vmap(lambda xi, ki: example_surrogate(model, name, params, control, xi, ki))(x, keys))
 
 
-def gradients(name: str, params: Any, control: Any, x: jax.Array, key: jax.Array) -> tuple[Any, Any]:
+def gradients(model: str, name: str, params: Any, control: Any, x: jax.Array, key: jax.Array) -> tuple[Any, Any]:
     """(gradient of the negative ELBO in params, gradient of ‖∇_φ‖² in the control parameters)."""
     if name not in CONTROLLED:
-        return jax.grad(batch_loss, argnums=1)(name, params, control, x, key), {}
+        return jax.grad(batch_loss, argnums=2)(model, name, params, control, x, key), {}
 
     def square(c: Any) -> tuple[jax.Array, Any]:
-        g = jax.grad(batch_loss, argnums=1)(name, params, c, x, key)
+        g = jax.grad(batch_loss, argnums=2)(model, name, params, c, x, key)
         return sum(jnp.sum(leaf * leaf) for leaf in jax.tree.leaves(g["phi"])), g
 
     (_, g), control_gradient = jax.value_and_grad(square, has_aux=True)(control)
@@ -269,7 +388,7 @@ def gradients(name: str, params: Any, control: Any, x: jax.Array, key: jax.Array
 
 
 @functools.lru_cache(maxsize=None)
-def make_step(name: str, lr: float, control_lr: float):
+def make_step(model: str, name: str, lr: float, control_lr: float):
     optimizer, control_optimizer = optax.adam(lr), optax.adam(control_lr)
 
     def initial(params: Any, control: Any) -> Any:
@@ -277,7 +396,7 @@ def make_step(name: str, lr: float, control_lr: float):
 
     @jax.jit
     def step(params: Any, control: Any, opt_state: Any, x: jax.Array, key: jax.Array):
-        g, cg = gradients(name, params, control, x, key)
+        g, cg = gradients(model, name, params, control, x, key)
         with jax.numpy_dtype_promotion("standard"):
             updates, state = optimizer.update(g, opt_state[0], params)
             control_updates, control_state = control_optimizer.update(cg, opt_state[1], control)
@@ -290,38 +409,33 @@ def make_step(name: str, lr: float, control_lr: float):
 # ------------------------------------------------------------------------------------ evaluation
 
 
-@jax.jit
-def elbo_one_draw(params: Any, x: jax.Array, key: jax.Array) -> jax.Array:
-    logits = encoder_logits(params["phi"], x)
-    h = jax.random.bernoulli(key, jax.nn.sigmoid(logits)).astype(x.dtype)
-    return jnp.mean(jax.vmap(partial(log_weight, params))(x, h))
+@partial(jax.jit, static_argnums=0)
+def elbo_one_draw(model: str, params: Any, x: jax.Array, key: jax.Array) -> jax.Array:
+    keys = jax.random.split(key, x.shape[0])
+    return jnp.mean(jax.vmap(partial(sampled_log_weight, model, params))(x, keys))
 
 
-@partial(jax.jit, static_argnums=3)
-def multi_sample_bound(params: Any, x: jax.Array, key: jax.Array, k: int) -> jax.Array:
-    logits = encoder_logits(params["phi"], x)
-    h = jax.random.bernoulli(key, jax.nn.sigmoid(logits), (k,) + logits.shape).astype(x.dtype)
-    w = jax.vmap(lambda hk: jax.vmap(partial(log_weight, params))(x, hk))(h)  # [k, n]
+@partial(jax.jit, static_argnums=(0, 4))
+def multi_sample_bound(model: str, params: Any, x: jax.Array, key: jax.Array, k: int) -> jax.Array:
+    keys = jax.random.split(key, (k, x.shape[0]))
+    w = jax.vmap(jax.vmap(partial(sampled_log_weight, model, params)))(jnp.broadcast_to(x, (k,) + x.shape), keys)
     return jnp.mean(jax.nn.logsumexp(w, axis=0) - jnp.log(k))
 
 
-def chunked(fn: Callable, x: np.ndarray, key: jax.Array, size: int, *extra: Any) -> float:
+def chunked(fn: Callable, model: str, params: Any, x: np.ndarray, key: jax.Array, size: int, *extra: Any) -> float:
     total = 0.0
     for i, start in enumerate(range(0, x.shape[0], size)):
         part = x[start:start + size]
-        total += float(fn(state_params[0], jnp.asarray(part), jax.random.fold_in(key, i), *extra)) * part.shape[0]
+        total += float(fn(model, params, jnp.asarray(part), jax.random.fold_in(key, i), *extra)) * part.shape[0]
     return total / x.shape[0]
 
 
-state_params: list[Any] = [None]  # the params read by ``chunked`` (set before each evaluation)
-
-
-@partial(jax.jit, static_argnums=(0, 5))
-def encoder_gradient_variance(name: str, params: Any, control: Any, x: jax.Array, key: jax.Array,
+@partial(jax.jit, static_argnums=(0, 1, 6))
+def encoder_gradient_variance(model: str, name: str, params: Any, control: Any, x: jax.Array, key: jax.Array,
                               draws: int) -> jax.Array:
     """Mean over φ's coordinates of the variance of ``draws`` independent estimates on batch x."""
     keys = jax.random.split(key, draws)
-    g = jax.lax.map(lambda k: jax.grad(batch_loss, argnums=1)(name, params, control, x, k)["phi"], keys)
+    g = jax.lax.map(lambda k: jax.grad(batch_loss, argnums=2)(model, name, params, control, x, k)["phi"], keys)
     flat = jnp.concatenate([leaf.reshape(draws, -1) for leaf in jax.tree.leaves(g)], axis=1)
     return jnp.mean(jnp.var(flat, axis=0, ddof=1))
 
@@ -333,8 +447,8 @@ def train(name: str, seed: int, train_x: np.ndarray, test_x: np.ndarray, args) -
     pixel_mean = np.clip(train_x.mean(axis=0), 1e-3, 1 - 1e-3)
     key = jax.random.key(seed)
     k_init, k_control, k_train = jax.random.split(key, 3)
-    params, control = init(k_init, pixel_mean), control_init(name, k_control)
-    initial, step = make_step(name, args.lr, args.control_lr)
+    params, control = init(args.model, k_init, pixel_mean), control_init(name, k_control)
+    initial, step = make_step(args.model, name, args.lr, args.control_lr)
     opt_state = initial(params, control)
     rng = np.random.default_rng(seed)
     fixed_batch = jnp.asarray(train_x[:args.batch_size])
@@ -342,11 +456,11 @@ def train(name: str, seed: int, train_x: np.ndarray, test_x: np.ndarray, args) -
     points, train_seconds, eval_key = [], 0.0, jax.random.key(10_000 + seed)
 
     def evaluate(at: int) -> None:
-        state_params[0] = params
         t0 = time.perf_counter()
-        elbo = chunked(elbo_one_draw, train_eval, jax.random.fold_in(eval_key, 2 * at), 1000)
-        bound = chunked(multi_sample_bound, test_eval, jax.random.fold_in(eval_key, 2 * at + 1), 100, args.test_k)
-        variance = float(encoder_gradient_variance(name, params, control, fixed_batch,
+        elbo = chunked(elbo_one_draw, args.model, params, train_eval, jax.random.fold_in(eval_key, 2 * at), 1000)
+        bound = chunked(multi_sample_bound, args.model, params, test_eval, jax.random.fold_in(eval_key, 2 * at + 1),
+                        100, args.test_k)
+        variance = float(encoder_gradient_variance(args.model, name, params, control, fixed_batch,
                                                    jax.random.fold_in(eval_key, 10_000_000 + at), args.variance_draws))
         points.append({"step": at, "train_seconds": train_seconds, "train_elbo": elbo, "test_bound": bound,
                        "encoder_gradient_variance": variance, "eval_seconds": time.perf_counter() - t0})
@@ -387,8 +501,8 @@ def speed(estimators: tuple[str, ...], train_x: np.ndarray, args) -> dict[str, A
     rows = {}
     batches = [train_x[i * args.batch_size:(i + 1) * args.batch_size] for i in range(args.speed_steps)]
     for name in [e for e in estimators if e in TORCH_BASELINES]:
-        params, control = init(jax.random.key(0), pixel_mean), control_init(name, jax.random.key(1))
-        initial, step = make_step(name, args.lr, args.control_lr)
+        params, control = init("linear", jax.random.key(0), pixel_mean), control_init(name, jax.random.key(1))
+        initial, step = make_step("linear", name, args.lr, args.control_lr)
         opt_state = initial(params, control)
         jx = [jnp.asarray(b) for b in batches]
         params, control, opt_state = step(params, control, opt_state, jx[0], jax.random.key(0))  # compile
@@ -446,7 +560,7 @@ def speed(estimators: tuple[str, ...], train_x: np.ndarray, args) -> dict[str, A
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out = {}
-    for name in dict.fromkeys(r["estimator"] for r in runs):
+    for name in sorted(dict.fromkeys(r["estimator"] for r in runs), key=ESTIMATORS.index):
         mine = [r for r in runs if r["estimator"] == name]
         last = [r["points"][-1] for r in mine]
         row = {}
@@ -460,10 +574,12 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [f"linear SBN-200, {report['settings']['steps']:,} steps of the papers' "
-             f"{PROTOCOL['steps']:,} ({report['settings']['seeds']} seeds, mean ± SE at the last step)",
-             f"| estimator | train ELBO | test {report['settings']['test_k']}-sample bound | Var ∇φ | s / 1000 steps |",
-             "|---|---:|---:|---:|---:|"]
+    settings = report["settings"]
+    lines = [] if not report["summary"] else [
+        f"{LABELS[settings['model']]}, {settings['steps']:,} steps of the papers' "
+        f"{PROTOCOL['steps']:,} ({settings['seeds']} seeds, mean ± SE at the last step)",
+        f"| estimator | train ELBO | test {settings['test_k']}-sample bound | Var ∇φ | s / 1000 steps |",
+        "|---|---:|---:|---:|---:|"]
     for name, r in report["summary"].items():
         lines.append(f"| {name} | {r['train_elbo']['mean']:.2f} ± {r['train_elbo']['se']:.2f} "
                      f"| {r['test_bound']['mean']:.2f} ± {r['test_bound']['se']:.2f} "
@@ -506,7 +622,7 @@ def plot(path: Path, report: dict[str, Any]) -> None:
                 if metric == "encoder_gradient_variance":
                     ax.set_yscale("log")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"linear SBN-200 on binarized MNIST: {report['settings']['steps']:,} steps, "
+    fig.suptitle(f"{LABELS[report['settings']['model']]} on binarized MNIST: {report['settings']['steps']:,} steps, "
                  f"{report['settings']['seeds']} seeds (mean ± SE)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -532,17 +648,22 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.speed:
         report["speed"] = speed(args.estimators, train_x, args)
-    runs = []
-    for name in args.estimators:
+    runs: list[dict[str, Any]] = []
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    for name in args.estimators if args.train else ():
         for seed in range(args.seeds):
             runs.append(train(name, seed, train_x, test_x, args))
-    report["runs"], report["summary"] = runs, summarize(runs)
+            report["runs"], report["summary"] = runs, summarize(runs)
+            report["load_after"], report["wall_seconds"] = os.getloadavg(), time.perf_counter() - began
+            args.json.write_text(json.dumps(report, indent=1))  # after every run: a cut run keeps its rows
     report["load_after"], report["wall_seconds"] = os.getloadavg(), time.perf_counter() - began
-    args.json.parent.mkdir(parents=True, exist_ok=True)
+    report.setdefault("summary", {})
     args.json.write_text(json.dumps(report, indent=1))
-    plot(args.png, report)
+    if runs:
+        plot(args.png, report)
     print(table(report))
-    print(f"wall {report['wall_seconds']:.0f} s, load {load_before} -> {report['load_after']}; wrote {args.json}, {args.png}")
+    print(f"wall {report['wall_seconds']:.0f} s, load {load_before} -> {report['load_after']}; wrote {args.json}"
+          + (f", {args.png}" if runs else ""))
 
 
 if __name__ == "__main__":

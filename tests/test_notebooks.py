@@ -37,7 +37,7 @@ BUDGET_SECONDS = {
     "01_belief_nets_and_wake_sleep.ipynb": 180,  # about 75 s on 2 busy CPU cores
     "02_objective_algebra.ipynb": 180,  # about 35-50 s on 2 busy CPU cores
     "03_gans_and_the_unified_view.ipynb": 180,  # about 50 s on 2 busy CPU cores
-    "04_gradient_estimators.ipynb": 180,  # about 30 s on 2 CPU cores
+    "04_gradient_estimators.ipynb": 180,  # about 30 s on 2 CPU cores before section 7; 679 s at load ~25 after
     "05_transferring_techniques.ipynb": 180,  # 81 s at load 2-5, 137 s at load 5-7 (2 cores)
 }
 
