@@ -78,7 +78,7 @@ EXPECTED_PHASES = {
         "max", ("phi",), "E_{p_data(x)}[log q_φ(y=1|x)] + E_{p_θ(x|y=0)}[log q_φ(y=0|x)]"),
     ("aavae", "vae"): (
         "max", ("theta", "eta"),
-        "E_{p_θ₀(x)}[E_{q_η(z|x,y)q^r_φ(y|x)}[log p_θ(x|z,y)] − KL(q_η(z|x,y)q^r_φ(y|x) ‖ p(z|y)p(y))]"),
+        "2 · E_{p_θ₀(x)}[E_{q_η(z|x,y)q^r_φ(y|x)}[log p_θ(x|z,y)] − KL(q_η(z|x,y)q^r_φ(y|x) ‖ p(z|y)p(y))]"),
     # Hu et al. 2018 Eq. (3) (ADA, §3.1; the AAE with z in place of x, §3.2; the VAE/GAN, §3.4)
     ("ada", "classifier"): ("max", ("theta", "psi"), "E_{p_θ(x|y=1)}[log q_ψ(label|x)]"),
     ("ada", "discriminator"): ("max", ("phi",), "E_{p_θ(x|y)p(y)}[log q_φ(y|x)]"),

@@ -240,11 +240,10 @@ def _value_and_grads(loss):
             {"theta": params["theta"], "eta": params["eta"]}))
 
 
-def test_aavae_with_the_optimal_discriminator_is_half_the_vae():
+def test_aavae_with_the_optimal_discriminator_is_the_vae():
     """Eq. 17 with q_φ held at q_* for the current generator, every sum enumerated (float64), at
-    three random points: half the VAE loss and half its θ, η-gradients exactly (the paper's
-    Eq. 17, like its Lemma 2, omits the constant factor 2); values apart by
-    JSD(p_data ‖ p_θ0(x|y=0)) (the KL over y), computed in NumPy. A discriminator of ½
+    three random points: the VAE loss and its θ, η-gradients exactly; values apart by
+    2 JSD(p_data ‖ p_θ0(x|y=0)) (the KL over y), computed in NumPy. A discriminator of ½
     everywhere gives other gradients."""
     with jax.enable_x64(True):
         vae = _value_and_grads(compile(VAE_OBJECTIVE, _finite_bindings(_optimal_logit)))
@@ -254,22 +253,21 @@ def test_aavae_with_the_optimal_discriminator_is_half_the_vae():
         for seed in range(3):
             params = _finite_point(seed)
             (vae_value, vae_grads), (value, grads) = vae(params), adversarial(params)
-            np.testing.assert_allclose(float(value) - _jsd(params), 0.5 * float(vae_value), rtol=1e-10, atol=1e-10)
-            _close(jax.tree.map(lambda g: 2 * g, grads), vae_grads, 1e-10)
+            np.testing.assert_allclose(float(value) - 2 * _jsd(params), float(vae_value), rtol=1e-10, atol=1e-10)
+            _close(grads, vae_grads, 1e-10)
             other = halves(params)[1]
-            assert max(float(jnp.max(jnp.abs(2 * a - b)))
+            assert max(float(jnp.max(jnp.abs(a - b)))
                        for a, b in zip(jax.tree.leaves(other), jax.tree.leaves(vae_grads))) > 1e-3
 
 
-def test_aavae_declaration_is_the_papers_eq17():
-    """`algebra show aavae`'s VAE phase is Eq. 17 as Hu et al. print it: the lecture's Lemma 2
-    first line with q^r_* → q^r_φ and without its constant factor 2 (the paper omits it); the
-    discriminator phase is the GAN's."""
+def test_aavae_declaration_is_lemma2_with_the_trained_discriminator():
+    """`algebra show aavae`'s VAE phase is Lemma 2's first line (the lecture's, with its factor 2,
+    which Hu et al.'s Eq. 17 omits) with q^r_* → q^r_φ; the discriminator phase is the GAN's."""
     lemma2 = lemma2_as_written()[0]
     objective = AAVAE.phase("vae").objective
-    assert str(2 * objective) == str(lemma2).replace("q^r_*", "q^r_φ")
-    assert (2 * objective).latex() == lemma2.latex().replace(r"q^{r}_*", r"q^{r}_\phi")
-    assert str(objective) == ("E_{p_θ₀(x)}[E_{q_η(z|x,y)q^r_φ(y|x)}[log p_θ(x|z,y)] − "
+    assert str(objective) == str(lemma2).replace("q^r_*", "q^r_φ")
+    assert objective.latex() == lemma2.latex().replace(r"q^{r}_*", r"q^{r}_\phi")
+    assert str(objective) == ("2 · E_{p_θ₀(x)}[E_{q_η(z|x,y)q^r_φ(y|x)}[log p_θ(x|z,y)] − "
                               "KL(q_η(z|x,y)q^r_φ(y|x) ‖ p(z|y)p(y))]")
     assert str(AAVAE.phase("discriminator").objective) == (
         "E_{p_data(x)}[log q_φ(y=1|x)] + E_{p_θ(x|y=0)}[log q_φ(y=0|x)]")

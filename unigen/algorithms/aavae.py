@@ -3,18 +3,19 @@ the algebra beside its parent, :mod:`unigen.algorithms.vae`.
 
 Lemma 2 writes the VAE objective with a perfect, degenerate discriminator :math:`q_*(y \mid x)`
 (:func:`unigen.algebra.identities.lemma2_as_written`). The AAVAE replaces it by a trained one,
-:math:`q^r_*(y \mid x) \to q^r_\phi(y \mid x)`. The paper's Eq. 17 (phase ``"vae"``, in
-:math:`\theta, \eta`), as printed there:
+:math:`q^r_*(y \mid x) \to q^r_\phi(y \mid x)` (phase ``"vae"``, in :math:`\theta, \eta`):
 
 .. math::
-   \max_{\theta, \eta} \mathcal{L}^{aavae}_{\theta, \eta} = \mathbb{E}_{p_{\theta_0}(x)}\left[
+   \max_{\theta, \eta} \mathcal{L}^{aavae}_{\theta, \eta} = 2 \cdot \mathbb{E}_{p_{\theta_0}(x)}\left[
    \mathbb{E}_{q_\eta(z \mid x, y) q^{r}_\phi(y \mid x)}\left[\log p_\theta(x \mid z, y)\right]
    - \mathrm{KL}\left(q_\eta(z \mid x, y) q^{r}_\phi(y \mid x) \,\|\, p(z \mid y) p(y)\right)\right]
 
-It has no factor 2: the paper states Lemma 2 "omitting the constant scale factor 2" (the lecture
-prints Lemma 2 with it, ``2 · E_{p_θ₀(x)}[...]``), and Eq. 17 adapts that form. So Eq. 17 is
-Lemma 2's first line with :math:`q^r_* \to q^r_\phi`, divided by 2; with Adam the factor changes
-no step (Adam's update is invariant to a constant scale of the loss, up to its ε).
+The paper prints Eq. 17 without the factor 2, as it prints Lemma 2 "omitting the constant scale
+factor 2"; the lecture prints Lemma 2 with it (``2 · E_{p_θ₀(x)}[...]``), and unigen keeps the
+lecture's form so that ``algebra show aavae`` is ``algebra show`` of Lemma 2 with
+:math:`q^r_* \to q^r_\phi` and, at the optimal discriminator, the AAVAE's loss is the VAE's.
+The constant changes no Adam step (Adam's update is invariant to a constant scale of the loss,
+up to its ε).
 
 Here :math:`p_{\theta_0}(x) = \tfrac12 p_{data}(x) + \tfrac12 p_{\theta_0}(x \mid y=0)`: each
 real batch is paired with as many samples of the generator :math:`x \sim p_{\theta_0}(x \mid z)
@@ -27,17 +28,17 @@ p_\theta(x \mid z)`, :math:`q_\eta(z \mid x, y=0) = q_\eta(z \mid x)`; the data 
 :math:`q_\eta(z \mid x, y=1) = p(z \mid y=1)`):
 
 .. math::
-   \mathcal{L}^{aavae} = \mathbb{E}_{p_{\theta_0}(x)}\left[q^r_\phi(y=0 \mid x)\,
+   \mathcal{L}^{aavae} = 2\, \mathbb{E}_{p_{\theta_0}(x)}\left[q^r_\phi(y=0 \mid x)\,
    \mathcal{L}(\theta, \eta; x) - \mathrm{KL}\left(q^r_\phi(y \mid x) \,\|\, p(y)\right)\right]
-   + \mathbb{E}_{p_{\theta_0}(x)}\left[q^r_\phi(y=1 \mid x) \log p_{data}(x)\right],
+   + 2\, \mathbb{E}_{p_{\theta_0}(x)}\left[q^r_\phi(y=1 \mid x) \log p_{data}(x)\right],
 
 :math:`\mathcal{L}(\theta, \eta; x)` the ELBO of x. The last term is constant in θ and η and
 unknown (the data have no density); it is bound as 0 (``p_θ(x|z,y=1)`` an improper uniform),
 so the reported objective omits it. With the optimal discriminator for the current generator,
 :math:`q_\phi(y=1 \mid x) = p_{data}(x) / (p_{data}(x) + p_{\theta_0}(x \mid y=0))`, the first
-term is :math:`\tfrac12 \mathbb{E}_{p_{data}}[\mathcal{L}(\theta, \eta; x)]`, half the VAE
-objective, and the second :math:`-\mathrm{JSD}(p_{data} \,\|\, p_{\theta_0}(x \mid y=0))`,
-constant in θ and η: the AAVAE then takes half the VAE's gradient exactly
+term is :math:`\mathbb{E}_{p_{data}}[\mathcal{L}(\theta, \eta; x)]`, the VAE objective, and the
+second :math:`-2\,\mathrm{JSD}(p_{data} \,\|\, p_{\theta_0}(x \mid y=0))`, constant in θ and η:
+the AAVAE then takes the VAE's gradient exactly
 (``tests/test_transfers.py`` checks both by exact enumeration). The KL of the product is
 estimated with the draws of z (Monte Carlo).
 
@@ -86,9 +87,9 @@ decoder = dist("p", over="x", given="z,y", params="theta")            # p_θ(x|z
 prior = dist("p", over="z", given="y")                                # p(z|y)
 weighted_inference = inference * reversed_discriminator                # q_η(z|x,y) q^r_φ(y|x)
 
-OBJECTIVE = E(mixture0, E(weighted_inference, log(decoder)) - KL(weighted_inference, prior * p_y))
-"""Eq. 17 as the paper prints it: Lemma 2's first line with q^r_* replaced by the trained q^r_φ,
-without Lemma 2's constant factor 2 (the paper omits it), maximized in θ, η."""
+OBJECTIVE = 2 * E(mixture0, E(weighted_inference, log(decoder)) - KL(weighted_inference, prior * p_y))
+"""Eq. 17: Lemma 2's first line (the lecture's form, with its factor 2; the paper omits it) with
+q^r_* replaced by the trained q^r_φ, maximized in θ, η."""
 
 DECLARATION = Declaration(
     name="aavae",
