@@ -13,6 +13,8 @@ missing or older than the notebook or the ``unigen`` sources.
 """
 
 import json
+import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -32,14 +34,17 @@ NOTEBOOKS = [
 ]
 """Every notebook the suite executes; a notebook missing here fails the coverage test."""
 
-BUDGET_SECONDS = {
-    "00_quickstart.ipynb": 180,  # about 20 s on 2 CPU cores; the budget allows a busy machine
-    "01_belief_nets_and_wake_sleep.ipynb": 180,  # about 75 s on 2 busy CPU cores
-    "02_objective_algebra.ipynb": 180,  # about 35-50 s on 2 busy CPU cores
-    "03_gans_and_the_unified_view.ipynb": 180,  # about 50 s on 2 busy CPU cores
-    "04_gradient_estimators.ipynb": 180,  # about 30 s on 2 CPU cores
-    "05_transferring_techniques.ipynb": 180,  # 81 s at load 2-5, 137 s at load 5-7 (2 cores)
-}
+CPU_BUDGET_SECONDS = 90
+"""Issue 11's target, "runs in <= 90 s on 2 CPU cores", checked on the kernel's CPU time (user + sys
+of the kernel process and its threads): unlike the wall clock it barely depends on what else the
+machine runs. The notebooks are small models whose time goes to compiling (one XLA compile per
+trainer, per jitted function and per new shape of an eager operation), which runs on one core, so
+on a quiet 2-core machine the wall time is about the CPU time. Measured at load average 5-26 (so
+with CPU time itself inflated by the contention): 00 14 s, 01 65 s, 02 51 s, 03 63 s, 04 67 s, 05
+82 s of CPU, taking 35-282 s of wall."""
+
+WALL_LIMIT_SECONDS = 900
+"""Only a guard against a hung kernel: on a shared machine the wall time is the load times the CPU time."""
 
 KERNEL_NAME = "unigen-test-python"
 BACKEND = "module://matplotlib_inline.backend_inline"
@@ -51,7 +56,6 @@ def test_every_notebook_is_listed():
     gone = sorted(set(NOTEBOOKS) - set(found))
     assert not missing, f"notebooks not run by the tests; add them to NOTEBOOKS: {missing}"
     assert not gone, f"NOTEBOOKS lists files that do not exist in {NOTEBOOKS_DIR}: {gone}"
-    assert set(BUDGET_SECONDS) == set(NOTEBOOKS), "every notebook needs a time budget"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -81,17 +85,22 @@ def kernel_dir(tmp_path_factory):
     return directory
 
 
-def _execute(notebook, kernel_dir: Path, cwd: Path):
-    """Runs ``notebook`` in place in a fresh kernel from ``kernel_dir``; shuts the kernel down."""
+def _execute(notebook, kernel_dir: Path, cwd: Path) -> float:
+    """Runs ``notebook`` in place in a fresh kernel from ``kernel_dir``, shuts the kernel down and
+    returns the kernel's CPU time (user + sys, seconds): the children of this process reaped
+    meanwhile, which is the kernel alone, as the tests run one at a time."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
 
     specs = KernelSpecManager(kernel_dirs=[str(kernel_dir)], ensure_native_kernel=False)
     manager = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
-    client = NotebookClient(notebook, km=manager, timeout=600, resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(notebook, km=manager, timeout=WALL_LIMIT_SECONDS,
+                            resources={"metadata": {"path": str(cwd)}})
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     client.execute(cleanup_kc=True)  # we own the manager: have nbclient shut the kernel down
-    return notebook
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _text(cell) -> str:
@@ -125,8 +134,8 @@ def test_notebook_executes(name, kernel_dir):
     import nbformat
 
     notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
-    began = time.perf_counter()
-    _execute(notebook, kernel_dir, NOTEBOOKS_DIR)  # a failing cell raises CellExecutionError
+    began, load = time.perf_counter(), os.getloadavg()[0]
+    cpu = _execute(notebook, kernel_dir, NOTEBOOKS_DIR)  # a failing cell raises CellExecutionError
     seconds = time.perf_counter() - began
     errors = [output for cell in notebook.cells if cell.cell_type == "code"
               for output in cell.outputs if output.output_type == "error"]
@@ -135,8 +144,10 @@ def test_notebook_executes(name, kernel_dir):
     partial = EXECUTED_DIR / f".{name}.partial"
     nbformat.write(notebook, partial)
     partial.replace(EXECUTED_DIR / name)  # atomic: the docs build never reads a half-written copy
-    print(f"{name}: executed in {seconds:.1f} s")
-    assert seconds < BUDGET_SECONDS[name], f"{name} took {seconds:.0f} s, budget {BUDGET_SECONDS[name]} s"
+    print(f"{name}: {cpu:.1f} s of kernel CPU, {seconds:.1f} s wall, load average {load:.1f} at the start")
+    assert cpu > 0, "the kernel's CPU time was not measured"  # a kernel not reaped by this process
+    assert cpu <= CPU_BUDGET_SECONDS, (
+        f"{name}: kernel CPU time {cpu:.0f} s, expected <= {CPU_BUDGET_SECONDS} s ({seconds:.0f} s wall)")
     stderr = "".join(output.text for cell in notebook.cells if cell.cell_type == "code"
                      for output in cell.outputs if output.output_type == "stream" and output.name == "stderr")
     for noise in ("TqdmWarning", "IProgress not found"):  # tqdm.auto without ipywidgets
