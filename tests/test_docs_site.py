@@ -5,12 +5,15 @@ Build the site first (README, "Documentation"); without a build these tests skip
 a missing site, browser or Playwright fails them instead. Chromium is Debian's ``chromium``
 (``CHROMIUM=PATH`` for another), driven by Playwright without a browser download of its own.
 
-Each page is loaded with every request that is not ``file://`` refused and recorded, then
-checked: MathJax has typeset every math element (no ``mjx-merror``, no raw ``$$``, ``\\(`` or
-``\\[`` left in the text outside code), every image has loaded, and the console shows no error.
+Each page (the index, the lecture map, one API page and every notebook) is loaded with every
+request that is not ``file://`` refused and recorded, then checked: MathJax has typeset every
+math element (no ``mjx-merror``, no raw ``$$``, ``\\(`` or ``\\[`` left in the text outside code),
+every image has loaded (on a notebook's page at least as many as its executed copy has figures),
+and the console shows no error.
 Full-page screenshots go to ``docs/_build/screenshots/`` to look at.
 """
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -27,8 +30,31 @@ PAGES = {
     "index.html": (0, 0),
     "lecture_map.html": (40, 0),
     "api/generated/algebra.html": (20, 0),
-    "notebooks/00_quickstart.html": (8, 4),  # data, ELBO curve, samples, reconstructions
 }
+# Every notebook's page: at least this many typeset formulas, and at least as many images as the
+# executed copy the site was built from has figures (each image output must load on the page).
+NOTEBOOK_MATH = {  # about a third of the $...$ and $$...$$ spans in each notebook's Markdown
+    "00_quickstart": 8,
+    "01_belief_nets_and_wake_sleep": 25,
+    "02_objective_algebra": 40,
+    "03_gans_and_the_unified_view": 20,
+    "04_gradient_estimators": 15,
+    "05_transferring_techniques": 15,
+}
+EXECUTED = ROOT / "docs" / "_build" / "executed"
+
+
+def _figures(stem: str) -> int:
+    """The image outputs of the executed copy of notebook ``stem`` (0 when there is none)."""
+    copy = EXECUTED / f"{stem}.ipynb"
+    if not copy.is_file():
+        return 0
+    notebook = json.loads(copy.read_text(encoding="utf-8"))
+    return sum(1 for cell in notebook["cells"] if cell["cell_type"] == "code"
+               for output in cell.get("outputs", []) if "image/png" in output.get("data", {}))
+
+
+PAGES.update({f"notebooks/{stem}.html": (least, None) for stem, least in NOTEBOOK_MATH.items()})
 
 _INSPECT = r"""
 async () => {
@@ -89,6 +115,8 @@ def browser():
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_page_renders_offline(browser, name):
     least_math, least_images = PAGES[name]
+    if least_images is None:  # a notebook page: every figure of its executed copy
+        least_images = _figures(Path(name).stem)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     console, outside = [], []
     page.on("console", lambda message: message.type == "error" and console.append(message.text))
@@ -117,3 +145,8 @@ def test_page_renders_offline(browser, name):
     assert not found["raw"], f"{name}: raw TeX delimiters in the text: {found['raw'][:3]}"
     assert found["images"] >= least_images, f"{name}: {found['images']} images, expected ≥ {least_images}"
     assert not found["broken"], f"{name}: images that did not load: {found['broken'][:5]}"
+
+
+def test_every_notebook_page_is_checked():
+    found = sorted(path.stem for path in (ROOT / "notebooks").glob("*.ipynb"))
+    assert found == sorted(NOTEBOOK_MATH), f"notebooks without a page check in NOTEBOOK_MATH: {found}"
