@@ -46,3 +46,32 @@ def test_an_interrupt_before_training_is_one_line_and_exit_130(monkeypatch, caps
     assert cli.main(["train", "vae", "--out", str(tmp_path / "new")]) == 130
     err = capsys.readouterr().err
     assert err == "unigen: interrupted by SIGINT (rerun a train command with --resume to continue)\n"
+
+
+START = ("import unigen.__main__ as start; print('started', flush=True); start.run()")
+"""What the console script ``unigen`` does (import :mod:`unigen.__main__`, call its ``run``), with a
+line on stdout once the import has installed the signal handlers: the moments below count from there,
+not from the interpreter's own start-up (before it, a signal is Python's to handle)."""
+
+
+@pytest.mark.parametrize("signal_name, delays, status", [
+    ("SIGINT", (0.0, 0.02, 0.05, 0.1, 0.2, 0.4), 130),
+    ("SIGTERM", (0.0, 0.1), 143),
+])
+def test_a_signal_while_the_command_imports_is_one_line_and_its_exit_status(signal_name, delays, status, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    for delay in delays:
+        out = tmp_path / f"run-{delay}"
+        command = [sys.executable, "-c", START, "train", "vae", "--steps", "2", "--batch-size", "50", "--hidden", "8",
+                   "--latent-dim", "2", "--eval-k", "2", "--no-progress", "--out", str(out)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout.readline() == "started\n"
+        time.sleep(delay)
+        process.send_signal(getattr(signal, signal_name))
+        _, err = process.communicate(timeout=300)
+        assert (process.returncode, len(err.splitlines())) == (status, 1), (delay, err)
+        assert err.startswith("unigen: interrupted") and signal_name in err and "Traceback" not in err, (delay, err)
+        assert not out.exists(), delay  # nothing written
