@@ -75,3 +75,37 @@ def test_a_signal_while_the_command_imports_is_one_line_and_its_exit_status(sign
         assert (process.returncode, len(err.splitlines())) == (status, 1), (delay, err)
         assert err.startswith("unigen: interrupted") and signal_name in err and "Traceback" not in err, (delay, err)
         assert not out.exists(), delay  # nothing written
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs (root may mount one; a read-only directory would not stop root from writing)."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root, or no mount permission)")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_error_line_naming_the_step_and_keeps_the_last_complete_checkpoint(small_disk, capsys):
+    """A VAE with 400 hidden units (~0.5 MB a checkpoint) on a 2 MB disk: steps 10, 20 and 30 fit, the
+    save of 40 does not. Exit 2, the last line names the step directory and step 30, no half-written
+    save is left, and --resume goes on from 30 (and meets the full disk again at 40)."""
+    from unigen.training import rundir
+
+    out = small_disk / "run"
+    command = ["train", "vae", "--steps", "60", "--batch-size", "50", "--hidden", "400", "--latent-dim", "2",
+               "--eval-k", "2", "--checkpoint-every", "10", "--steps-per-call", "5", "--no-progress", "--out", str(out)]
+    for resume in ([], ["--resume"]):
+        assert cli.main(command + resume) == 2
+        last = capsys.readouterr().err.splitlines()[-1]
+        assert last.startswith(f"unigen: error: {out}/checkpoints/40: cannot be written (No space left on device)")
+        assert last.endswith("the last good checkpoint is step 30"), last
+        assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["10", "20", "30"]
+        assert rundir.complete_checkpoint(out) == 30

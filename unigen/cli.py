@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import math
 import os
 import signal
@@ -423,6 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import jax  # noqa: F401 - the slow import first: a Ctrl-C during it is taken right after
         _READY.append(True)
+        # orbax logs a failed write (a full disk) from its threads with tracebacks; the command
+        # reports it in one line instead
+        logging.getLogger("absl").setLevel(logging.CRITICAL)
         interrupted_before_training()
         if args is None:
             _print_json(train(parse_train(argv[1:])))
@@ -476,6 +480,7 @@ def run(noted: Sequence[int] = ()) -> None:
     if code:
         sys.stdout.flush()
         sys.stderr.flush()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # what a dying writer thread would still print
         os._exit(code)
     sys.exit(code)
 
