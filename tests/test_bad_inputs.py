@@ -66,6 +66,8 @@ CLI_CASES = [
     ("lr-nan", "train vae --lr nan", "nan"),
     ("optimizer-unknown", "train vae --optimizer rmsprop", "'rmsprop'"),
     ("b1-outside", "train vae --b1 1.5", "1.5"),
+    ("seed-huge", "train vae --seed 99999999999999999999", "--seed: expected an integer from 0 to 9223372036854775807"),
+    ("seed-negative", "train vae --seed -1", "--seed: expected an integer from 0 to"),
     ("latent-float", "train vae --latent-dim 1e11", "--latent-dim: expected an integer, got '1e11'"),
     ("latent-zero", "train vae --latent-dim 0", "--latent-dim: expected a positive integer, got 0"),
     ("latent-huge", "train vae --latent-dim 100000000000", "--latent-dim 100000000000"),

@@ -46,6 +46,8 @@ COMMON_SAME_ON_RESUME = ("algorithm", "data", "data_dir", "binarize", "batch_siz
 option of the recipe whose :attr:`~unigen.recipes.Option.same_on_resume` is set."""
 COMMON_RESUME_DEFAULTS = {"precision": "float32"}
 """For common settings added after runs were made, the value those runs had."""
+MAX_SEED = 2**63 - 1
+"""The largest seed: JAX's ``random.key`` takes a signed 64-bit integer, the batches a non-negative one."""
 RUN_OPTIONS = ("command", "resume", "no_progress", "coordinator", "num_processes", "process_id", "heartbeat_timeout")
 """Options of the invocation, not of the run: not stored in ``config.json``."""
 
@@ -565,6 +567,8 @@ def _read_options(found: recipes.Recipe, options: dict[str, Any]) -> dict[str, A
     for name in ("batch_size", "steps_per_call", "checkpoint_every", "steps"):
         if config.get(name) is not None and config[name] < 1:
             raise ConfigError(f"--{name.replace('_', '-')}: expected a positive integer, got {config[name]}")
+    if not 0 <= config["seed"] <= MAX_SEED:
+        raise ConfigError(f"--seed: expected an integer from 0 to {MAX_SEED}, got {config['seed']}")
     if config.get("epochs") is not None and not (math.isfinite(config["epochs"]) and config["epochs"] > 0):
         raise ConfigError(f"--epochs: expected a positive number, got {config['epochs']}")
     config.update(found.read(options))
