@@ -66,6 +66,8 @@ CLI_CASES = [
     ("lr-nan", "train vae --lr nan", "nan"),
     ("optimizer-unknown", "train vae --optimizer rmsprop", "'rmsprop'"),
     ("b1-outside", "train vae --b1 1.5", "1.5"),
+    ("seed-huge", "train vae --seed 99999999999999999999", "--seed: expected an integer from 0 to 9223372036854775807"),
+    ("seed-negative", "train vae --seed -1", "--seed: expected an integer from 0 to"),
     ("latent-float", "train vae --latent-dim 1e11", "--latent-dim: expected an integer, got '1e11'"),
     ("latent-zero", "train vae --latent-dim 0", "--latent-dim: expected a positive integer, got 0"),
     ("latent-huge", "train vae --latent-dim 100000000000", "--latent-dim 100000000000"),
@@ -175,6 +177,7 @@ def test_a_bad_command_is_one_line_exit_2_and_writes_nothing(work, name, argv, e
 
 
 X = (np.random.default_rng(0).uniform(size=(20, 4)) > 0.5).astype(np.float32)
+ONES = int(np.count_nonzero(X))  # 2 * X and -X are out of [0, 1] exactly there
 
 
 def _vae():
@@ -201,7 +204,7 @@ def _step_with_other_params():
     trainer.step(state._replace(params={"theta": state.params["theta"]}), {"x": X})
 
 
-def _is_nll(k):
+def _is_nll(k, x=X):
     import jax
 
     from unigen.algorithms.vae import init_params
@@ -209,7 +212,7 @@ def _is_nll(k):
     from unigen.models.vae import vae_model
 
     model = vae_model(4, 2, hidden=(8,))
-    return is_nll(model, init_params(model, jax.random.key(0)), X, jax.random.key(1), k=k)
+    return is_nll(model, init_params(model, jax.random.key(0)), x, jax.random.key(1), k=k)
 
 
 def _make_optimizer(*arguments, **options):
@@ -247,6 +250,7 @@ API_CASES = [
     ("learning-rate-nan", lambda: _make_optimizer("adam", float("nan")), ConfigError, "learning_rate"),
     ("vae-latent-string", lambda: _vae_model(4, "2"), ConfigError, "latent_dim"),
     ("is-nll-k-zero", lambda: _is_nll(0), ConfigError, "k: expected a positive int"),
+    ("is-nll-bernoulli-2", lambda: _is_nll(1, 2 * X), DataError, f"x: {ONES} value(s) outside [0, 1]"),
 ]
 
 
@@ -290,3 +294,46 @@ def test_printed_json_is_valid_with_null_for_a_non_finite_number(monkeypatch, ca
     out = capsys.readouterr().out
     assert "NaN" not in out and "Infinity" not in out
     assert json.loads(out) == {"is_nll": None, "elbo": [None, 1.5]}
+
+
+# --- Every recipe with a Bernoulli likelihood refuses data outside [0, 1], from the registry -----
+
+def _bernoulli_recipes() -> list[str]:
+    """The recipes that offer ``--likelihood`` (bernoulli on binary data): a new one is covered too."""
+    from unigen import recipes
+
+    return [name for name in recipes.names() if any(o.name == "likelihood" for o in recipes.recipe(name).options)]
+
+
+@pytest.mark.parametrize("name", __import__("unigen.recipes", fromlist=["names"]).names())
+def test_every_recipe_with_a_bernoulli_likelihood_refuses_data_outside_0_1_in_the_python_api(name, tmp_path):
+    """``Algorithm.bernoulli`` names ``x`` exactly for the recipes with a Bernoulli likelihood, and
+    ``fit`` refuses their batches with values 2 or -1 (at the ONES places X has a 1) as bad data."""
+    from unigen import recipes
+
+    found = recipes.recipe(name)
+    config = {"algorithm": name, **found.read({}), "data_dim": 4, "image_shape": None, "likelihood": "bernoulli",
+              "code_values": 3, "latent_dim": 2, "hidden": (4,), "layers": (3,)}
+    _, algorithm = found.build(config)
+    bernoulli = name in _bernoulli_recipes()
+    assert algorithm.bernoulli == (("x",) if bernoulli else ()), name
+    if not bernoulli:
+        return
+    for bad, first in ((2 * X, "2"), (-X, "-1")):
+        with pytest.raises(DataError) as raised:
+            _fit([{"x": bad}], algorithm=algorithm, out_dir=None)
+        assert f"has {ONES} value(s) outside [0, 1] (the first {first} at index" in str(raised.value), name
+
+
+@pytest.mark.parametrize("name", _bernoulli_recipes())
+def test_every_recipe_with_a_bernoulli_likelihood_refuses_data_outside_0_1_on_the_command_line(
+        name, tmp_path, monkeypatch, capsys):
+    bad = data.from_array(np.concatenate([X, 2 * X]))  # ONES values 2 (from_array checks no range)
+    monkeypatch.setattr(cli, "_dataset", lambda config, split, data_dir=None: bad)
+    out = tmp_path / "run"
+    status = cli.main(["train", name, "--likelihood", "bernoulli", "--steps", "1", "--batch-size", "10",
+                       "--no-progress", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"{ONES} value(s) outside [0, 1]" in err and "for a Bernoulli likelihood" in err, err
+    assert not out.exists()

@@ -46,3 +46,66 @@ def test_an_interrupt_before_training_is_one_line_and_exit_130(monkeypatch, caps
     assert cli.main(["train", "vae", "--out", str(tmp_path / "new")]) == 130
     err = capsys.readouterr().err
     assert err == "unigen: interrupted by SIGINT (rerun a train command with --resume to continue)\n"
+
+
+START = ("import unigen.__main__ as start; print('started', flush=True); start.run()")
+"""What the console script ``unigen`` does (import :mod:`unigen.__main__`, call its ``run``), with a
+line on stdout once the import has installed the signal handlers: the moments below count from there,
+not from the interpreter's own start-up (before it, a signal is Python's to handle)."""
+
+
+@pytest.mark.parametrize("signal_name, delays, status", [
+    ("SIGINT", (0.0, 0.02, 0.05, 0.1, 0.2, 0.4), 130),
+    ("SIGTERM", (0.0, 0.1), 143),
+])
+def test_a_signal_while_the_command_imports_is_one_line_and_its_exit_status(signal_name, delays, status, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    for delay in delays:
+        out = tmp_path / f"run-{delay}"
+        command = [sys.executable, "-c", START, "train", "vae", "--steps", "2", "--batch-size", "50", "--hidden", "8",
+                   "--latent-dim", "2", "--eval-k", "2", "--no-progress", "--out", str(out)]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout.readline() == "started\n"
+        time.sleep(delay)
+        process.send_signal(getattr(signal, signal_name))
+        _, err = process.communicate(timeout=300)
+        assert (process.returncode, len(err.splitlines())) == (status, 1), (delay, err)
+        assert err.startswith("unigen: interrupted") and signal_name in err and "Traceback" not in err, (delay, err)
+        assert not out.exists(), delay  # nothing written
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs (root may mount one; a read-only directory would not stop root from writing)."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root, or no mount permission)")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_error_line_naming_the_step_and_keeps_the_last_complete_checkpoint(small_disk, capsys):
+    """A VAE with 400 hidden units (~0.5 MB a checkpoint) on a 2 MB disk: steps 10, 20 and 30 fit, the
+    save of 40 does not. Exit 2, the last line names the step directory and step 30, no half-written
+    save is left, and --resume goes on from 30 (and meets the full disk again at 40)."""
+    from unigen.training import rundir
+
+    out = small_disk / "run"
+    command = ["train", "vae", "--steps", "60", "--batch-size", "50", "--hidden", "400", "--latent-dim", "2",
+               "--eval-k", "2", "--checkpoint-every", "10", "--steps-per-call", "5", "--no-progress", "--out", str(out)]
+    for resume in ([], ["--resume"]):
+        assert cli.main(command + resume) == 2
+        last = capsys.readouterr().err.splitlines()[-1]
+        assert last.startswith(f"unigen: error: {out}/checkpoints/40: cannot be written (No space left on device)")
+        assert last.endswith("the last good checkpoint is step 30"), last
+        assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["10", "20", "30"]
+        assert rundir.complete_checkpoint(out) == 30

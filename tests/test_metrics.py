@@ -60,9 +60,11 @@ def test_is_nll_is_exact_at_the_exact_posterior(key, case):
 def test_is_nll_streams_a_large_k_in_blocks_and_stays_exact_at_the_exact_posterior(key, case, monkeypatch):
     """Above LARGE_K draws the weights come in blocks with a running logsumexp; at the exact
     posterior every weight is p(x), so the estimate is exact only if the last, partial block's
-    extra draws are left out (k=50 in blocks of 16: 16+16+16+2)."""
+    extra draws are left out (k=50 in blocks of 16: 16+16+16+2), in two compiled calls of at most
+    3 blocks (between them the process takes signals)."""
     theta, x, nll = case
     monkeypatch.setattr(metrics, "LARGE_K", 16)
+    monkeypatch.setattr(metrics, "BLOCKS_PER_CALL", 3)
     got = metrics.is_nll(LINEAR, as_params(theta, posterior_eta(theta)), x, key, k=50, sample_batch_size=8)
     np.testing.assert_allclose(got, nll, rtol=1e-5)
 

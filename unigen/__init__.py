@@ -4,7 +4,7 @@ The protocols of :mod:`unigen.core` are imported when first used, so that ``impo
 (and the command line's start, where Ctrl-C must stay a one-line exit) does not import JAX.
 """
 
-from typing import Any
+from __future__ import annotations
 
 from unigen.errors import CheckpointError, ConfigError, DataError, TrainingDiverged, UnigenError
 
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 _FROM_CORE = ("Algorithm", "Inference", "Joint", "Model", "Phase")
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _FROM_CORE:
         from unigen import core
 

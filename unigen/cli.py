@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import math
 import os
 import signal
@@ -45,6 +46,8 @@ COMMON_SAME_ON_RESUME = ("algorithm", "data", "data_dir", "binarize", "train_fra
 option of the recipe whose :attr:`~unigen.recipes.Option.same_on_resume` is set."""
 COMMON_RESUME_DEFAULTS = {"precision": "float32", "train_fraction": 1.0}
 """For common settings added after runs were made, the value those runs had."""
+MAX_SEED = 2**63 - 1
+"""The largest seed: JAX's ``random.key`` takes a signed 64-bit integer, the batches a non-negative one."""
 RUN_OPTIONS = ("command", "resume", "no_progress", "coordinator", "num_processes", "process_id", "heartbeat_timeout")
 """Options of the invocation, not of the run: not stored in ``config.json``."""
 
@@ -426,6 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import jax  # noqa: F401 - the slow import first: a Ctrl-C during it is taken right after
         _READY.append(True)
+        # orbax logs a failed write (a full disk) from its threads with tracebacks; the command
+        # reports it in one line instead
+        logging.getLogger("absl").setLevel(logging.CRITICAL)
         interrupted_before_training()
         if args is None:
             _print_json(train(parse_train(argv[1:])))
@@ -453,49 +459,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run() -> None:
-    """The console entry point: ``sys.exit(main())``, but an error exit skips finalization.
+def run(noted: Sequence[int] = ()) -> None:
+    """The command (:mod:`unigen.__main__` calls it): ``sys.exit(main())``, but an error exit skips
+    finalization. ``noted``: the signals received while the command was importing itself; the
+    first one ends it at once, in one line (exit 130 for SIGINT, 143 for SIGTERM).
 
     After a failed checkpoint read, tensorstore completes futures on the event loop orbax has
     already closed, and at interpreter shutdown each prints "RuntimeError: Event loop is closed"
     with a traceback: noise after a one-line error. On an error exit everything the command
     wrote is already closed, so the process ends at once after flushing its output.
     """
-    signal.signal(signal.SIGTERM, _terminated)  # until fit takes SIGTERM at a step boundary
+    signal.signal(signal.SIGTERM, _interrupted)  # until fit takes SIGTERM at a step boundary
     signal.signal(signal.SIGINT, _interrupted)  # until fit takes SIGINT at a step boundary
     try:
+        if noted:  # (taken after the handlers above, so that none arriving in between is lost)
+            _RECEIVED[:0] = noted
+            interrupted_before_training()
         code = main()
+    except RunInterrupted as error:  # SIGTERM outside main
+        print(f"unigen: interrupted: {error}", file=sys.stderr)
+        code = error.exit_status
     except KeyboardInterrupt:  # an interrupt outside main's handlers (while it prints, returns)
         print("unigen: interrupted by SIGINT", file=sys.stderr)
         code = 130
     if code:
         sys.stdout.flush()
         sys.stderr.flush()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # what a dying writer thread would still print
         os._exit(code)
     sys.exit(code)
 
 
 _RECEIVED: list[int] = []
-"""SIGINTs received by :func:`run`'s handler (before training takes its own)."""
+"""SIGINTs and SIGTERMs received by :func:`run`'s handler (before training takes its own)."""
 _READY: list[bool] = []
-"""Set once JAX is imported: until then a SIGINT is only noted (raised inside an import, it would
+"""Set once JAX is imported: until then a signal is only noted (raised inside an import, it would
 be printed with a traceback, or dropped inside a garbage-collection callback) and taken after."""
+_BEFORE_TRAINING = "SIGTERM before training started or after it ended; nothing more saved"
 
 
 def _interrupted(number: int, frame: Any) -> None:
     _RECEIVED.append(number)
     if _READY:
-        raise KeyboardInterrupt
+        interrupted_before_training()
 
 
 def interrupted_before_training() -> None:
-    """Raises KeyboardInterrupt if :func:`run`'s handler noted a SIGINT."""
+    """Raises KeyboardInterrupt (for SIGINT) or RunInterrupted (SIGTERM, exit status 143) if
+    :func:`run`'s handler noted a signal."""
     if _RECEIVED:
-        raise KeyboardInterrupt
-
-
-def _terminated(number: int, frame: Any) -> None:
-    raise RunInterrupted(number, "SIGTERM before training started or after it ended; nothing more saved")
+        raise KeyboardInterrupt if _RECEIVED[0] == signal.SIGINT else RunInterrupted(_RECEIVED[0], _BEFORE_TRAINING)
 
 
 # --- output: JSON and files --------------------------------------------------------------------
@@ -560,6 +573,8 @@ def _read_options(found: recipes.Recipe, options: dict[str, Any]) -> dict[str, A
     fraction = config.get("train_fraction", 1.0)
     if not (math.isfinite(fraction) and 0 < fraction <= 1):
         raise ConfigError(f"--train-fraction: expected a number in (0, 1], got {fraction}")
+    if not 0 <= config["seed"] <= MAX_SEED:
+        raise ConfigError(f"--seed: expected an integer from 0 to {MAX_SEED}, got {config['seed']}")
     if config.get("epochs") is not None and not (math.isfinite(config["epochs"]) and config["epochs"] > 0):
         raise ConfigError(f"--epochs: expected a positive number, got {config['epochs']}")
     config.update(found.read(options))
@@ -834,5 +849,5 @@ def _write_samples(found: recipes.Recipe, model, params, config, dataset, path: 
         viz.save_mode_scatter(drawn, dataset.centres, path, sigma=dataset.sigma)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m unigen.cli; `python -m unigen` also notes signals while importing
     run()

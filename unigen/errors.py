@@ -39,8 +39,16 @@ class StorageError(UnigenError, OSError):
 
     @classmethod
     def of(cls, path: object, error: Exception) -> "StorageError":
-        """The one-line error for ``error`` met while writing ``path``."""
-        why = getattr(error, "strerror", None) or f"{type(error).__name__}: {str(error)[:200]}"
+        """The one-line error for ``error`` met while writing ``path``: its ``strerror``, or the
+        system's words for a full or read-only disk found in its message (orbax and tensorstore
+        wrap them in long ``ValueError`` texts), or the start of its message."""
+        import errno
+        import os
+
+        text = str(error)
+        said = [os.strerror(number) for number in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOTDIR)
+                if os.strerror(number) in text]
+        why = getattr(error, "strerror", None) or (said[0] if said else f"{type(error).__name__}: {text[:200]}")
         return cls(f"{path}: cannot be written ({why}); expected a writable directory with free space")
 
 

@@ -37,8 +37,10 @@ from tqdm import tqdm
 from unigen.algorithms.iwae import iwae_bound, log_importance_weights
 from unigen.algorithms.vae import check_options, elbo
 from unigen.core import Params, PRNGKey
+from unigen.data import check_array
 from unigen.errors import ConfigError, DataError, describe
 from unigen.models.vae import VAEModel, positive_int
+from unigen.models.values import bernoulli_entries
 
 __all__ = ["is_nll", "test_elbo"]
 
@@ -72,7 +74,7 @@ def is_nll(
       x: ``[N, D]`` examples.
       key: the PRNG key; example n uses ``jax.random.split(key, N)[n]``.
       k: importance samples per example (1000 is the usual benchmark; 5000 in the IWAE paper).
-      batch_size: examples per jit-compiled call.
+      batch_size: examples per jit-compiled call (one when ``k`` is above :data:`LARGE_K`).
       sample_batch_size: importance samples computed at once for each example.
       groups: the names of the joint's and the inference model's groups in ``params``:
         ``("theta", "eta")`` for a VAE, ``("theta", "lambda")`` after wake-sleep,
@@ -84,7 +86,8 @@ def is_nll(
     Raises:
       ConfigError: ``k``, ``batch_size`` or ``sample_batch_size`` is not a positive int, or
         ``groups`` does not name two groups of ``params``.
-      DataError: ``x`` is not a non-empty ``[N, model.data_dim]`` array of finite numbers.
+      DataError: ``x`` is not a non-empty ``[N, model.data_dim]`` array of finite numbers, or, for a
+        model with a Bernoulli likelihood, has values outside [0, 1].
     """
     k = positive_int("k", k)
     if k > MAX_K:
@@ -92,13 +95,14 @@ def is_nll(
     batch_size = positive_int("batch_size", batch_size)
     sample_batch_size = positive_int("sample_batch_size", sample_batch_size)
     params = _select_groups(params, groups)
-    x = _examples(x, model.data_dim)
+    x = _examples(x, model)
+    streamed = k > LARGE_K  # one example at a time (no padded copies of one), a block per call
     log_p = _map_examples(
-        partial(_log_likelihood_chunk, model, k=k, sample_batch_size=sample_batch_size),
+        partial(_streamed_chunk if streamed else _log_likelihood_chunk, model, k=k, sample_batch_size=sample_batch_size),
         params,
         x,
         key,
-        batch_size,
+        1 if streamed else batch_size,
     )
     return -float(np.mean(log_p, dtype=np.float64))
 
@@ -133,7 +137,7 @@ def test_elbo(
     """
     batch_size = positive_int("batch_size", batch_size)
     n_samples = check_options(kl, n_samples)
-    x = _examples(x, model.data_dim)
+    x = _examples(x, model)
     values = _map_examples(
         partial(_elbo_chunk, model, kl=kl, n_samples=n_samples), params, x, key, batch_size
     )
@@ -153,36 +157,52 @@ def _log_likelihood_chunk(
     k: int,
     sample_batch_size: int,
 ) -> jax.Array:
-    if k <= LARGE_K:
-        return jax.vmap(
-            lambda key, x_n: iwae_bound(model, params, key, x_n, k, batch_size=sample_batch_size)
-        )(keys, x)
     return jax.vmap(
-        lambda key, x_n: _streamed_bound(model, params, key, x_n, k, sample_batch_size)
+        lambda key, x_n: iwae_bound(model, params, key, x_n, k, batch_size=sample_batch_size)
     )(keys, x)
 
 
 LARGE_K = 1 << 16
 """Above this many importance samples, :func:`is_nll` streams them ``LARGE_K`` at a time."""
+BLOCKS_PER_CALL = 1
+"""Blocks of ``LARGE_K`` draws of one example per compiled call when streaming: between two calls
+the process takes a signal (SIGINT, SIGTERM), which a long compiled call would hold back."""
 
 
-def _streamed_bound(
-    model: VAEModel, params: Params, key: PRNGKey, x: jax.Array, k: int, sample_batch_size: int
+def _streamed_chunk(
+    model: VAEModel, params: Params, keys: jax.Array, x: jax.Array, *, k: int, sample_batch_size: int
 ) -> jax.Array:
-    """:func:`~unigen.algorithms.iwae.iwae_bound` for ``k > LARGE_K``, in memory independent of k:
-    block c of ``LARGE_K`` draws uses ``fold_in(key, c)``, and a running logsumexp adds them up."""
+    """:func:`~unigen.algorithms.iwae.iwae_bound` of each example for ``k > LARGE_K``, in memory
+    independent of k: block c of ``LARGE_K`` draws uses ``fold_in(key, c)``, and a running
+    logsumexp adds them up, :data:`BLOCKS_PER_CALL` blocks per compiled call."""
+    blocks = -(-k // LARGE_K)
+    total = jnp.full(x.shape[:1], -jnp.inf, dtype=x.dtype)
+    for first in range(0, blocks, BLOCKS_PER_CALL):
+        total = _add_blocks(model, params, keys, x, total, first, min(first + BLOCKS_PER_CALL, blocks),
+                            k=k, sample_batch_size=sample_batch_size)
+    return total - math.log(k)
+
+
+@partial(jax.jit, static_argnames=("model", "k", "sample_batch_size"))
+def _add_blocks(
+    model: VAEModel, params: Params, keys: jax.Array, x: jax.Array, total: jax.Array, first, end, *, k: int,
+    sample_batch_size: int,
+) -> jax.Array:
+    """``total`` (one running logsumexp per example) with the blocks ``first, ..., end - 1`` added."""
     blocks = -(-k // LARGE_K)
     last = k - (blocks - 1) * LARGE_K  # draws in the last block
 
-    def add(c, total):
-        log_w = log_importance_weights(
-            model, params, jax.random.fold_in(key, c), x, LARGE_K, batch_size=sample_batch_size
-        )
-        keep = (c < blocks - 1) | (jnp.arange(LARGE_K) < last)
-        return jnp.logaddexp(total, jax.nn.logsumexp(jnp.where(keep, log_w, -jnp.inf)))
+    def example(key, x_n, total_n):
+        def add(c, running):
+            log_w = log_importance_weights(
+                model, params, jax.random.fold_in(key, c), x_n, LARGE_K, batch_size=sample_batch_size
+            )
+            keep = (c < blocks - 1) | (jnp.arange(LARGE_K) < last)
+            return jnp.logaddexp(running, jax.nn.logsumexp(jnp.where(keep, log_w, -jnp.inf)))
 
-    start = jnp.full((), -jnp.inf, dtype=x.dtype)
-    return jax.lax.fori_loop(0, blocks, add, start) - math.log(k)
+        return jax.lax.fori_loop(first, end, add, total_n)
+
+    return jax.vmap(example)(keys, x, total)
 
 
 @partial(jax.jit, static_argnames=("model", "kl", "n_samples"))
@@ -211,8 +231,10 @@ def _select_groups(params: Params, groups: tuple[str, str]) -> Params:
     return {"theta": params[groups[0]], "eta": params[groups[1]]}
 
 
-def _examples(x: ArrayLike, data_dim: int) -> np.ndarray:
-    """``x`` as a host array of shape ``[N, data_dim]``, ``N >= 1``, finite, floating."""
+def _examples(x: ArrayLike, model: VAEModel) -> np.ndarray:
+    """``x`` as a host array of shape ``[N, model.data_dim]``, ``N >= 1``, finite, floating, and in
+    [0, 1] for a model with a Bernoulli likelihood (:func:`~unigen.models.values.bernoulli_entries`)."""
+    data_dim = model.data_dim
     array = np.asarray(x)
     if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] != data_dim:
         raise DataError(f"x: expected shape (N, {data_dim}) with N >= 1, got {describe(array)}")
@@ -223,6 +245,8 @@ def _examples(x: ArrayLike, data_dim: int) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         bad = int(np.sum(~np.isfinite(array)))
         raise DataError(f"x: expected finite values, got {bad} NaN/Inf")
+    if bernoulli_entries(model):
+        check_array(array, source="x", bernoulli=True)
     return array
 
 

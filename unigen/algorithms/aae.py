@@ -41,6 +41,7 @@ from unigen.algorithms.vae import batch_data
 from unigen.core import Algorithm, Params
 from unigen.distributions import BernoulliLogits
 from unigen.models.vae import VAEModel
+from unigen.models.values import bernoulli_entries
 from unigen.nets import Network
 
 __all__ = ["DECLARATION", "DISCRIMINATOR", "ENCODER", "RECONSTRUCTION", "AAEModel", "aae", "bindings",
@@ -128,4 +129,4 @@ def aae(model: AAEModel) -> Algorithm:
     vae = model.autoencoder
     inits = {"theta": vae.joint.init, "eta": vae.inference.init, "phi": model.critic.init}
     return algorithm(DECLARATION, bindings(model), inits,
-                     prepare=lambda batch: {"x": batch_data(batch, vae.data_dim)})
+                     prepare=lambda batch: {"x": batch_data(batch, vae.data_dim)})._replace(bernoulli=bernoulli_entries(vae))

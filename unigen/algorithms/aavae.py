@@ -76,6 +76,7 @@ from unigen.algorithms.vae import bindings as vae_bindings
 from unigen.core import Algorithm, Params, PRNGKey
 from unigen.distributions import BernoulliLogits
 from unigen.models.vae import VAEModel, positive_int
+from unigen.models.values import bernoulli_entries
 from unigen.nets import Network
 
 __all__ = ["DECLARATION", "OBJECTIVE", "aavae", "bindings"]
@@ -187,4 +188,4 @@ def aavae(model: VAEModel, discriminator_network: Network, *, n_samples: int = 1
         DECLARATION, bindings(model, discriminator_network), init, n_samples=n_samples,
         metrics={"vae": {"elbo": ELBO}},
         prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
-    )
+    )._replace(bernoulli=bernoulli_entries(model))

@@ -37,9 +37,10 @@ from typing import Callable
 from unigen.algebra.assembly import algorithm
 from unigen.algebra.declaration import Declaration, PhaseObjective
 from unigen.algebra.expr import E, importance_weighted_bound
-from unigen.algorithms.vae import DECODER, ENCODER, P_DATA, PRIOR, batch_data, bernoulli_data, bindings, init_params
+from unigen.algorithms.vae import DECODER, ENCODER, P_DATA, PRIOR, batch_data, bindings, init_params
 from unigen.core import Algorithm, Batch, Metrics, Params, PRNGKey
 from unigen.models.vae import VAEModel, positive_int
+from unigen.models.values import bernoulli_entries
 
 __all__ = [
     "DECLARATION",
@@ -168,7 +169,7 @@ def iwae(model: VAEModel, k: int) -> Algorithm:
         lambda key: init_params(model, key),
         metrics={"iwae_bound": expression},
         prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
-    )._replace(bernoulli=bernoulli_data(model))
+    )._replace(bernoulli=bernoulli_entries(model))
 
 
 def reference_loss(model: VAEModel, k: int) -> Callable[[Params, PRNGKey, Batch], tuple[jax.Array, Metrics]]:

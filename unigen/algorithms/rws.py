@@ -56,6 +56,7 @@ from unigen.core import Algorithm, Params, PRNGKey
 from unigen.errors import ConfigError
 from unigen.models.helmholtz import HelmholtzMachine
 from unigen.models.vae import positive_int
+from unigen.models.values import bernoulli_entries
 
 __all__ = [
     "DECLARATION",
@@ -163,4 +164,4 @@ def rws(model: HelmholtzMachine, *, k: int = 5, recognition: str = "both") -> Al
         estimator={prior: "draw", generative: "draw"} if "sleep_phi" in chosen else "auto",
         metrics={"wake_theta": {"iwae_bound": bound}},
         prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
-    )
+    )._replace(bernoulli=bernoulli_entries(model))

@@ -38,6 +38,7 @@ from unigen.core import Algorithm, Batch, Metrics, Params, PRNGKey
 from unigen.distributions import kl_divergence
 from unigen.errors import ConfigError, DataError, describe
 from unigen.models.vae import VAEModel, positive_int
+from unigen.models.values import bernoulli_entries
 
 __all__ = [
     "DECODER",
@@ -238,12 +239,7 @@ def vae(model: VAEModel, *, kl: str = "analytic", n_samples: int = 1) -> Algorit
         kl="auto" if kl == "analytic" else "monte_carlo",
         metrics={"elbo": OBJECTIVE, "kl": KL_TO_PRIOR, "reconstruction": RECONSTRUCTION},
         prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
-    )._replace(bernoulli=bernoulli_data(model))
-
-
-def bernoulli_data(model: VAEModel) -> tuple[str, ...]:
-    """``("x",)`` when the model's decoder is Bernoulli (its data must lie in [0, 1]), else ``()``."""
-    return ("x",) if getattr(model, "likelihood", None) == "bernoulli" else ()
+    )._replace(bernoulli=bernoulli_entries(model))
 
 
 def reference_loss(

@@ -40,6 +40,7 @@ from unigen.algorithms.vae import bindings as vae_bindings
 from unigen.core import Algorithm, Params, PRNGKey
 from unigen.distributions import BernoulliLogits
 from unigen.models.vae import VAEModel
+from unigen.models.values import bernoulli_entries
 from unigen.nets import Network
 
 __all__ = ["DECLARATION", "DISCRIMINATOR", "ELBO", "GENERATOR", "VAEGANModel", "bindings", "vae_gan"]
@@ -123,4 +124,4 @@ def vae_gan(model: VAEGANModel) -> Algorithm:
     vae = model.vae
     inits = {"theta": vae.joint.init, "eta": vae.inference.init, "phi": model.discriminator.init}
     return algorithm(DECLARATION, bindings(model), inits,
-                     prepare=lambda batch: {"x": batch_data(batch, vae.data_dim)})
+                     prepare=lambda batch: {"x": batch_data(batch, vae.data_dim)})._replace(bernoulli=bernoulli_entries(vae))

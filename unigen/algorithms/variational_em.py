@@ -113,6 +113,7 @@ from unigen.models import sbn
 from unigen.models.helmholtz import HelmholtzMachine
 from unigen.models.sbn import SigmoidBeliefNet, latent_states
 from unigen.models.vae import positive_int
+from unigen.models.values import bernoulli_entries
 from unigen.nets import mlp
 
 __all__ = [
@@ -392,7 +393,7 @@ def variational_em(
             estimator={exact_posterior: "enumerate"},
             metrics={"log_likelihood": LOG_LIKELIHOOD},
             prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
-        )
+        )._replace(bernoulli=bernoulli_entries(model))
     if estimator in DISCRETE_ESTIMATORS and baseline != "none":
         raise ConfigError(f"baseline: expected 'none' with estimator={estimator!r} (a baseline is for "
                           f"'score'), got {baseline!r}")
@@ -409,4 +410,4 @@ def variational_em(
         n_samples=n_samples,
         metrics={"e_step": {"elbo": E_STEP}, "m_step": {"elbo": ELBO}},
         prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
-    )
+    )._replace(bernoulli=bernoulli_entries(model))

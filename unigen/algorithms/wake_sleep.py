@@ -59,6 +59,7 @@ from unigen.algorithms.vae import batch_data
 from unigen.core import Algorithm, Params, PRNGKey
 from unigen.models.helmholtz import HelmholtzMachine
 from unigen.models.vae import positive_int
+from unigen.models.values import bernoulli_entries
 
 __all__ = [
     "DECLARATION",
@@ -159,4 +160,4 @@ def wake_sleep(model: HelmholtzMachine, *, n_samples: int = 1) -> Algorithm:
         n_samples=n_samples,
         metrics={"wake": {"reconstruction": log(generative)}},
         prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
-    )
+    )._replace(bernoulli=bernoulli_entries(model))

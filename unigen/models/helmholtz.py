@@ -79,6 +79,12 @@ class HelmholtzMachine(NamedTuple):
     latent_dim: int
     layers: tuple[int, ...]
 
+    @property
+    def likelihood(self) -> str:
+        """``"bernoulli"``, as :attr:`unigen.models.vae.VAEModel.likelihood` says it: the visible
+        units are Bernoulli, so data must lie in [0, 1]."""
+        return "bernoulli"
+
 
 def helmholtz_machine(
     data_dim: int, layers: Sequence[int] = (200,), *, init_scale: float = 0.1

@@ -19,7 +19,15 @@ import jax.numpy as jnp
 from unigen import nets
 from unigen.errors import ConfigError, DataError, describe
 
-__all__ = ["check_keys", "checked_network", "hidden_sizes", "positive_int", "take"]
+__all__ = ["bernoulli_entries", "check_keys", "checked_network", "hidden_sizes", "positive_int", "take"]
+
+
+def bernoulli_entries(model: object) -> tuple[str, ...]:
+    """The batch entries a Bernoulli likelihood of ``model`` reads, whose values must lie in [0, 1]:
+    ``("x",)`` when ``model.likelihood`` is ``"bernoulli"`` (a VAE on binary data, a Helmholtz
+    machine), else ``()``. Every algorithm of such a model sets it as its
+    :attr:`~unigen.core.Algorithm.bernoulli`, and :mod:`unigen.metrics` checks ``x`` by it."""
+    return ("x",) if getattr(model, "likelihood", None) == "bernoulli" else ()
 
 
 def positive_int(name: str, value: object) -> int:

@@ -97,6 +97,7 @@ class Checkpoints:
             self._manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
             self._manager.wait_until_finished()
         except Exception as error:  # orbax wraps a full or read-only disk in many types
+            remove_incomplete(self.directory)  # nothing half-written stays (the complete ones do)
             raise StorageError.of(step_dir, error) from None
         if jax.process_index() == 0:
             if os.environ.get(PAUSE_BEFORE_RECORD):
@@ -109,6 +110,7 @@ class Checkpoints:
                     os.fsync(file.fileno())
                 os.replace(temporary, step_dir / MANIFEST)
             except OSError as error:
+                remove_incomplete(self.directory)
                 raise StorageError.of(step_dir / MANIFEST, error) from None
 
     def restore(self, like: Any, step: int | None = None) -> Any:
