@@ -751,7 +751,12 @@ def _stored_config(run: Path) -> tuple[recipes.Recipe, dict[str, Any]]:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ConfigError(f"run: {path} has {name} = {json.dumps(value)}; expected {expected}, as `unigen "
                               "train` writes it")
-    config = {**found.resume_defaults, **config}  # a run made before an option existed had its default
+    config = {**COMMON_RESUME_DEFAULTS, **found.resume_defaults, **config}  # made before an option existed: its default
+    from unigen.training.runtime import PRECISIONS
+
+    if config["precision"] not in PRECISIONS:
+        raise ConfigError(f"run: {path} has precision = {json.dumps(config['precision'])}; expected one of "
+                          f"{sorted(PRECISIONS)}, as `unigen train` writes it")
     try:
         config.update(found.read(config))
     except ConfigError as error:
@@ -780,9 +785,12 @@ def evaluate(run: str | Path, *, k: int = 1000, split: str = "test", data_dir: s
     if k < 1:
         raise ConfigError(f"--k: expected a positive integer, got {k}")
     found = _recipe_of_run(run, "evaluate", "a recipe with an evaluation")
+    from unigen.training import runtime
+
     config, model, params = _load_run(run)
     dataset = _dataset(config, split, data_dir)
-    metrics = found.evaluate(config, model, params, dataset, jax.random.key(seed), k)
+    with runtime.matmul_precision(config["precision"]):  # the products of the run's training
+        metrics = found.evaluate(config, model, params, dataset, jax.random.key(seed), k)
     return finite_or_null({**metrics, "split": split, "examples": int(dataset.x.shape[0])})
 
 
@@ -796,13 +804,14 @@ def sample(run: str | Path, *, n: int = 64, out: str | Path, seed: int = 0) -> P
     check_output(out, "--out", directory=False)
     found = _recipe_of_run(run, "draw", "a generative model")
     _, stored = _stored_config(Path(run))
-    from unigen.training import memory
+    from unigen.training import memory, runtime
 
     memory.check(n * (stored["data_dim"] * 4 * 2 + 8), f"drawing {n} samples of {stored['data_dim']} values "
                  "(the draws, their keys and the picture)", f"--n {n}")
     config, model, params = _load_run(run)
     dataset = _dataset(config, "test") if config.get("image_shape") is None else None
-    _write_samples(found, model, params, config, dataset, out, n=n, seed=seed)
+    with runtime.matmul_precision(config["precision"]):  # the products of the run's training
+        _write_samples(found, model, params, config, dataset, out, n=n, seed=seed)
     return out
 
 
