@@ -259,8 +259,10 @@ def baseline_rows(prefix: str, x: np.ndarray, torch_networks: tuple, torch_step:
                      [jax.device_put(x[i: i + PER_CALL]) for i in range(0, steps, PER_CALL)])]
     for per_call in (1, PER_CALL):
         trainer = make_trainer(algorithm, adam, steps_per_call=per_call)
-        sharding = parallel.batch_sharding(trainer.mesh, stacked=True)
-        batches = [{"x": jax.device_put(x[i: i + per_call], sharding)} for i in range(0, steps, per_call)]
+        stacked = per_call > 1  # one step per call takes [B, D], K steps [K, B, D]
+        sharding = parallel.batch_sharding(trainer.mesh, stacked=stacked)
+        batches = [{"x": jax.device_put(x[i: i + per_call] if stacked else x[i], sharding)}
+                   for i in range(0, steps, per_call)]
         rows.append(step_row(f"{prefix}: unigen, {per_call} step{'s' if per_call > 1 else ''}/call", trainer.step,
                              trainer.init(jax.random.key(0)), batches))
     return rows

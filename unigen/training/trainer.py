@@ -368,7 +368,8 @@ def fit(
             stack.enter_context(rundir.locked(out_dir))
         checkpoints = None
         if out_dir is not None and (checkpoint_every is not None or resume):
-            checkpoints = Checkpoints(out_dir / "checkpoints", discard_incomplete=writer)
+            # A fresh run opens orbax's manager after its first call's metrics (record), not before.
+            checkpoints = Checkpoints(out_dir / "checkpoints", discard_incomplete=writer, open_now=resume)
             stack.callback(checkpoints.close)
         good = checkpoints.latest_step() if resume else None  # the newest checkpoint known to be good
         if good is not None:
@@ -430,6 +431,8 @@ def _loop(trainer, state, feed, algorithm, steps, checkpoints, good, checkpoint_
                 log.write(row)
         bar.update(count)
         bar.set_postfix({k: f"{float(v[-1]):.4g}" for k, v in metrics.items() if k.endswith("/loss")})
+        if checkpoints is not None:
+            checkpoints.open()  # once: a directory orbax cannot open fails here, before any save
 
     def save(step: int, state: TrainState) -> None:
         where = _first_nonfinite(state)
