@@ -411,7 +411,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"torch at the same shapes (after the repeats): {torch_gflops:.1f} GFLOP/s")
     for name, stats in compiled.items():
         print(f"  compiled {name}: {stats['dots']} dot instructions, XLA cost_analysis "
-              f"{'n/a' if stats['flops'] is None else format(stats['flops'] / 1e6, '.1f') + ' MFLOP'} per step")
+              f"{'n/a' if stats['flops'] is None else format(stats['flops'] / 1e6, '.1f') + ' MFLOP'} and "
+              f"{'n/a' if stats['bytes'] is None else format(stats['bytes'] / 1e6, '.2f') + ' MB accessed'} per step")
     print("\nratios (median of per-repeat ratios [min, max]):")
     for name, r in ratios.items():
         print(f"  {name:<58} {r['median']:.3f} [{r['min']:.3f}, {r['max']:.3f}]")

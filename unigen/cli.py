@@ -777,7 +777,8 @@ def _recipe_of_run(run: str | Path, hook: str, expected: str) -> recipes.Recipe:
 def evaluate(run: str | Path, *, k: int = 1000, split: str = "test", data_dir: str | None = None, seed: int = 0) -> dict:
     """``unigen eval``: the recipe's test metrics of a trained run (IS-NLL with ``k`` importance
     samples and ELBO for likelihood models), with ``"split"`` and ``"examples"``; a non-finite
-    number is ``None`` (JSON ``null``: ``NaN`` is not JSON)."""
+    number is ``None`` (JSON ``null``: ``NaN`` is not JSON). Computed under the run's stored
+    ``precision``."""
     import jax
 
     from unigen.training.rundir import finite_or_null
@@ -795,7 +796,8 @@ def evaluate(run: str | Path, *, k: int = 1000, split: str = "test", data_dir: s
 
 
 def sample(run: str | Path, *, n: int = 64, out: str | Path, seed: int = 0) -> Path:
-    """``unigen sample``: draws ``n`` samples of a trained run into the PNG ``out``."""
+    """``unigen sample``: draws ``n`` samples of a trained run into the PNG ``out`` (under the run's
+    stored ``precision``)."""
     if n < 1:
         raise ConfigError(f"--n: expected a positive integer, got {n}")
     out = Path(out)
