@@ -259,8 +259,10 @@ def baseline_rows(prefix: str, x: np.ndarray, torch_networks: tuple, torch_step:
                      [jax.device_put(x[i: i + PER_CALL]) for i in range(0, steps, PER_CALL)])]
     for per_call in (1, PER_CALL):
         trainer = make_trainer(algorithm, adam, steps_per_call=per_call)
-        sharding = parallel.batch_sharding(trainer.mesh, stacked=True)
-        batches = [{"x": jax.device_put(x[i: i + per_call], sharding)} for i in range(0, steps, per_call)]
+        stacked = per_call > 1  # one step per call takes [B, D], K steps [K, B, D]
+        sharding = parallel.batch_sharding(trainer.mesh, stacked=stacked)
+        batches = [{"x": jax.device_put(x[i: i + per_call] if stacked else x[i], sharding)}
+                   for i in range(0, steps, per_call)]
         rows.append(step_row(f"{prefix}: unigen, {per_call} step{'s' if per_call > 1 else ''}/call", trainer.step,
                              trainer.init(jax.random.key(0)), batches))
     return rows
@@ -409,7 +411,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"torch at the same shapes (after the repeats): {torch_gflops:.1f} GFLOP/s")
     for name, stats in compiled.items():
         print(f"  compiled {name}: {stats['dots']} dot instructions, XLA cost_analysis "
-              f"{'n/a' if stats['flops'] is None else format(stats['flops'] / 1e6, '.1f') + ' MFLOP'} per step")
+              f"{'n/a' if stats['flops'] is None else format(stats['flops'] / 1e6, '.1f') + ' MFLOP'} and "
+              f"{'n/a' if stats['bytes'] is None else format(stats['bytes'] / 1e6, '.2f') + ' MB accessed'} per step")
     print("\nratios (median of per-repeat ratios [min, max]):")
     for name, r in ratios.items():
         print(f"  {name:<58} {r['median']:.3f} [{r['min']:.3f}, {r['max']:.3f}]")

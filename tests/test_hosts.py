@@ -154,6 +154,52 @@ def test_bfloat16_products_are_compiled_in_and_equal_float32_on_cpu(tmp_path, on
     code = cli.main(["train", *TINY, "--steps", "30", "--out", str(out), "--resume", "--precision", "float32"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "precision (run: 'bfloat16', now: 'float32')" in err[-1]
+    _eval_and_sample_use_the_stored_precision(out, tmp_path, capsys)
+
+
+def _eval_and_sample_use_the_stored_precision(run: Path, tmp_path: Path, capsys) -> None:
+    """``unigen eval`` and ``unigen sample`` of a bfloat16 run compute under bfloat16 products
+    (seen from inside the recipe's evaluate and draw); the oracle is the same parameters evaluated
+    under float32 (a copy of the run whose config.json says float32): on CPU, which ignores the
+    dot algorithm, they agree to float32 rounding (1e-5 relative)."""
+    import shutil
+
+    seen: list[tuple[str, str]] = []
+    real = cli._recipe_of_run
+
+    def spying(*args):
+        found = real(*args)
+
+        def evaluate(*a, **k):
+            seen.append(("evaluate", jax.config.jax_default_matmul_precision))
+            return found.evaluate(*a, **k)
+
+        def draw(*a, **k):
+            seen.append(("draw", jax.config.jax_default_matmul_precision))
+            return found.draw(*a, **k)
+
+        return found._replace(evaluate=evaluate, draw=draw)
+
+    as_float32 = tmp_path / "as-float32"
+    shutil.copytree(run, as_float32)
+    config = json.loads((as_float32 / "config.json").read_text())
+    (as_float32 / "config.json").write_text(json.dumps({**config, "precision": "float32"}))
+    printed = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "_recipe_of_run", spying)
+        for name, directory in (("bfloat16", run), ("float32", as_float32)):
+            capsys.readouterr()
+            assert cli.main(["eval", str(directory), "--k", "10"]) == 0
+            printed[name] = json.loads(capsys.readouterr().out)
+            assert cli.main(["sample", str(directory), "--n", "4", "--out", str(tmp_path / f"{name}.png")]) == 0
+    assert seen == [("evaluate", "BF16_BF16_F32"), ("draw", "BF16_BF16_F32"), ("evaluate", "float32"), ("draw", "float32")]
+    for metric in ("is_nll", "elbo"):
+        assert printed["bfloat16"][metric] == pytest.approx(printed["float32"][metric], rel=1e-5)
+    # A config.json whose precision is not one unigen writes is refused in one line.
+    (as_float32 / "config.json").write_text(json.dumps({**config, "precision": "fp8"}))
+    assert cli.main(["eval", str(as_float32), "--k", "10"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "has precision = \"fp8\"; expected one of ['bfloat16', 'float32'], as `unigen train` writes it")
 
 
 @pytest.mark.parametrize("given, environment, message", [

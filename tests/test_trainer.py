@@ -320,6 +320,20 @@ def test_fused_steps_refuse_a_batch_without_the_steps_axis():
     assert np.shape(metrics["A/loss"]) == (3,)
 
 
+def test_step_lower_makes_the_step_checks_and_compiles_the_same_call():
+    """``trainer.step.lower`` (what XLA cost analysis and HLO dumps need) refuses what ``step``
+    refuses, and its compiled call returns the state ``step`` returns."""
+    trainer = make_trainer(mean_tracking(), make_optimizer("sgd", 0.5), steps_per_call=3)
+    batches = {"x": jnp.asarray(np.stack([DATA[:8]] * 3), jnp.float32)}
+    with pytest.raises(ConfigError, match=r"batches: 'x' has shape \(8, 3\); expected \[K, B, \.\.\.\]"):
+        trainer.step.lower(trainer.init(jax.random.key(0)), {"x": jnp.zeros((8, 3))})
+    compiled = trainer.step.lower(trainer.init(jax.random.key(0)), batches).compile()
+    lowered_state, _ = compiled(trainer.init(jax.random.key(0)), batches)
+    stepped_state, _ = trainer.step(trainer.init(jax.random.key(0)), batches)
+    for got, want in zip(jax.tree.leaves(lowered_state), jax.tree.leaves(stepped_state)):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_reusing_a_donated_state_is_a_unigen_error_that_says_so():
     trainer = make_trainer(mean_tracking(), make_optimizer("sgd", 0.5))
     state = trainer.init(jax.random.key(0))

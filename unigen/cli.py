@@ -781,7 +781,12 @@ def _stored_config(run: Path) -> tuple[recipes.Recipe, dict[str, Any]]:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ConfigError(f"run: {path} has {name} = {json.dumps(value)}; expected {expected}, as `unigen "
                               "train` writes it")
-    config = {**found.resume_defaults, **config}  # a run made before an option existed had its default
+    config = {**COMMON_RESUME_DEFAULTS, **found.resume_defaults, **config}  # made before an option existed: its default
+    from unigen.training.runtime import PRECISIONS
+
+    if config["precision"] not in PRECISIONS:
+        raise ConfigError(f"run: {path} has precision = {json.dumps(config['precision'])}; expected one of "
+                          f"{sorted(PRECISIONS)}, as `unigen train` writes it")
     try:
         config.update(found.read(config))
     except ConfigError as error:
@@ -802,7 +807,8 @@ def _recipe_of_run(run: str | Path, hook: str, expected: str) -> recipes.Recipe:
 def evaluate(run: str | Path, *, k: int = 1000, split: str = "test", data_dir: str | None = None, seed: int = 0) -> dict:
     """``unigen eval``: the recipe's test metrics of a trained run (IS-NLL with ``k`` importance
     samples and ELBO for likelihood models), with ``"split"`` and ``"examples"``; a non-finite
-    number is ``None`` (JSON ``null``: ``NaN`` is not JSON)."""
+    number is ``None`` (JSON ``null``: ``NaN`` is not JSON). Computed under the run's stored
+    ``precision``."""
     import jax
 
     from unigen.training.rundir import finite_or_null
@@ -810,14 +816,18 @@ def evaluate(run: str | Path, *, k: int = 1000, split: str = "test", data_dir: s
     if k < 1:
         raise ConfigError(f"--k: expected a positive integer, got {k}")
     found = _recipe_of_run(run, "evaluate", "a recipe with an evaluation")
+    from unigen.training import runtime
+
     config, model, params = _load_run(run)
     dataset = _dataset(config, split, data_dir)
-    metrics = found.evaluate(config, model, params, dataset, jax.random.key(seed), k)
+    with runtime.matmul_precision(config["precision"]):  # the products of the run's training
+        metrics = found.evaluate(config, model, params, dataset, jax.random.key(seed), k)
     return finite_or_null({**metrics, "split": split, "examples": int(dataset.x.shape[0])})
 
 
 def sample(run: str | Path, *, n: int = 64, out: str | Path, seed: int = 0) -> Path:
-    """``unigen sample``: draws ``n`` samples of a trained run into the PNG ``out``."""
+    """``unigen sample``: draws ``n`` samples of a trained run into the PNG ``out`` (under the run's
+    stored ``precision``)."""
     if n < 1:
         raise ConfigError(f"--n: expected a positive integer, got {n}")
     out = Path(out)
@@ -826,13 +836,14 @@ def sample(run: str | Path, *, n: int = 64, out: str | Path, seed: int = 0) -> P
     check_output(out, "--out", directory=False)
     found = _recipe_of_run(run, "draw", "a generative model")
     _, stored = _stored_config(Path(run))
-    from unigen.training import memory
+    from unigen.training import memory, runtime
 
     memory.check(n * (stored["data_dim"] * 4 * 2 + 8), f"drawing {n} samples of {stored['data_dim']} values "
                  "(the draws, their keys and the picture)", f"--n {n}")
     config, model, params = _load_run(run)
     dataset = _dataset(config, "test") if config.get("image_shape") is None else None
-    _write_samples(found, model, params, config, dataset, out, n=n, seed=seed)
+    with runtime.matmul_precision(config["precision"]):  # the products of the run's training
+        _write_samples(found, model, params, config, dataset, out, n=n, seed=seed)
     return out
 
 

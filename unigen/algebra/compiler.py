@@ -1007,6 +1007,9 @@ class _Evaluator:
     def _expect_draws(self, name: str, draw: Callable[[PRNGKey], Any], body: Body, scope: _Scope,
                       key: PRNGKey) -> tuple[Any, Records]:
         keys = jax.random.split(key, self._sample_count(scope))
+        if keys.shape[0] == 1:  # one draw: no [1, ...] axis to average (exactly its mean)
+            value = draw(keys[0])
+            return body(scope.bind(name, value, per_example=True), jax.random.fold_in(keys[0], 1))
         values = jax.vmap(draw)(keys)
         body_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
         out = jax.vmap(lambda v, k: body(scope.bind(name, v, per_example=True), k))(

@@ -152,14 +152,19 @@ def elbo_terms(
     # benchmarks/vae_throughput.py.) The draws equal ``inference.sample`` with the same keys.
     posterior = model.encoder_distribution(eta, x)
     prior = model.prior(theta)
-    z = jax.vmap(posterior.rsample)(jax.random.split(key, n_samples))
-    reconstruction = jnp.mean(
-        jax.vmap(lambda zs: model.decoder_distribution(theta, zs).log_prob(x))(z)
-    )
-    if kl == "analytic":
-        divergence = kl_divergence(posterior, prior)
+    keys = jax.random.split(key, n_samples)
+    if n_samples == 1:  # one draw, no [1, ...] sample axis (exactly the mean of one draw): on a
+        # batch, XLA transposes [B, 1, D] activations for the weight gradients.
+        z = posterior.rsample(keys[0])
+        reconstruction = model.decoder_distribution(theta, z).log_prob(x)
+        monte_carlo = lambda: posterior.log_prob(z) - prior.log_prob(z)  # noqa: E731
     else:
-        divergence = jnp.mean(jax.vmap(lambda zs: posterior.log_prob(zs) - prior.log_prob(zs))(z))
+        z = jax.vmap(posterior.rsample)(keys)
+        reconstruction = jnp.mean(
+            jax.vmap(lambda zs: model.decoder_distribution(theta, zs).log_prob(x))(z)
+        )
+        monte_carlo = lambda: jnp.mean(jax.vmap(lambda zs: posterior.log_prob(zs) - prior.log_prob(zs))(z))  # noqa: E731
+    divergence = kl_divergence(posterior, prior) if kl == "analytic" else monte_carlo()
     return ElboTerms(reconstruction, divergence)
 
 

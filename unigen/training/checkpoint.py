@@ -48,12 +48,35 @@ def _orbax():
 class Checkpoints:
     """The checkpoints of one run, in ``directory`` (one subdirectory per saved step)."""
 
-    def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3, discard_incomplete: bool = False):
+    def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3, discard_incomplete: bool = False,
+                 open_now: bool = True):
+        """``open_now=False`` defers importing orbax and opening its manager to :meth:`open` or
+        the first use (a fresh run: after its first step, not before it)."""
         self.directory = Path(directory).absolute()
+        self._max_to_keep = max_to_keep
+        self._opened: Any = None
+        self._alone = jax.process_count() > 1  # each process on its own; only process 0 saves
         if discard_incomplete:
             remove_incomplete(self.directory)
+        if open_now:
+            self.open()
+
+    @property
+    def _manager(self) -> Any:
+        return self.open()
+
+    def open(self) -> Any:
+        """Opens orbax's checkpoint manager on the directory once (later calls return it).
+
+        Raises:
+          CheckpointError: the directory cannot be opened as a directory of orbax checkpoints.
+        """
+        if self._opened is None:
+            self._opened = self._open_manager(self._max_to_keep)
+        return self._opened
+
+    def _open_manager(self, max_to_keep: int) -> Any:
         ocp = _orbax()
-        self._alone = jax.process_count() > 1  # each process on its own; only process 0 saves
         index = jax.process_index()
         alone = {}
         if self._alone:  # orbax creates no directory for a process on its own: process 0 does
@@ -68,7 +91,7 @@ class Checkpoints:
             max_to_keep=max_to_keep, enable_async_checkpointing=False, create=not self._alone, **alone
         )
         try:
-            self._manager = ocp.CheckpointManager(
+            return ocp.CheckpointManager(
                 self.directory, options=options, item_handlers=ocp.StandardCheckpointHandler(**alone)
             )
         except Exception as error:  # orbax raises many types for an unreadable directory
@@ -150,7 +173,8 @@ class Checkpoints:
             ) from error
 
     def close(self) -> None:
-        self._manager.close()
+        if self._opened is not None:
+            self._opened.close()
 
 
 def remove_incomplete(directory: Path) -> list[Path]:

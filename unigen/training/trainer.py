@@ -211,10 +211,11 @@ def _stacked_call(update: Callable, mesh: jax.sharding.Mesh, count: int) -> Call
 def _refusing_donated(call: Callable, init: Callable, steps_per_call: int | None = None) -> Callable:
     """``call`` with the checks a compiled step cannot make in words: a state of the structure
     ``init`` returns, batches stacked ``[K, B, ...]`` when ``K = steps_per_call > 1``, and a
-    state not already donated."""
+    state not already donated. ``step.lower(state, batches)`` makes the same checks, then lowers
+    the compiled call (``.compile()``, ``cost_analysis()``, ``as_text()``), as ``jax.jit``'s does."""
     expected: list[Any] = []  # the structure of init's state, found once (from shapes only)
 
-    def step(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
+    def check(state: TrainState, batches: Batch) -> None:
         if not expected:
             expected.append(jax.tree.structure(jax.eval_shape(init, jax.random.key(0))))
         if not isinstance(state, TrainState) or jax.tree.structure(state) != expected[0]:
@@ -232,6 +233,9 @@ def _refusing_donated(call: Callable, init: Callable, steps_per_call: int | None
                         f"[{steps_per_call}, B, ...], the batches of the {steps_per_call} steps of one call "
                         f"(steps_per_call={steps_per_call}) stacked on a leading axis"
                     )
+
+    def step(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
+        check(state, batches)
         try:
             return call(state, batches)
         except (RuntimeError, ValueError):  # XLA's words for it vary: "deleted", "deleted or donated"
@@ -243,6 +247,11 @@ def _refusing_donated(call: Callable, init: Callable, steps_per_call: int | None
                 ) from None
             raise
 
+    def lower(state: TrainState, batches: Batch) -> Any:
+        check(state, batches)
+        return call.lower(state, batches)
+
+    step.lower = lower  # type: ignore[attr-defined]
     return step
 
 
@@ -359,7 +368,8 @@ def fit(
             stack.enter_context(rundir.locked(out_dir))
         checkpoints = None
         if out_dir is not None and (checkpoint_every is not None or resume):
-            checkpoints = Checkpoints(out_dir / "checkpoints", discard_incomplete=writer)
+            # A fresh run opens orbax's manager after its first call's metrics (record), not before.
+            checkpoints = Checkpoints(out_dir / "checkpoints", discard_incomplete=writer, open_now=resume)
             stack.callback(checkpoints.close)
         good = checkpoints.latest_step() if resume else None  # the newest checkpoint known to be good
         if good is not None:
@@ -421,6 +431,8 @@ def _loop(trainer, state, feed, algorithm, steps, checkpoints, good, checkpoint_
                 log.write(row)
         bar.update(count)
         bar.set_postfix({k: f"{float(v[-1]):.4g}" for k, v in metrics.items() if k.endswith("/loss")})
+        if checkpoints is not None:
+            checkpoints.open()  # once: a directory orbax cannot open fails here, before any save
 
     def save(step: int, state: TrainState) -> None:
         where = _first_nonfinite(state)
