@@ -109,3 +109,40 @@ def test_a_full_disk_is_one_error_line_naming_the_step_and_keeps_the_last_comple
         assert last.endswith("the last good checkpoint is step 30"), last
         assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["10", "20", "30"]
         assert rundir.complete_checkpoint(out) == 30
+
+
+LOST_IN_A_GC_CALLBACK = """
+import gc, os, signal, sys, time
+from unigen import cli
+signal.signal(signal.SIGINT, cli._interrupted)
+cli._READY.append(True)
+if sys.argv[1] == "hook":
+    cli.redeliver_lost_signals()
+sent = []
+def callback(phase, info):  # the signal arrives while a gc callback runs: its handler raises there
+    if phase == "start" and not sent:
+        sent.append(1)
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):
+            pass
+gc.callbacks.append(callback)
+try:
+    gc.collect()
+    for _ in range(200):
+        time.sleep(0.01)
+    print("lost")
+except KeyboardInterrupt:
+    print("taken")
+"""
+
+
+@pytest.mark.parametrize("hook, expected", [("hook", "taken"), ("none", "lost")])
+def test_a_signal_whose_exception_a_gc_callback_swallowed_is_delivered_again(hook, expected):
+    """The oracle is Python's own behaviour: without the command's hook, the KeyboardInterrupt a
+    signal handler raises inside a garbage-collection callback is dropped ("Exception ignored")
+    and the program goes on; with it, the signal is sent again and taken outside the callback."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", LOST_IN_A_GC_CALLBACK, hook], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == expected, (done.stdout, done.stderr)

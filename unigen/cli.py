@@ -32,6 +32,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -471,6 +472,7 @@ def run(noted: Sequence[int] = ()) -> None:
     """
     signal.signal(signal.SIGTERM, _interrupted)  # until fit takes SIGTERM at a step boundary
     signal.signal(signal.SIGINT, _interrupted)  # until fit takes SIGINT at a step boundary
+    redeliver_lost_signals()  # a signal whose exception a garbage-collection callback swallowed
     try:
         if noted:  # (taken after the handlers above, so that none arriving in between is lost)
             _RECEIVED[:0] = noted
@@ -496,6 +498,26 @@ _READY: list[bool] = []
 """Set once JAX is imported: until then a signal is only noted (raised inside an import, it would
 be printed with a traceback, or dropped inside a garbage-collection callback) and taken after."""
 _BEFORE_TRAINING = "SIGTERM before training started or after it ended; nothing more saved"
+
+
+def redeliver_lost_signals() -> None:
+    """Installs a ``sys.unraisablehook`` that sends a signal again when the exception its handler
+    raised was lost: Python drops an exception raised inside a garbage-collection callback (JAX
+    registers one) with "Exception ignored in ...", so a Ctrl-C or SIGTERM would be swallowed and
+    the run would go on. The signal is sent again from a timer thread, so that its handler (this
+    module's, or fit's, which stops at the next step boundary) runs in the main thread outside the
+    callback; any other unraisable exception goes to the hook installed before."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        error = unraisable.exc_value
+        if isinstance(error, KeyboardInterrupt):  # RunInterrupted is one
+            number = getattr(error, "signal_number", signal.SIGINT)
+            threading.Timer(0.01, os.kill, (os.getpid(), number)).start()
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def _interrupted(number: int, frame: Any) -> None:
