@@ -690,7 +690,9 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     memory.check_step(algorithm, optimizer, batch, _size_settings(found, config))
     out = Path(config["out"] or f"runs/{found.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     config["out"] = str(out)
-    rundir.check_out(out, resume=bool(options.get("resume")))
+    writer = jax.process_index() == 0
+    if writer or options.get("resume"):  # the others write nothing: process 0 may have begun already
+        rundir.check_out(out, resume=bool(options.get("resume")))
     if options.get("resume"):
         _check_resume(found, out, config)
         finished = rundir.finished_summary(out, config["steps"])
@@ -703,7 +705,6 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     print(f"unigen: {runtime.device_line()}", file=sys.stderr)
     # (2) The run directory: locked, config.json written (fresh runs), rolled back if nothing ran;
     # only process 0 writes it (the others only read checkpoints).
-    writer = jax.process_index() == 0
     opened = rundir.open_run(out, config, resume=bool(options.get("resume"))) if writer else contextlib.nullcontext()
     with opened, runtime.matmul_precision(config["precision"]):
         # (3) Fit.
