@@ -7,6 +7,8 @@ with SIGKILL and the time until the other exits is measured (monotonic clock, po
 - Killing process 1: process 0 notices through unigen's heartbeat watchdog (or a failed
   collective) and exits with one line and status 1; the bound README states is the heartbeat
   timeout plus about a second.
+- Stopping process 1 (SIGSTOP: it hangs with its connections open, so no collective fails):
+  process 0 notices only through the heartbeat watchdog, after the heartbeat timeout.
 - Killing process 0 (which hosts JAX's coordination service): JAX's runtime ends process 1 itself
   (SIGABRT, its own message); README states how fast.
 
@@ -32,14 +34,18 @@ TINY = ["vae", "--data", "ring8", "--batch-size", "16", "--hidden", "8", "--late
         "--steps-per-call", "5", "--checkpoint-every", "10", "--steps", "1000000", "--no-progress"]
 
 
+CASES = (("kill", 1), ("stop", 1), ("kill", 0))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def one_death(victim: int, timeout: float) -> dict:
-    """Start two processes, kill ``victim`` after the first checkpoint, time the survivor's exit."""
+def one_death(victim: int, timeout: float, how: str = "kill") -> dict:
+    """Start two processes; after the first checkpoint send ``victim`` SIGKILL (``how="kill"``) or
+    SIGSTOP (``"stop"``: a process that hangs, its connections open); time the survivor's exit."""
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
@@ -61,7 +67,7 @@ def one_death(victim: int, timeout: float) -> dict:
                     raise SystemExit("no checkpoint after 300 s")
                 time.sleep(0.05)
             survivor = processes[1 - victim]
-            processes[victim].send_signal(signal.SIGKILL)
+            processes[victim].send_signal(signal.SIGKILL if how == "kill" else signal.SIGSTOP)
             killed = time.monotonic()
             while survivor.poll() is None and time.monotonic() - killed < timeout * 3 + 120:
                 time.sleep(0.01)
@@ -75,8 +81,8 @@ def one_death(victim: int, timeout: float) -> dict:
                     p.kill()
                     p.wait()
     lines = [line for line in err.splitlines() if line.strip()]
-    return {"victim": victim, "seconds": took, "exit_status": survivor.returncode,
-            "stderr_lines": len(lines), "first_error": next((l for l in lines if "error" in l.lower()), None)}
+    return {"victim": victim, "how": how, "seconds": took, "exit_status": survivor.returncode,
+            "stderr_lines": len(lines), "last_line": lines[-1][:400] if lines else None, "first_error": next((l for l in lines if "error" in l.lower()), None)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,15 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     rows = []
     for repeat in range(args.repeats):
-        for victim in (1, 0):
-            row = one_death(victim, args.heartbeat_timeout)
+        for how, victim in CASES:
+            row = one_death(victim, args.heartbeat_timeout, how)
             rows.append(row)
-            print(f"kill process {victim}: the other exited {row['seconds']:.2f} s later, status "
+            print(f"{how} process {victim}: the other exited {row['seconds']:.2f} s later, status "
                   f"{row['exit_status']}, {row['stderr_lines']} stderr lines; {row['first_error']}", flush=True)
     load_after = os.getloadavg()[0]
-    for victim in (1, 0):
-        times = [r["seconds"] for r in rows if r["victim"] == victim]
-        print(f"kill process {victim}: median {statistics.median(times):.2f} s [{min(times):.2f}, {max(times):.2f}] "
+    for how, victim in CASES:
+        times = [r["seconds"] for r in rows if r["victim"] == victim and r["how"] == how]
+        print(f"{how} process {victim}: median {statistics.median(times):.2f} s [{min(times):.2f}, {max(times):.2f}] "
               f"with --heartbeat-timeout {args.heartbeat_timeout:g}")
     print(f"load average before {load_before:.2f}, after {load_after:.2f} ({os.cpu_count()} cores)")
     if args.json:
