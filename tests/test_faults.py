@@ -153,6 +153,37 @@ def test_a_save_that_meets_a_full_disk_leaves_no_write_running_and_prints_nothin
     checkpoints.close()
 
 
+@pytest.mark.filterwarnings("ignore:coroutine 'wait_for' was never awaited")  # the loop closed without settling
+@pytest.mark.parametrize("settling, expected", [(True, []), (False, ["Event loop is closed"])])
+def test_a_loop_made_inside_settled_waits_for_a_result_from_another_thread_before_closing(settling, expected):
+    """What tensorstore does to orbax's loops, in miniature: a thread hands a result to a loop after
+    its owner closed it. Made inside ``settled()``, the loop first runs until its task has the
+    result; made outside, handing it over fails as in the full-disk saves above."""
+    import contextlib
+
+    from unigen.training.settled import settled
+
+    errors = []
+
+    def later(loop, future):
+        time.sleep(0.2)
+        try:
+            loop.call_soon_threadsafe(future.set_result, "written")
+        except RuntimeError as error:
+            errors.append(str(error))
+
+    with settled() if settling else contextlib.nullcontext():
+        loop = asyncio.new_event_loop()
+        future = loop.create_future()
+        task = loop.create_task(asyncio.wait_for(future, None))
+        writer = threading.Thread(target=later, args=(loop, future))
+        writer.start()
+        loop.close()
+    writer.join()
+    assert errors == expected
+    assert task.done() == settling and (not settling or task.result() == "written")
+
+
 LOST_IN_A_GC_CALLBACK = """
 import gc, os, signal, sys, time
 from unigen import cli

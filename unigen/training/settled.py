@@ -57,8 +57,11 @@ class _SettlingPolicy(asyncio.AbstractEventLoopPolicy):
             loop.close = types.MethodType(settle_then_close, loop)  # type: ignore[method-assign]
         return loop
 
-    def __getattr__(self, name: str) -> Any:  # e.g. the child watcher methods (Python < 3.14)
-        return getattr(self.previous, name)
+    def get_child_watcher(self) -> Any:  # Python < 3.14
+        return self.previous.get_child_watcher()  # type: ignore[attr-defined]
+
+    def set_child_watcher(self, watcher: Any) -> None:  # Python < 3.14
+        self.previous.set_child_watcher(watcher)  # type: ignore[attr-defined]
 
 
 def _settle(loop: asyncio.AbstractEventLoop) -> None:
