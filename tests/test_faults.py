@@ -82,17 +82,37 @@ def test_a_signal_while_the_command_imports_is_one_line_and_its_exit_status(sign
         assert not out.exists(), delay  # nothing written
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MB tmpfs (root may mount one; a read-only directory would not stop root from writing)."""
+def _tmpfs(tmp_path, options):
+    """A tmpfs mounted with ``options`` (root may mount one; a read-only directory would not stop
+    root from writing, a read-only file system does)."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)], capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here (not root, or no mount permission)")
     try:
         yield disk
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs."""
+    yield from _tmpfs(tmp_path, "size=2m")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    """A read-only tmpfs."""
+    yield from _tmpfs(tmp_path, "ro,size=1m")
+
+
+def test_an_out_on_a_read_only_file_system_is_one_line_saying_so(read_only_disk, capsys):
+    assert cli.main(["train", "vae", "--steps", "2", "--out", str(read_only_disk / "run")]) == 2
+    assert capsys.readouterr().err == (
+        f"unigen: error: --out: {read_only_disk} cannot be written (Read-only file system); expected a "
+        f"writable directory to hold {read_only_disk / 'run'}\n")
+    assert list(read_only_disk.iterdir()) == []
 
 
 @pytest.mark.slow
