@@ -10,7 +10,12 @@ the reference run: every parameter array, every ``metrics.jsonl`` row but its wa
 ``summary.json`` but its timings, equal. ``benchmarks/fault_injection.py`` does this for 100+ kills.
 """
 
+import asyncio
+import json
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -77,14 +82,12 @@ def test_a_signal_while_the_command_imports_is_one_line_and_its_exit_status(sign
         assert not out.exists(), delay  # nothing written
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MB tmpfs (root may mount one; a read-only directory would not stop root from writing)."""
-    import subprocess
-
+def _tmpfs(tmp_path, options):
+    """A tmpfs mounted with ``options`` (root may mount one; a read-only directory would not stop
+    root from writing, a read-only file system does)."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)], capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here (not root, or no mount permission)")
     try:
         yield disk
@@ -92,11 +95,32 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs."""
+    yield from _tmpfs(tmp_path, "size=2m")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    """A read-only tmpfs."""
+    yield from _tmpfs(tmp_path, "ro,size=1m")
+
+
+def test_an_out_on_a_read_only_file_system_is_one_line_saying_so(read_only_disk, capsys):
+    assert cli.main(["train", "vae", "--steps", "2", "--out", str(read_only_disk / "run")]) == 2
+    assert capsys.readouterr().err == (
+        f"unigen: error: --out: {read_only_disk} cannot be written (Read-only file system); expected a "
+        f"writable directory to hold {read_only_disk / 'run'}\n")
+    assert list(read_only_disk.iterdir()) == []
+
+
 @pytest.mark.slow
 def test_a_full_disk_is_one_error_line_naming_the_step_and_keeps_the_last_complete_checkpoint(small_disk, capsys):
     """A VAE with 400 hidden units (~0.5 MB a checkpoint) on a 2 MB disk: steps 10, 20 and 30 fit, the
     save of 40 does not. Exit 2, the last line names the step directory and step 30, no half-written
-    save is left, and --resume goes on from 30 (and meets the full disk again at 40)."""
+    save is left, and --resume goes on from 30 (and meets the full disk again at 40); once the disk has
+    room, --resume goes on from 30 to the end."""
     from unigen.training import rundir
 
     out = small_disk / "run"
@@ -104,11 +128,80 @@ def test_a_full_disk_is_one_error_line_naming_the_step_and_keeps_the_last_comple
                "--eval-k", "2", "--checkpoint-every", "10", "--steps-per-call", "5", "--no-progress", "--out", str(out)]
     for resume in ([], ["--resume"]):
         assert cli.main(command + resume) == 2
-        last = capsys.readouterr().err.splitlines()[-1]
-        assert last.startswith(f"unigen: error: {out}/checkpoints/40: cannot be written (No space left on device)")
-        assert last.endswith("the last good checkpoint is step 30"), last
+        lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("unigen: platform ")]
+        assert len(lines) == 1, lines  # no "Event loop is closed" tracebacks from orbax's writes
+        assert lines[0].startswith(f"unigen: error: {out}/checkpoints/40: cannot be written (No space left on device)")
+        assert lines[0].endswith("the last good checkpoint is step 30"), lines[0]
         assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["10", "20", "30"]
         assert rundir.complete_checkpoint(out) == 30
+    # Space freed (the disk grown): the same command with --resume goes on from 30 to the end.
+    assert subprocess.run(["mount", "-o", "remount,size=30m", str(small_disk)], capture_output=True).returncode == 0
+    assert cli.main(command + ["--resume"]) == 0
+    assert rundir.complete_checkpoint(out) == 60
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == list(range(1, 61))
+
+
+def test_a_save_that_meets_a_full_disk_leaves_no_write_running_and_prints_nothing(small_disk, capfd, monkeypatch):
+    """Eight incompressible 320 KB arrays (~2.6 MB a save, in concurrent tensorstore writes) on a
+    2 MB disk: a save fails part-way. Orbax closes its event loops while the other writes are pending;
+    without :mod:`unigen.training.settled` each of them then raises "Event loop is closed" in a
+    tensorstore thread (an unraisable exception, a traceback on stderr). Here: one StorageError,
+    no unraisable exception, nothing on fd 2, no orbax thread alive, no save cut short left, and the
+    last complete checkpoint restores exactly."""
+    from unigen.errors import StorageError
+    from unigen.training.checkpoint import Checkpoints
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(repr(u.exc_value)))
+    rng = np.random.default_rng(0)
+    small = {f"w{i}": rng.standard_normal((100, 100)).astype(np.float32) for i in range(8)}  # 320 KB in all
+    large = {f"w{i}": rng.standard_normal((100, 800)).astype(np.float32) for i in range(8)}  # 2.6 MB
+    policy = asyncio.get_event_loop_policy()
+    checkpoints = Checkpoints(small_disk / "checkpoints", discard_incomplete=True)
+    checkpoints.save(1, small)
+    with pytest.raises(StorageError, match=r"checkpoints/2: cannot be written \(No space left on device\)"):
+        checkpoints.save(2, large)
+    time.sleep(1.0)  # writes left running would complete (and complain) by now
+    assert unraisable == []
+    assert asyncio.get_event_loop_policy() is policy  # put back after each save
+    assert capfd.readouterr().err == ""
+    assert [t.name for t in threading.enumerate() if type(t).__module__.startswith("orbax") and t.is_alive()] == []
+    assert sorted(p.name for p in (small_disk / "checkpoints").iterdir()) == ["1"]
+    restored = checkpoints.restore(small)
+    assert all(np.array_equal(restored[name], small[name]) for name in small)
+    checkpoints.close()
+
+
+@pytest.mark.filterwarnings("ignore:coroutine 'wait_for' was never awaited")  # the loop closed without settling
+@pytest.mark.parametrize("settling, expected", [(True, []), (False, ["Event loop is closed"])])
+def test_a_loop_made_inside_settled_waits_for_a_result_from_another_thread_before_closing(settling, expected):
+    """What tensorstore does to orbax's loops, in miniature: a thread hands a result to a loop after
+    its owner closed it. Made inside ``settled()``, the loop first runs until its task has the
+    result; made outside, handing it over fails as in the full-disk saves above."""
+    import contextlib
+
+    from unigen.training.settled import settled
+
+    errors = []
+
+    def later(loop, future):
+        time.sleep(0.2)
+        try:
+            loop.call_soon_threadsafe(future.set_result, "written")
+        except RuntimeError as error:
+            errors.append(str(error))
+
+    with settled() if settling else contextlib.nullcontext():
+        loop = asyncio.new_event_loop()
+        future = loop.create_future()
+        task = loop.create_task(asyncio.wait_for(future, None))
+        writer = threading.Thread(target=later, args=(loop, future))
+        writer.start()
+        loop.close()
+    writer.join()
+    assert errors == expected
+    assert task.done() == settling and (not settling or task.result() == "written")
 
 
 LOST_IN_A_GC_CALLBACK = """

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import math
@@ -568,7 +569,8 @@ def check_output(path: str | Path, argument: str, *, directory: bool) -> Path:
     if not above.is_dir():
         raise ConfigError(f"{argument}: {above} is a file; expected a directory to hold {path}")
     if not os.access(above, os.W_OK | os.X_OK):
-        raise StorageError(f"{argument}: {above} cannot be written (permission denied); expected a writable "
+        why = os.strerror(errno.EROFS if os.statvfs(above).f_flag & os.ST_RDONLY else errno.EACCES)
+        raise StorageError(f"{argument}: {above} cannot be written ({why}); expected a writable "
                            f"directory to hold {path}")
     return path
 

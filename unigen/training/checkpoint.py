@@ -30,6 +30,7 @@ import jax
 import numpy as np
 
 from unigen.errors import CheckpointError, StorageError
+from unigen.training.settled import settled
 
 MANIFEST = "unigen_sha256.json"
 ORBAX_TEMPORARY = ".orbax-checkpoint-tmp"
@@ -117,8 +118,9 @@ class Checkpoints:
             if jax.process_index() != 0:
                 return
         try:
-            self._manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
-            self._manager.wait_until_finished()
+            with settled():  # a failed save leaves no write running and no traceback behind
+                self._manager.save(int(step), args=ocp.args.StandardSave(state), force=True)
+                self._manager.wait_until_finished()
         except Exception as error:  # orbax wraps a full or read-only disk in many types
             remove_incomplete(self.directory)  # nothing half-written stays (the complete ones do)
             raise StorageError.of(step_dir, error) from None
