@@ -174,7 +174,7 @@ class OneHotCategorical(dist.Distribution):
     def log_prob(self, value: ArrayLike) -> jax.Array:
         with jax.numpy_dtype_promotion("standard"):
             value = jnp.asarray(value, dtype=self.logits.dtype)
-        terms = value * jax.nn.log_softmax(self.logits, axis=-1)
+        terms = value * jnp.broadcast_to(jax.nn.log_softmax(self.logits, axis=-1), value.shape)
         return jnp.sum(terms.reshape(terms.shape[:terms.ndim - self.logits.ndim] + (-1,)), axis=-1)
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
