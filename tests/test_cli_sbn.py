@@ -28,6 +28,8 @@ def runs(tmp_path_factory):
     commands = {
         "wake-sleep": ["wake-sleep", "--layers", "10"],
         "vem-exact": ["vem", "--estimator", "exact", "--layers", "8"],
+        "vem-relax": ["vem", "--estimator", "relax", "--layers", "8"],
+        "vem-vimco": ["vem", "--estimator", "vimco", "--k", "3", "--layers", "8"],
     }
     out = {}
     for name, command in commands.items():
@@ -71,6 +73,26 @@ def test_classic_em_run_reports_the_exact_nll(runs, capsys):
     assert printed["exact_nll"] == pytest.approx(summary["is_nll"], rel=1e-6)
 
 
+@pytest.mark.parametrize(("name", "metric", "extra"), [("vem-relax", "e_step/relax_variance", {"relax"}),
+                                                     ("vem-vimco", "e_step/bound", set())])
+def test_vem_with_relax_or_vimco_trains_and_reports_the_is_nll_of_its_checkpoint(runs, name, metric, extra):
+    """The E-step's own parameters (RELAX's control variate) are saved in φ beside q_φ's and the
+    IS-NLL is that of the checkpoint; VIMCO's phases report the k-sample bound, which at the
+    end is above the first step's (40 Adam steps on digits)."""
+    run = runs[name]
+    summary = _summary(run)
+    config, model, params = cli._load_run(run)
+    assert config["estimator"] == name.split("-")[1] and set(params["phi"]) == {"weights", "biases"} | extra
+    test_x = data.load("digits", "test", binarize="static").x
+    key = jax.random.key(config["seed"] + 1)
+    assert summary["is_nll"] == pytest.approx(is_nll(model, params, test_x, key, k=20, groups=("theta", "phi")),
+                                              rel=1e-6)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert metric in rows[-1]
+    if name == "vem-vimco":
+        assert rows[-1]["m_step/bound"] > rows[0]["m_step/bound"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -79,6 +101,7 @@ def test_classic_em_run_reports_the_exact_nll(runs, capsys):
         (["vem", "--estimator", "exact", "--baseline", "mean"], "--baseline: expected none with --estimator exact"),
         (["rws", "--data", "ring8"], "--likelihood: expected bernoulli (binary data) for rws"),
         (["vem", "--estimator", "exact", "--layers", "13"], "latent_dim: exact enumeration needs at most 4096"),
+        (["vem", "--estimator", "vimco", "--k", "1"], "--k: expected an integer of at least 2"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(argv, message, tmp_path, capsys):

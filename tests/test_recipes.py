@@ -110,7 +110,8 @@ def test_every_built_in_recipe_builds_the_phases_of_its_declaration():
 # must be compiled from its declaration.
 HAND_WRITTEN = {"pm": ("unigen.algorithms.pm", "Why the objective is not declared in")}
 VARIANTS = {
-    "vem": [{"baseline": "none"}, {"baseline": "mean"}, {"baseline": "nvil"}, {"estimator": "exact", "layers": (3,)}],
+    "vem": [{"baseline": "none"}, {"baseline": "mean"}, {"baseline": "nvil"}, {"estimator": "exact", "layers": (3,)},
+            {"estimator": "rebar"}, {"estimator": "vimco"}],
     "gan": [{"form": "variational-em"}, {"generator_loss": "minimax"}],
 }
 

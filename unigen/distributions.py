@@ -19,6 +19,9 @@ them after what they are:
   scalar Bernoulli such as a discriminator's :math:`q_\phi(y \mid x)`.
 * :class:`BinaryVectors` — a categorical distribution over every binary vector of a length,
   enumerable (an exact posterior over an SBN's hidden units).
+* :func:`one_hot_categorical` (:class:`OneHotCategorical`) — categorical latents as one-hot
+  vectors, whose ``log_prob`` also takes relaxed points of the simplex (what the discrete
+  estimators REBAR, RELAX, MuProp, straight-through and Concrete evaluate a body at).
 * :data:`Distribution` and :func:`kl_divergence` are numpyro's, re-exported (the closed-form KL
   where numpyro registers one, e.g. between two :func:`diagonal_normal` s).
 
@@ -55,11 +58,16 @@ __all__ = [
     "BernoulliLogits",
     "BinaryVectors",
     "Distribution",
+    "OneHotCategorical",
     "bernoulli_logits",
     "diagonal_normal",
     "kl_divergence",
+    "one_hot_categorical",
     "standard_normal",
 ]
+
+MAX_ONE_HOT_STATES = 4096
+"""A :class:`OneHotCategorical` with at most this many joint states lists them (enumerable)."""
 
 
 class BernoulliLogits(dist.BernoulliLogits):
@@ -128,6 +136,83 @@ class BinaryVectors(dist.Distribution):
     def enumerate_support(self, expand: bool = True) -> np.ndarray:
         states = itertools.product((0.0, 1.0), repeat=self.units)
         return np.array(list(states), dtype=np.dtype(self.logits.dtype))
+
+
+class OneHotCategorical(dist.Distribution):
+    r"""Independent categorical variables, each a one-hot vector; one event of shape ``logits.shape``.
+
+    ``logits[..., c]`` is the unnormalized log-probability of category c of each variable (the
+    last axis is the category). A value is a one-hot vector per variable (floating, in the
+    logits' dtype) and
+
+    .. math::  \log q(v) = \sum_{i} \sum_c v_{ic} \log \mathrm{softmax}(l_i)_c,
+
+    the same formula at a relaxed point of the simplex (the cross-entropy, as
+    :class:`BernoulliLogits` gives a grey level), which is what the relaxation-based estimators
+    of :mod:`unigen.algebra.discrete_estimators` evaluate a body at; numpyro's ``Categorical``,
+    whose values are integer indices, cannot be evaluated there. Enumerable when it has at most
+    :data:`MAX_ONE_HOT_STATES` joint states (``enumerate_support()``: every combination, static,
+    first variable slowest), so :func:`unigen.algebra.compile` sums over them exactly.
+
+    Args:
+      logits: ``[K]`` for one variable of K ≥ 2 categories, or ``[n, K]`` for n of them.
+    """
+
+    arg_constraints: dict = {}
+
+    def __init__(self, logits: ArrayLike) -> None:
+        logits = jnp.asarray(logits)
+        if logits.ndim not in (1, 2) or logits.shape[-1] < 2 or not jnp.issubdtype(logits.dtype, jnp.floating):
+            raise ConfigError(f"logits: got {logits.dtype} of shape {logits.shape}, expected floating "
+                              "[K] or [n, K] with K >= 2 categories")
+        self.logits = logits
+        variables = logits.shape[0] if logits.ndim == 2 else 1
+        self.states = logits.shape[-1] ** variables
+        self.has_enumerate_support = self.states <= MAX_ONE_HOT_STATES
+        super().__init__(batch_shape=(), event_shape=logits.shape)
+
+    def log_prob(self, value: ArrayLike) -> jax.Array:
+        with jax.numpy_dtype_promotion("standard"):
+            value = jnp.asarray(value, dtype=self.logits.dtype)
+        terms = value * jnp.broadcast_to(jax.nn.log_softmax(self.logits, axis=-1), value.shape)
+        return jnp.sum(terms.reshape(terms.shape[:terms.ndim - self.logits.ndim] + (-1,)), axis=-1)
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        shape = tuple(sample_shape) + self.logits.shape[:-1]
+        index = jax.random.categorical(key, self.logits, shape=shape)
+        return jax.nn.one_hot(index, self.logits.shape[-1], dtype=self.logits.dtype)
+
+    @property
+    def mean(self) -> jax.Array:
+        return jax.nn.softmax(self.logits, axis=-1)
+
+    @property
+    def support(self) -> dist.constraints.Constraint:
+        simplex = dist.constraints.simplex
+        return simplex if self.logits.ndim == 1 else dist.constraints.independent(simplex, 1)
+
+    def enumerate_support(self, expand: bool = True) -> np.ndarray:
+        if not self.has_enumerate_support:
+            raise ConfigError(f"logits: got {self.states} joint states, expected at most "
+                              f"{MAX_ONE_HOT_STATES} to enumerate")
+        categories = self.logits.shape[-1]
+        variables = self.logits.shape[0] if self.logits.ndim == 2 else 1
+        eye = np.eye(categories, dtype=np.dtype(self.logits.dtype))
+        states = np.array([eye[list(c)] for c in itertools.product(range(categories), repeat=variables)])
+        return states.reshape((len(states),) + self.logits.shape)
+
+
+def one_hot_categorical(logits: ArrayLike) -> OneHotCategorical:
+    r"""Categorical latents with logits ``[K]`` (one variable) or ``[n, K]`` (n independent ones),
+    valued as one-hot vectors: :class:`OneHotCategorical`.
+
+    Example::
+
+        q = one_hot_categorical(jnp.zeros(3))           # a fair three-sided die
+        q.sample(jax.random.key(0))                     # e.g. [0., 1., 0.]
+        q.log_prob(jnp.array([0.0, 1.0, 0.0]))          # log(1/3)
+    """
+    return OneHotCategorical(logits)
 
 
 def diagonal_normal(loc: ArrayLike, scale: ArrayLike) -> Distribution:

@@ -49,7 +49,7 @@ from unigen.algebra.compiler import (
     Binding, compile, data, explicit, implicit, marginal, self_normalized,
 )
 from unigen.algebra.estimator import Estimator, EstimatorContext, ScoreFunction
-from unigen.algebra.discrete_estimators import ARM, DisARM, MuProp, Rebar, Relax, StraightThrough
+from unigen.algebra.discrete_estimators import ARM, VIMCO, Concrete, DisARM, MuProp, Rebar, Relax, StraightThrough
 from unigen.algebra.assembly import algorithm
 from unigen.algebra.symbols import symbol
 from unigen.algebra.verify import Verification, verify

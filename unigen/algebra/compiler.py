@@ -17,10 +17,15 @@ discrete, ``estimator="score"``             the score-function estimator (§2.2)
 ``estimator={q: est}``                       an estimator object: ``est``'s surrogate (see
                                              "Estimator objects")
 a static ``enumerate_support()``             exact enumeration of the states it lists
-                                             (:class:`unigen.distributions.BinaryVectors`)
+                                             (:class:`unigen.distributions.BinaryVectors`,
+                                             :class:`~unigen.distributions.OneHotCategorical`)
 implicit (sample only, a GAN generator)      draws of the sampler, gradients pathwise through it
 importance-weighted bound (IWAE)             :math:`\operatorname{logsumexp}_i \log w_i - \log k`,
-                                             k pathwise draws ``split(key, k)[i]``
+                                             k pathwise draws ``split(key, k)[i]`` (discrete:
+                                             no gradient in the proposal);
+                                             ``estimator={q: VIMCO()}`` on the proposal
+                                             q: the same draws without gradient, VIMCO's
+                                             gradient in every group
 importance-weighted expectation (IWGAN)      :math:`\sum_i \tilde w_i f(x_i)`, the draws as for
                                              :math:`\mathbb{E}`, :math:`\tilde w` = softmax of
                                              the log-weights, held constant
@@ -78,8 +83,10 @@ summands, averaged over data and draws (weighted without gradient in an enumerat
 negated or scaled, and added to the final loss, which therefore minimizes each of them
 whatever sign its expectation has in the objective; each is reported as a metric under its
 name (``"baseline_loss"``). :class:`~unigen.algebra.estimator.ScoreFunction` (baselines
-``"none"``, ``"mean"``, ``"nvil"``) is the built-in one; MuProp, VIMCO, REBAR, RELAX, ARM,
-DisARM or straight-through Gumbel plug in the same way. With ``algorithm(...)``, the estimator
+``"none"``, ``"mean"``, ``"nvil"``) is the built-in one; MuProp, REBAR, RELAX, ARM,
+DisARM, straight-through Gumbel or Concrete plug in the same way
+(:mod:`unigen.algebra.discrete_estimators`), and VIMCO, the estimator of a multi-sample
+bound, is given for the proposal of an importance-weighted bound. With ``algorithm(...)``, the estimator
 may also be given per phase, ``{phase name: {q: ...}}``.
 
 A Dist with a fixed conditioning value (``p_θ(x|y=0)``) may be bound on its own; when an
@@ -326,6 +333,7 @@ def compile(  # noqa: A001 - the issue's name for it; the builtin stays reachabl
         _check_compilable(term)
     table = _check_bindings(every, bindings)
     methods = _check_estimators(every, estimator)
+    _check_bodies(expr, methods)  # the metrics carry no gradient
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ConfigError(f"n_samples: got {describe(n_samples)}, expected a positive int")
     if kl not in KL_METHODS:
@@ -569,6 +577,31 @@ def _check_estimators(exprs: tuple[Term, ...], estimator: Any) -> dict[Dist, str
     return methods
 
 
+def _mentions(term: Node, name: str) -> bool:
+    """Whether ``term`` involves the variable ``name`` (a distribution over or given it)."""
+    return any(isinstance(n, Dist) and (name in n.over_names or any(v.name == name for v in n.given))
+               for n in nodes(term))
+
+
+def _check_bodies(expr: Term, methods: Mapping[Dist, str | Estimator]) -> None:
+    """Refuse an estimator that differentiates its body in the latent (REBAR, RELAX) over a body
+    holding a term of that latent constant (sg[log q(h|x)]): jax's derivative is then not the
+    body's, and the control variate's correction is biased."""
+    for node in nodes(expr):
+        if not isinstance(node, Expectation) or not isinstance(node.dist, Dist):
+            continue
+        method = methods.get(_unreversed(node.dist))
+        if not getattr(method, "differentiates_body", False):
+            continue
+        (var,) = node.dist.over
+        for inner in nodes(node.body):
+            if isinstance(inner, StopGradient) and _mentions(inner.term, var.name):
+                raise ConfigError(
+                    f"estimator for {node.dist}: {method.name} differentiates the body in {var.name}, but "
+                    f"{inner} holds a term of {var.name} constant (a biased control variate); expected a body "
+                    f"without sg over {var.name}, e.g. log q instead of sg[log q] (same value and gradient)")
+
+
 def _check_metrics(expr: Term, metrics: Mapping[str, Term]) -> tuple[dict[Node, str], dict[str, Term]]:
     """The metrics that are sub-terms of ``expr`` (recorded while it is evaluated) and the
     others (evaluated after it, with the same key)."""
@@ -748,6 +781,9 @@ class _Evaluator:
         built = self.distribution(node.proposal, binding, scope) if binding.kind == "explicit" else None
         if built is None:
             raise ExpressionError(f"{node}: the proposal {node.proposal} needs an explicit binding")
+        method = self.options.estimators.get(_unreversed(node.proposal), "auto")
+        if isinstance(method, Estimator):
+            return self._bound_with(method, node, built, scope, key)
         pathwise = built.has_rsample
 
         def log_weight(draw_key: PRNGKey) -> Any:
@@ -761,6 +797,27 @@ class _Evaluator:
 
         log_w = jax.vmap(log_weight)(jax.random.split(key, node.k))
         return jax.nn.logsumexp(log_w) - math.log(node.k)
+
+    def _bound_with(self, estimator: Estimator, node: ImportanceWeightedBound, built: Any, scope: _Scope,
+                    key: PRNGKey) -> Any:
+        """The bound by a multi-sample estimator object (VIMCO): the k draws without gradient, their
+        log-weights and log-densities with it, handed to ``estimator.bound``."""
+        if not getattr(estimator, "multi_sample", False):
+            raise ConfigError(
+                f"estimator for {node.proposal}: {estimator.name} estimates one expectation, but "
+                f"{node.proposal} is the proposal of {node}; expected a multi-sample estimator (VIMCO()) "
+                "or 'auto'")
+        estimator.check_bound(node.proposal, node.k)
+        (var,) = node.proposal.over
+        values = jax.lax.stop_gradient(jax.vmap(lambda k: _draw(built, k, False))(jax.random.split(key, node.k)))
+
+        def logs(value: Any) -> tuple[Any, Any]:
+            inner = scope.bind(var.name, value)
+            log_q = self.log_prob(node.proposal, inner)
+            return self.log_prob(node.target, inner) - log_q, log_q
+
+        log_w, log_q = jax.vmap(logs)(values)
+        return estimator.bound(log_w, log_q)
 
     def weighted_expectation(self, node: ImportanceWeightedExpectation, scope: _Scope,
                              key: PRNGKey) -> tuple[Any, Records]:

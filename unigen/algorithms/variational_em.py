@@ -77,6 +77,15 @@ factors'), so the declaration prints :math:`\log p_\theta(z) p_\theta(x \mid z)`
   The M-step ascends the bound in θ at draws of :math:`q_\phi` (the ``"draw"`` estimator: no
   score term, :math:`q_\phi` has no θ), gradient :math:`\mathbb{E}_{q_\phi}[\nabla_\theta
   \log p_\theta(x, z)]`.
+- ``estimator="muprop"|"arm"|"disarm"|"rebar"|"relax"``: the E-step with that estimator object
+  of :mod:`unigen.algebra.discrete_estimators` on :math:`q_\phi` (one hidden layer). REBAR's
+  :math:`(\eta, \log\lambda)` and RELAX's control variate live in φ (``phi["rebar"]``,
+  ``phi["relax"]``, trained in the E-step by their auxiliary variance loss). REBAR and RELAX
+  differentiate the body in z, so their E-step is declared on :data:`ELBO` itself
+  (:data:`PATHWISE_EM`): with :math:`\mathrm{sg}[\log q_\phi]` jax's derivative of the body
+  misses that term and their control variate is biased (``compile`` refuses it).
+- ``estimator="vimco"``: both steps ascend the K-sample bound (:data:`BOUND_EM`), the E-step
+  with VIMCO (Mnih & Rezende 2016), the M-step with the weighted θ-gradient.
 - ``estimator="exact"``: the classic EM of §2.1. The E-step is exact,
   :math:`q_*(z \mid x) \propto \exp[\log p_\theta(x, z)]` at the current θ, by enumerating the at
   most :math:`2^{12}` hidden configurations, so it has no parameters; the M-step (the only phase,
@@ -102,13 +111,14 @@ import jax
 
 from unigen.algebra.assembly import algorithm
 from unigen.algebra.declaration import Declaration, PhaseObjective
-from unigen.algebra.discrete_estimators import ARM, DisARM, MuProp
+from unigen.algebra.discrete_estimators import ARM, VIMCO, DisARM, MuProp, Rebar, Relax
 from unigen.algebra.estimator import ScoreFunction
-from unigen.algebra.expr import KL, E, dist, log, sg
+from unigen.algebra.expr import KL, E, dist, importance_weighted_bound, log, sg
 from unigen.algorithms.vae import batch_data
 from unigen.core import Algorithm, Params, Phase, PRNGKey
 from unigen.distributions import BinaryVectors
 from unigen.errors import ConfigError
+from unigen.estimators import rebar_init, relax_init
 from unigen.models import sbn
 from unigen.models.helmholtz import HelmholtzMachine
 from unigen.models.sbn import SigmoidBeliefNet, latent_states
@@ -118,6 +128,7 @@ from unigen.nets import mlp
 
 __all__ = [
     "BASELINES",
+    "BOUND_EM",
     "CLASSIC_EM",
     "CLASSIC_M_STEP",
     "DECLARATION",
@@ -125,6 +136,7 @@ __all__ = [
     "DISCRETE_ESTIMATORS",
     "E_STEP",
     "ESTIMATORS",
+    "PATHWISE_EM",
     "FREE_ENERGY",
     "baseline_network",
     "bindings",
@@ -135,13 +147,22 @@ __all__ = [
     "variational_em",
 ]
 
-DISCRETE_ESTIMATORS = {"muprop": MuProp, "arm": ARM, "disarm": DisARM}
+DISCRETE_ESTIMATORS = {
+    "muprop": MuProp,
+    "arm": ARM,
+    "disarm": DisARM,
+    "rebar": lambda: Rebar(lambda params: params["phi"]["rebar"]),
+    "relax": lambda: Relax(lambda params: params["phi"]["relax"]),
+}
 """E-step estimators for a factorized Bernoulli q_φ (one hidden layer) beside the score
-function (:mod:`unigen.algebra.discrete_estimators`; no baseline, no parameters of their own)."""
+function (:mod:`unigen.algebra.discrete_estimators`; no baseline). REBAR's (η, log λ) and
+RELAX's control variate live in φ (``phi["rebar"]``, ``phi["relax"]``) and are trained in the
+E-step by their auxiliary variance loss."""
 
-ESTIMATORS = ("score", "exact", *DISCRETE_ESTIMATORS)
-"""How the E-step is done: the score-function estimator on q_φ, exactly by enumeration, or one
-of :data:`DISCRETE_ESTIMATORS`."""
+ESTIMATORS = ("score", "exact", *DISCRETE_ESTIMATORS, "vimco")
+"""How the E-step is done: the score-function estimator on q_φ, exactly by enumeration, one
+of :data:`DISCRETE_ESTIMATORS`, or ``"vimco"``: both steps on the K-sample bound
+(:data:`BOUND_EM`), the E-step by VIMCO."""
 
 BASELINES = ("none", "mean", "nvil")
 """Baselines of the score-function E-step (see the module docstring)."""
@@ -191,6 +212,32 @@ CLASSIC_EM = DECLARATION._replace(
 E-step."""
 
 
+PATHWISE_EM = DECLARATION._replace(phases=(
+    PhaseObjective("e_step", "phi", ELBO, "max"),
+    PhaseObjective("m_step", "theta", ELBO, "max"),
+))
+r"""What REBAR and RELAX compile: the E-step on :data:`ELBO` itself. They differentiate the body
+in z (their control variate is the body at relaxed z), so its :math:`\log q_\phi` must not be
+held constant as in :data:`E_STEP` (jax's derivative would miss it and the gradient be biased);
+the value is the same, and the extra :math:`-\nabla_\phi \log q_\phi(z \mid x)` at the draws
+has mean zero."""
+
+
+def _bound(k: int | None = None) -> E:
+    r"""The K-sample bound averaged over the data, :math:`\mathbb{E}_{p_{data}(x)}[\mathbb{E}_{z_{1:K}
+    \sim q_\phi}[\log \frac1K \sum_k p_\theta(x, z_k) / q_\phi(z_k \mid x)]]` (K = ``k``)."""
+    return E(p_data, importance_weighted_bound(joint, variational, k))
+
+
+BOUND_EM = DECLARATION._replace(phases=(
+    PhaseObjective("e_step", "phi", _bound(), "max"),
+    PhaseObjective("m_step", "theta", _bound(), "max"),
+))
+r"""``estimator="vimco"``: both steps ascend the K-sample bound (Mnih & Rezende 2016 train an SBN
+so), the E-step with VIMCO on :math:`q_\phi`, the M-step with the weighted gradient
+:math:`\sum_k \tilde w_k \nabla_\theta \log p_\theta(x, z_k)`; K = 1 is the ELBO."""
+
+
 def _check(estimator: str, baseline: str) -> None:
     if estimator not in ESTIMATORS:
         raise ConfigError(f"estimator: expected one of {list(ESTIMATORS)}, got {estimator!r}")
@@ -211,13 +258,19 @@ def init_params(
     baseline: str = "none",
     baseline_hidden: int = 100,
 ) -> dict[str, Params]:
-    """``{"theta", "phi"}`` (score; ``phi["nvil_baseline"]`` with ``baseline="nvil"``) or
-    ``{"theta"}`` (exact: the E-step has no parameters)."""
+    """``{"theta", "phi"}`` (score; ``phi["nvil_baseline"]`` with ``baseline="nvil"``,
+    ``phi["rebar"]`` / ``phi["relax"]`` with those estimators) or ``{"theta"}`` (exact: the
+    E-step has no parameters)."""
     _check(estimator, baseline)
     key_theta, key_phi, key_baseline = jax.random.split(key, 3)
     params = {"theta": model.joint.init(key_theta)}
     if estimator != "exact":
         params["phi"] = dict(model.inference.init(key_phi))
+        dtype = params["phi"]["biases"][0].dtype
+        if estimator == "rebar":
+            params["phi"]["rebar"] = rebar_init(dtype)
+        if estimator == "relax":
+            params["phi"]["relax"] = relax_init(key_baseline, model.latent_dim, dtype=dtype)
         if baseline == "nvil":
             params["phi"]["nvil_baseline"] = baseline_network(model, baseline_hidden).init(
                 key_baseline
@@ -338,6 +391,7 @@ def variational_em(
     n_samples: int = 1,
     normalize: bool = True,
     baseline_hidden: int = 100,
+    k: int = 5,
 ) -> Algorithm:
     r"""Variational EM (§2.1): the E-step in φ, then the M-step in θ, alternating.
 
@@ -353,14 +407,17 @@ def variational_em(
       model: a :class:`~unigen.models.helmholtz.HelmholtzMachine`; with ``estimator="exact"``
         a bare :class:`~unigen.models.sbn.SigmoidBeliefNet` works too.
       estimator: ``"score"`` (phases ``e_step`` on φ and ``m_step`` on θ), ``"exact"``
-        (classic EM: one phase ``m_step`` on θ, the E-step exact inside it), or ``"muprop"``,
-        ``"arm"``, ``"disarm"``: the phases of ``"score"`` with that estimator object on
-        :math:`q_\phi` in the E-step (:data:`DISCRETE_ESTIMATORS`; one hidden layer: a deeper
-        :math:`q_\phi` is not a factorized Bernoulli and is refused at the first step).
+        (classic EM: one phase ``m_step`` on θ, the E-step exact inside it), ``"muprop"``,
+        ``"arm"``, ``"disarm"``, ``"rebar"``, ``"relax"``: the phases of ``"score"`` with that
+        estimator object on :math:`q_\phi` in the E-step (:data:`DISCRETE_ESTIMATORS`; REBAR
+        and RELAX on :data:`PATHWISE_EM`; one hidden layer: a deeper :math:`q_\phi` is not a
+        factorized Bernoulli and is refused at the first step), or ``"vimco"``: both phases on
+        the ``k``-sample bound (:data:`BOUND_EM`), VIMCO in the E-step.
       baseline: the E-step's baseline, ``"none"``, ``"mean"`` or ``"nvil"`` (score only).
       n_samples: draws of z per example in each phase (score only).
       normalize: NVIL's variance normalization (``baseline="nvil"`` only).
       baseline_hidden: the hidden width of NVIL's baseline network.
+      k: K ≥ 2, the draws inside the bound (``"vimco"`` only).
 
     Returns:
       An :class:`~unigen.core.Algorithm` whose ``objective`` is the :data:`DECLARATION`
@@ -373,6 +430,7 @@ def variational_em(
     _check(estimator, baseline)
     n_samples = positive_int("n_samples", n_samples)
     baseline_hidden = positive_int("baseline_hidden", baseline_hidden)
+    k = positive_int("k", k)
 
     def init(key: PRNGKey) -> dict[str, Params]:
         return init_params(
@@ -394,13 +452,27 @@ def variational_em(
             metrics={"log_likelihood": LOG_LIKELIHOOD},
             prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
         )._replace(bernoulli=bernoulli_entries(model))
-    if estimator in DISCRETE_ESTIMATORS and baseline != "none":
+    if estimator != "score" and baseline != "none":
         raise ConfigError(f"baseline: expected 'none' with estimator={estimator!r} (a baseline is for "
                           f"'score'), got {baseline!r}")
+    if estimator == "vimco":
+        if k < 2:
+            raise ConfigError(f"k: expected at least 2 with estimator='vimco' (each draw's baseline is made "
+                              f"of the others), got {k}")
+        objective = _bound(k)
+        return algorithm(
+            BOUND_EM._replace(phases=tuple(p._replace(objective=objective) for p in BOUND_EM.phases)),
+            bindings(model),
+            init,
+            estimator={"e_step": {variational: VIMCO()}, "m_step": {variational: "auto"}},
+            metrics={"e_step": {"bound": objective}, "m_step": {"bound": objective}},
+            prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
+        )._replace(bernoulli=bernoulli_entries(model))
     e_step = (_e_step_estimator(model, baseline, normalize, baseline_hidden) if estimator == "score"
               else DISCRETE_ESTIMATORS[estimator]())
+    declaration = PATHWISE_EM if estimator in ("rebar", "relax") else DECLARATION
     return algorithm(
-        DECLARATION,
+        declaration,
         bindings(model),
         init,
         estimator={
@@ -408,6 +480,6 @@ def variational_em(
             "m_step": {variational: "draw"},
         },
         n_samples=n_samples,
-        metrics={"e_step": {"elbo": E_STEP}, "m_step": {"elbo": ELBO}},
+        metrics={"e_step": {"elbo": declaration.phases[0].objective}, "m_step": {"elbo": ELBO}},
         prepare=lambda batch: {"x": batch_data(batch, model.data_dim)},
     )._replace(bernoulli=bernoulli_entries(model))

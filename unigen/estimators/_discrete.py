@@ -15,7 +15,9 @@ Bernoulli draws are ``0.0``/``1.0`` in the dtype of the logits, with
 :math:`b = H(z)`, :math:`z = l + \log u - \log(1 - u)` (logistic noise). Categorical draws are
 one-hot vectors (the last axis of the logits is the category), with
 :math:`b = \mathrm{onehot}(\arg\max_c z_c)`, :math:`z = \log\mathrm{softmax}(l) - \log(-\log u)`
-(Gumbel noise): f receives the one-hot vector.
+(Gumbel noise): f receives the one-hot vector. A categorical is numpyro's ``Categorical``
+(whose own values are indices; the functions here hand f one-hot vectors all the same) or
+:class:`unigen.distributions.OneHotCategorical` (whose values are the one-hot vectors).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
+from unigen.distributions import OneHotCategorical
 from unigen.errors import ConfigError
 from unigen.estimators._common import DistributionFn
 
@@ -51,7 +54,7 @@ def family_of(distribution: Any) -> str:
     base = base_distribution(distribution)
     if isinstance(base, (dist.BernoulliLogits, dist.BernoulliProbs)):
         return BERNOULLI
-    if isinstance(base, (dist.CategoricalLogits, dist.CategoricalProbs)):
+    if isinstance(base, (dist.CategoricalLogits, dist.CategoricalProbs, OneHotCategorical)):
         return CATEGORICAL
     return type(base).__name__
 

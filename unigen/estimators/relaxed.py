@@ -28,9 +28,10 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 
 from unigen.errors import ConfigError, describe
+from unigen.estimators import _discrete
 from unigen.estimators._common import DistributionFn, Integrand, check_n_samples, evaluate
 
-__all__ = ["concrete", "relaxed_draw"]
+__all__ = ["concrete", "concrete_surrogate", "relaxed_draw"]
 
 
 def _base(distribution: Any) -> Any:
@@ -55,6 +56,14 @@ def relaxed_draw(distribution: Any, key: jax.Array, n_samples: int, temperature:
         f"distribution: expected a Bernoulli or categorical distribution for the Concrete relaxation, "
         f"got {type(base).__name__}"
     )
+
+
+def concrete_surrogate(f: Integrand, family: str, logits: jax.Array, u: jax.Array,
+                       temperature: float) -> jax.Array:
+    r""":math:`\frac1N \sum_i f(z_i)` at the relaxed draws :math:`z_i = \sigma(z(l, u_i)/\tau)` (or
+    the softmax), :math:`z(l, u)` the noisy logits of :mod:`~unigen.estimators._discrete`: its
+    gradient in the logits is the Concrete estimate; ``u`` is ``[N, *logits.shape]``."""
+    return jnp.mean(evaluate(f, _discrete.soft(family, _discrete.relaxed_logits(family, logits, u), temperature)))
 
 
 def concrete(

@@ -48,7 +48,7 @@ def _build_vem(config: dict[str, Any]):
     from unigen.algorithms.variational_em import variational_em
 
     model = _model(config)
-    return model, variational_em(model, estimator=config["estimator"], baseline=config["baseline"])
+    return model, variational_em(model, estimator=config["estimator"], baseline=config["baseline"], k=config["k"])
 
 
 def likelihoods(config, model, params, x, key, k: int) -> dict[str, Any]:
@@ -83,9 +83,11 @@ VEM = Recipe(
     "vem", "variational EM on a sigmoid belief net (§2.1); classic EM with --estimator exact", "variational-em",
     (*_OPTIONS,
      Option("estimator", str, "score", "score-function E-step (default), the exact E-step by enumeration "
-                                       "(classic EM, at most 12 hidden units), or the muprop, arm or disarm "
-                                       "estimator in the E-step (one hidden layer)",
-            choices=("score", "exact", "muprop", "arm", "disarm")),
+                                       "(classic EM, at most 12 hidden units), the muprop, arm, disarm, rebar or "
+                                       "relax estimator in the E-step (one hidden layer), or vimco: both steps on "
+                                       "the k-sample bound, VIMCO in the E-step",
+            choices=("score", "exact", "muprop", "arm", "disarm", "rebar", "relax", "vimco")),
+     Option("k", int, 5, "with --estimator vimco: the draws inside the bound (default 5)", minimum=2),
      Option("baseline", str, "none", "with --estimator score: the score-function baseline (default none)",
             choices=("none", "mean", "nvil"))),
     _build_vem, **_COMMON,
