@@ -8,9 +8,6 @@ mean_t = xbar (1 - (1 - lr/v)^t), the oracle the trained run is checked against.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -239,20 +236,17 @@ def test_an_entry_point_that_takes_a_taken_name_is_refused_in_one_line(tmp_path,
 def test_a_users_recipe_by_entry_point_trains_to_its_closed_form_trajectory(tmp_path, monkeypatch, capsys):
     out = tmp_path / "toy"
     steps, lr, variance = 20, 0.5, 2.0
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(FIXTURES), os.environ.get("PYTHONPATH", "")]))
-    command = [sys.executable, "-m", "unigen.cli", "train", "toy", "--variance", str(variance), "--optimizer", "sgd",
-               "--lr", str(lr), "--batch-size", "1498", "--steps", str(steps), "--steps-per-call", "10",
-               "--no-progress", "--out", str(out)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads(done.stdout)
+    monkeypatch.syspath_prepend(str(FIXTURES))  # "installs" toy-recipe: its dist-info is found on the path
+    argv = ["train", "toy", "--variance", str(variance), "--optimizer", "sgd", "--lr", str(lr), "--batch-size", "1498",
+            "--steps", str(steps), "--steps-per-call", "10", "--no-progress", "--out", str(out)]
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
     assert summary == json.loads((out / "summary.json").read_text())
 
     # The oracle: full batches of the 1,498 statically binarized training digits, SGD from 0.
     x = data.load("digits", "train", binarize="static").x.astype(np.float64)
     xbar = x.mean(0)
     mean = lambda t: xbar * (1 - (1 - lr / variance) ** t)  # noqa: E731
-    monkeypatch.syspath_prepend(str(FIXTURES))
     config, _, params = cli._load_run(out)
     assert config["variance"] == variance and config["algorithm"] == "toy"
     np.testing.assert_allclose(np.asarray(params["theta"]["mean"]), mean(steps), rtol=1e-5, atol=1e-6)
