@@ -61,8 +61,6 @@ Run::
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import sys
@@ -70,13 +68,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script from anywhere: make `benchmarks.` importable
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `benchmarks.` importable
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import common  # noqa: E402
 from benchmarks.baselines import hand_losses  # noqa: E402
 from unigen import algorithms, data  # noqa: E402
 from unigen.core import Algorithm  # noqa: E402
@@ -85,8 +82,7 @@ from unigen.models.gan import gan_model  # noqa: E402
 from unigen.models.infogan import infogan_model  # noqa: E402
 from unigen.training import make_optimizer, make_trainer, parallel  # noqa: E402
 
-DEFAULT_DATA_DIR = REPO.parent / "shared" / "data" / "tfds"
-DEFAULT_JSON = REPO / "benchmarks" / "results" / "compiled_vs_hand.json"
+DEFAULT_JSON = common.RESULTS / "compiled_vs_hand.json"
 LEARNING_RATE = 1e-3
 POOL = 16  # distinct batches per algorithm, cycled
 TARGET = 0.97
@@ -217,14 +213,13 @@ def first_step_difference(compiled: dict[str, float], hand: dict[str, float]) ->
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.parser(__doc__)
     parser.add_argument("--repeats", type=int, default=11, help="timed repeats (>= 7)")
     parser.add_argument("--seconds", type=float, default=0.6,
                         help="about how long each variant runs per repeat (sets the steps)")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS),
                         help=f"comma-separated, from {','.join(ALGORITHMS)}")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="TFDS data directory")
+    parser.add_argument("--data-dir", type=Path, default=common.TFDS_DIR, help="TFDS data directory")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.algorithms.split(",") if n.strip()]
@@ -289,12 +284,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     total = time.perf_counter() - began
 
     # ------------------------------------------------------------------ print
-    print(f"\ncompiled step vs hand-written step, one jit-compiled trainer step each "
-          f"(median of {args.repeats} per-repeat ratios; ratio = hand seconds / compiled seconds)")
-    header = (f"{'algorithm':<11} {'model, data, batch':<46} {'steps':>5} {'compiled/s':>10} "
-              f"{'hand/s':>8} {'ratio':>6} {'min-max':>12} {'IQR':>12} {'FLOPs c/h':>9} {'bytes c/h':>9}")
-    print(header)
-    print("-" * len(header))
+    common.print_header(f"\ncompiled step vs hand-written step, one jit-compiled trainer step each (median of "
+                        f"{args.repeats} per-repeat ratios; ratio = hand seconds / compiled seconds)",
+                        f"{'algorithm':<11} {'model, data, batch':<46} {'steps':>5} {'compiled/s':>10} {'hand/s':>8} "
+                        f"{'ratio':>6} {'min-max':>12} {'IQR':>12} {'FLOPs c/h':>9} {'bytes c/h':>9}")
     for row in rows:
         ratio = row["ratio_compiled_over_hand"]
         cost = row["cost"]
@@ -330,10 +323,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "jax": jax.__version__, "platform": platform.platform(), "cores": os.cpu_count(),
         "load_average": [load_before[0], load_after[0]], "wall_seconds": total, "rows": rows,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.json}")
-    return result
+    return common.write_report(args.json, result)
 
 
 if __name__ == "__main__":

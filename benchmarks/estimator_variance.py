@@ -31,7 +31,6 @@ Run::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -40,17 +39,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `benchmarks.` importable
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import common  # noqa: E402
 from benchmarks.baselines import estimator_numpy  # noqa: E402
 from unigen.estimators import make_problem, variance_report  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
+RESULTS = common.RESULTS
 FUNCTIONS = {
     "gaussian-square": ("(x - k)^2", np.linspace(-3.0, 3.0, 13)),
     "gaussian-exp": ("exp(-k x^2)", np.linspace(0.1, 3.0, 12)),
@@ -229,8 +227,7 @@ def speed(repeats: int, samples: int, replicas: int, dim: int) -> dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.parser(__doc__)
     parser.add_argument("--samples", type=int, default=10, help="N for the figures (default 10)")
     parser.add_argument("--replicas", type=int, default=20000, help="R for the figures (default 20000)")
     parser.add_argument("--speed-samples", type=int, default=1000, help="N for the speed runs (default 1000)")
@@ -302,9 +299,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("\ntargets (worst case over the Gaussian problems and estimators):")
     for name, t in targets.items():
         print(f"  {name:<34} measured {t['measured']:.3g}  {'MET' if t['met'] else 'NOT MET'}")
-    load_after = os.getloadavg()
-    print(f"\nload average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
-          f"total {time.perf_counter() - began:.0f} s")
+    load_after = common.print_load(load_before, began)
     result = {
         "benchmark": "estimator_variance",
         "config": {"figures": {"samples": args.samples, "replicas": args.replicas, "mu": 1.0, "sigma": 1.0,
@@ -322,10 +317,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "speed": timings,
         "targets": targets,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.json} and {args.png}")
-    return result
+    return common.write_report(args.json, result, args.png)
 
 
 if __name__ == "__main__":

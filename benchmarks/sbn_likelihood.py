@@ -67,15 +67,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `benchmarks.` importable
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from benchmarks import common  # noqa: E402
 from unigen import data, metrics  # noqa: E402
 from unigen.algorithms.rws import rws  # noqa: E402
 from unigen.algorithms.variational_em import variational_em  # noqa: E402
@@ -83,9 +82,8 @@ from unigen.algorithms.wake_sleep import wake_sleep  # noqa: E402
 from unigen.models.helmholtz import helmholtz_machine  # noqa: E402
 from unigen.training import make_trainer, parallel  # noqa: E402
 
-DEFAULT_DATA_DIR = REPO.parent / "shared" / "data" / "tfds"
-DEFAULT_JSON = REPO / "benchmarks" / "results" / "sbn_likelihood.json"
-DEFAULT_PNG = REPO / "benchmarks" / "results" / "sbn_likelihood.png"
+DEFAULT_JSON = common.RESULTS / "sbn_likelihood.json"
+DEFAULT_PNG = common.RESULTS / "sbn_likelihood.png"
 ALGORITHMS = ("wake-sleep", "rws", "vem")
 RECOGNITION_GROUP = {"wake-sleep": "lambda", "rws": "phi", "vem": "phi"}  # as unigen.cli.RECOGNITION_GROUPS
 LABELS = {"wake-sleep": "wake-sleep", "rws": "RWS (K=5)", "vem": "VEM, NVIL baseline"}
@@ -99,15 +97,10 @@ MAX_CALL_ROWS = 300  # per-call training metrics kept in the JSON per algorithm
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=9.0, help="wall-clock training budget per algorithm")
+    parser = common.parser(__doc__)
+    common.add_budget_options(parser, minutes=9.0, batch_size=24, steps_per_call=100)
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS),
                         help=f"comma-separated subset of {','.join(ALGORITHMS)} (run in this order)")
-    parser.add_argument("--batch-size", type=int, default=24)
-    parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
-    parser.add_argument("--lr-final", type=float, default=1e-4, help="learning rate at the end of the budget")
-    parser.add_argument("--steps-per-call", type=int, default=100, help="steps fused per compiled call")
     parser.add_argument("--eval-k", type=int, default=1000, help="importance samples for the final test IS-NLL")
     parser.add_argument("--eval-n", type=int, default=None, help="test examples for the final IS-NLL (default: all)")
     parser.add_argument("--eval-batch", type=int, default=100, help="examples per compiled IS-NLL call")
@@ -116,7 +109,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--curve-k", type=int, default=100)
     parser.add_argument("--curve-n", type=int, default=1000, help="first test images of the quick evaluations")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="TFDS data directory")
+    parser.add_argument("--data-dir", type=Path, default=common.TFDS_DIR, help="TFDS data directory")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--png", type=Path, default=DEFAULT_PNG)
     parser.add_argument("--replot", action="store_true", help="only redraw --png from the stored --json")
@@ -125,12 +118,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     unknown = [a for a in args.algorithms if a not in ALGORITHMS]
     if unknown or not args.algorithms:
         parser.error(f"--algorithms: expected a subset of {','.join(ALGORITHMS)}, got {unknown or 'nothing'}")
-    for name in ("batch_size", "steps_per_call", "eval_k", "eval_batch", "eval_sample_batch", "curve_points",
-                 "curve_k", "curve_n"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
-    if not (args.minutes > 0 and args.lr > 0 and 0 < args.lr_final <= args.lr):
-        parser.error("expected --minutes > 0 and 0 < --lr-final <= --lr")
+    common.check_budget(parser, args, "eval_k", "eval_batch", "eval_sample_batch", "curve_points", "curve_k", "curve_n")
     return args
 
 
@@ -254,11 +242,7 @@ def train_one(name: str, model, train, test_x: np.ndarray, args) -> dict[str, An
 
 
 def plot(path: Path, runs: list[dict[str, Any]], args) -> None:
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
+    plt = common.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for index, run in enumerate(runs):
         color = f"C{index}"
@@ -282,10 +266,7 @@ def plot(path: Path, runs: list[dict[str, Any]], args) -> None:
                    title_fontsize=7)
     axes[1].legend(fontsize=6, loc="upper right")
     fig.suptitle(f"SBN-200 on binarized MNIST, {args.minutes:g} min of training each (unigen)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    common.save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -365,11 +346,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "total_seconds": total, "training_minutes": training_minutes,
         "runs": runs,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=1))
     plot(args.png, runs, args)
-    print(f"wrote {args.json} and {args.png}")
-    return report
+    return common.write_report(args.json, report, args.png)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_JSON = REPO / "benchmarks" / "results" / "startup.json"
+sys.path.insert(0, str(REPO))  # run as a script: `benchmarks.` importable
+from benchmarks import common  # noqa: E402
+
+DEFAULT_JSON = common.RESULTS / "startup.json"
 
 DRIVER = r"""
 import json, sys, time
@@ -108,10 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} cores)")
     report = {"benchmark": "startup", "command": ["unigen", "train", "vae", "--steps", "1", *args.extra],
               "rows": rows, "load_average_before": load_before, "load_average_after": load_after}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=1))
-    print(f"wrote {args.json}")
-    return report
+    return common.write_report(args.json, report)
 
 
 if __name__ == "__main__":

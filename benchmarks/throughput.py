@@ -54,8 +54,6 @@ Run under ``nice`` on a shared machine (the load average is printed)::
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import sys
@@ -63,21 +61,20 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script from anywhere: make `benchmarks.` importable
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `benchmarks.` importable
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from benchmarks import common  # noqa: E402
 from benchmarks import vae_throughput as vt  # noqa: E402
 from benchmarks.baselines import flax_vae  # noqa: E402
 from benchmarks.baselines import plain_jax_vae  # noqa: E402
 from unigen import data  # noqa: E402
 
-DEFAULT_JSON = REPO / "benchmarks" / "results" / "throughput.json"
+DEFAULT_JSON = common.RESULTS / "throughput.json"
 PER_CALL = 50
 GAN_BATCH = 100
 MATMUL_CALLS = 100  # calls per measurement of the matmul rate (one per repeat)
@@ -300,15 +297,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # waiting gives torch its fair speed; it must be set before torch loads OpenMP. XLA's CPU
     # thread pool does not use OpenMP. A value set by the user is kept.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="7 repeats of 50 steps (default: 10 of 100)")
     parser.add_argument("--repeats", type=int, help="timed repeats per row (at least 7)")
     parser.add_argument("--steps", type=int, help=f"steps per repeat (a multiple of {PER_CALL})")
     parser.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     parser.add_argument("--profile", action="store_true", help="add the plain-JAX ablation rows")
     parser.add_argument("--no-gan", action="store_true", help="leave out the GAN and SBN rows")
-    parser.add_argument("--data-dir", type=Path, default=vt.DEFAULT_DATA_DIR, help="TFDS data directory")
+    parser.add_argument("--data-dir", type=Path, default=common.TFDS_DIR, help="TFDS data directory")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
     args = parser.parse_args(argv)
     repeats = args.repeats or (7 if args.quick else 10)
@@ -424,9 +420,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("\ntargets:")
     for name, (measured, target) in targets.items():
         print(f"  {name:<52} {measured:.3f}  {'MET' if measured >= target else 'NOT MET'}")
-    load_after = os.getloadavg()
-    print(f"\nload average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} cores shared "
-          f"with other work); total {time.perf_counter() - began:.0f} s")
+    load_after = common.print_load(load_before, began, f" ({os.cpu_count()} cores shared with other work)")
 
     report = {
         "benchmark": "throughput",
@@ -454,10 +448,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["machine"]["torch"] = torch.__version__
     except ImportError:
         pass
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=1))
-    print(f"wrote {args.json}")
-    return report
+    return common.write_report(args.json, report)
 
 
 if __name__ == "__main__":

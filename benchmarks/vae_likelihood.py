@@ -48,7 +48,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -57,22 +56,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `benchmarks.` importable
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from benchmarks import common  # noqa: E402
 from unigen import data, metrics  # noqa: E402
 from unigen.algorithms.vae import vae  # noqa: E402
 from unigen.models.vae import vae_model  # noqa: E402
 from unigen.training import fit  # noqa: E402
 
-DEFAULT_DATA_DIR = REPO.parent / "shared" / "data" / "tfds"
-DEFAULT_JSON = REPO / "benchmarks" / "results" / "vae_likelihood.json"
-DEFAULT_PNG = REPO / "benchmarks" / "results" / "vae_likelihood.png"
+DEFAULT_JSON = common.RESULTS / "vae_likelihood.json"
+DEFAULT_PNG = common.RESULTS / "vae_likelihood.png"
 ANCHOR_NATS = 88.71  # IWAE paper, Appendix D: VAE, k=1, one stochastic layer, fixed binarization
 ANCHOR_EPOCHS = 3280
 TARGET_NATS = 95.0
@@ -82,30 +79,21 @@ TRAIN_ELBO_N = 10_000
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=25.0, help="wall-clock budget of calibration + training")
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
-    parser.add_argument("--lr-final", type=float, default=1e-4, help="learning rate at the last step (cosine decay)")
-    parser.add_argument("--steps-per-call", type=int, default=50, help="steps fused per compiled call in fit")
+    parser = common.parser(__doc__)
+    common.add_budget_options(parser, minutes=25.0, batch_size=100, steps_per_call=50)
     parser.add_argument("--k", type=int, default=5000, help="importance samples for the test IS-NLL")
     parser.add_argument("--eval-n", type=int, default=None, help="test examples for the IS-NLL (default: all)")
     parser.add_argument("--evals", type=int, default=10, help="at most this many test-ELBO points during training")
     parser.add_argument("--calibration-steps", type=int, default=3000)
     parser.add_argument("--log-every", type=int, default=10, help="log the training ELBO every this many steps")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="TFDS data directory")
+    parser.add_argument("--data-dir", type=Path, default=common.TFDS_DIR, help="TFDS data directory")
     parser.add_argument("--out-dir", type=Path, default=None,
                         help="keep fit's metrics.jsonl and checkpoints here (default: a temporary directory)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--png", type=Path, default=DEFAULT_PNG)
     args = parser.parse_args(argv)
-    for name in ("batch_size", "steps_per_call", "k", "evals", "calibration_steps", "log_every"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
-    if not (args.minutes > 0 and args.lr > 0 and 0 < args.lr_final <= args.lr):
-        parser.error("expected --minutes > 0 and 0 < --lr-final <= --lr")
+    common.check_budget(parser, args, "k", "evals", "calibration_steps", "log_every")
     return args
 
 
@@ -125,11 +113,7 @@ def epoch_curve(rows: list[dict[str, Any]], steps_per_epoch: int) -> list[dict[s
 
 
 def plot(path: Path, curve: list[dict[str, float]], points: list[dict[str, float]], final: dict[str, Any]) -> None:
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
+    plt = common.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for axis, x_key, label in ((axes[0], "step", "training step"), (axes[1], "train_seconds", "training wall time (s)")):
         axis.plot([c[x_key] for c in curve], [c["train_elbo"] for c in curve], lw=1, label="train ELBO (per-epoch mean of logged batches)")
@@ -146,10 +130,7 @@ def plot(path: Path, curve: list[dict[str, float]], points: list[dict[str, float
     axes[0].set_ylabel("nats per image")
     axes[0].legend(fontsize=7, loc="lower right")
     fig.suptitle("VAE 784-200-200-50 tanh on binarized MNIST (unigen fit)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    common.save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -274,9 +255,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     width = max(len(r[0]) for r in table)
     for name, value, note in table:
         print(f"  {name:<{width}}  {value:>14}  {note}")
-    load_after = os.getloadavg()
-    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (shared machine); "
-          f"total {time.perf_counter() - began:.0f} s")
+    load_after = common.print_load(load_before, began, " (shared machine)")
 
     report = {
         "benchmark": "vae_likelihood",
@@ -299,11 +278,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "test_elbo_points": points,
         "curve": curve,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=1))
     plot(args.png, curve, points, final)
-    print(f"wrote {args.json} and {args.png}")
-    return report
+    return common.write_report(args.json, report, args.png)
 
 
 if __name__ == "__main__":

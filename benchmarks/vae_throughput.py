@@ -62,8 +62,6 @@ Run::
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import re
@@ -72,15 +70,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script from anywhere: make `benchmarks.` importable
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: `benchmarks.` importable
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from benchmarks import common  # noqa: E402
 from benchmarks.baselines import plain_jax_vae as baseline  # noqa: E402
 from unigen import data  # noqa: E402
 from unigen.algorithms.vae import reference_loss, vae  # noqa: E402
@@ -88,8 +85,7 @@ from unigen.core import Algorithm, Phase  # noqa: E402
 from unigen.models.vae import vae_model  # noqa: E402
 from unigen.training import make_optimizer, make_trainer, parallel  # noqa: E402
 
-DEFAULT_DATA_DIR = REPO.parent / "shared" / "data" / "tfds"
-DEFAULT_JSON = REPO / "benchmarks" / "results" / "vae_throughput.json"
+DEFAULT_JSON = common.RESULTS / "vae_throughput.json"
 BATCH = 128
 LEARNING_RATE = 1e-3
 SQUARE = 2048
@@ -309,12 +305,11 @@ def fmt(value: float, digits: int = 0) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.parser(__doc__)
     parser.add_argument("--repeats", type=int, default=10, help="timed repeats per variant (>= 5 recommended)")
     parser.add_argument("--steps", type=int, default=100, help="training steps per repeat (a multiple of --steps-per-call)")
     parser.add_argument("--steps-per-call", type=int, default=50, help="K for variants b and d")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="TFDS data directory")
+    parser.add_argument("--data-dir", type=Path, default=common.TFDS_DIR, help="TFDS data directory")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
     parser.add_argument("--variants", default="".join(VARIANTS), help="which variants to run (a subset of abcdefh)")
     parser.add_argument("--matmul-calls", type=int, default=20, help="calls per matmul rate measurement")
@@ -378,12 +373,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       for name in results}
 
     # ------------------------------------------------------------------ print
-    print(f"\nVAE 784-400-20 training throughput, batch {BATCH}, Adam {LEARNING_RATE:g}; "
-          f"{args.repeats} repeats x {args.steps} steps; compile+warm-up {warm_seconds:.1f} s")
-    header = (f"{'variant':<40} {'images/s':>9} {'min':>9} {'max':>9} {'IQR':>15} {'vs c':>6} {'of floor':>8} "
-              f"{'last loss':>9}")
-    print(header)
-    print("-" * len(header))
+    common.print_header(f"\nVAE 784-400-20 training throughput, batch {BATCH}, Adam {LEARNING_RATE:g}; "
+                        f"{args.repeats} repeats x {args.steps} steps; compile+warm-up {warm_seconds:.1f} s",
+                        f"{'variant':<40} {'images/s':>9} {'min':>9} {'max':>9} {'IQR':>15} {'vs c':>6} "
+                        f"{'of floor':>8} {'last loss':>9}")
     for name, r in results.items():
         vs_c = paired_ratio(name, "c")
         vs_c_text = f"{vs_c['median']:.3f}" if vs_c else ""
@@ -458,10 +451,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "targets": targets,
         "warm_up_seconds": warm_seconds,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=1))
-    print(f"wrote {args.json}")
-    return report
+    return common.write_report(args.json, report)
 
 
 if __name__ == "__main__":

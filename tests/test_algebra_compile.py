@@ -20,7 +20,7 @@ import numpyro.distributions as nd
 import pytest
 
 from unigen.algebra import E, H, JSD, KL, dist, log, reverse, sg
-from unigen.algebra.compiler import compile, data, explicit, implicit
+from unigen.algebra.compiler import compile, data, explicit, implicit, uniform_indicator
 from unigen.errors import ConfigError, DataError, UnigenError
 from unigen.models.vae import vae_model
 
@@ -188,6 +188,32 @@ def test_enumerated_wake_and_gan_discriminator_objectives(key):
         flipped = {**params, "phi": -params["phi"]}
         reversed_value, _ = _loss(E(p_y * generator, log(reverse(discriminator))), gan, params)
         np.testing.assert_allclose(reversed_value, _loss(sleep, gan, flipped)[0], rtol=1e-12)
+
+
+def test_the_uniform_indicator_is_half_and_half_in_the_dtype_of_its_group(key):
+    """``uniform_indicator(group)`` (the p(y) of GAN, ADA, AAE, AAVAE and VAE/GAN): log p(y) = −log 2
+    for y = 0 and 1 (closed form), in the dtype of the group's parameters, and the enumerated GAN
+    discriminator objective bound through it equals the one bound to a hand-written Bernoulli(1/2)."""
+    binding = uniform_indicator("phi")
+    for dtype in (jnp.float32, jnp.float64):
+        with jax.enable_x64(dtype == jnp.float64):
+            prior = binding.fn({"phi": {"w": jnp.ones((2, 3), dtype)}}, {})
+            values = prior.log_prob(jnp.asarray([0.0, 1.0], dtype))
+            assert values.dtype == dtype
+            np.testing.assert_allclose(values, [-math.log(2.0)] * 2, rtol=1e-7)
+    with jax.enable_x64(True):
+        params = verify.latent_point(key, {"x": 6, "z": 4})
+        gan = {
+            generator.fixed(y=0): _categorical(lambda p, g: verify.log_marginal(p)),
+            generator.fixed(y=1): _categorical(lambda p, g: p["data"]),
+            discriminator: explicit(lambda p, g: nd.BernoulliLogits(p["phi"][g["x"]])),
+        }
+        half = explicit(lambda p, g: nd.BernoulliProbs(jnp.asarray(0.5, jnp.float64)))
+        sleep = E(p_y * generator, log(discriminator))
+        value, _ = _loss(sleep, {**gan, p_y: binding}, params)
+        np.testing.assert_allclose(value, _loss(sleep, {**gan, p_y: half}, params)[0], rtol=1e-12)
+    with pytest.raises(ConfigError, match=r"^group: got 3, expected a parameter group name such as 'phi'$"):
+        uniform_indicator(3)
 
 
 def test_log_at_a_fixed_value_if_supported(key):

@@ -8,9 +8,6 @@ mean_t = xbar (1 - (1 - lr/v)^t), the oracle the trained run is checked against.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +19,7 @@ from unigen.errors import ConfigError
 from unigen.recipes import Option, widths
 
 FIXTURES = Path(__file__).parent / "fixtures" / "recipes"
+CLASHING = Path(__file__).parent / "fixtures" / "clashing"  # clash-recipe: entry points vae and toy
 BUILT_IN = ["vae", "iwae", "wake-sleep", "rws", "vem", "gan", "infogan", "pm", "iwgan", "aavae", "ada",
             "aae", "vae-gan"]
 TOY_SHOWN = "Toy: a Gaussian mean by maximum likelihood (tests/fixtures)\n  likelihood: max_{θ} E_{p_data(x)}[log p_θ(x)]\n"
@@ -210,23 +208,46 @@ def test_broken_user_recipes_and_declarations_are_refused_in_one_line(argv, mess
     assert err.startswith(f"unigen: error: {message}") and err.count("\n") == 1, err
 
 
+def test_an_entry_point_that_takes_a_taken_name_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    """clash-recipe's ``vae`` takes a built-in's name and its ``toy`` the name toy-recipe's ``toy``
+    has: asking for either name is refused naming the entry point(s), the name and the package(s),
+    nothing is written, and every other name works as before."""
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    monkeypatch.syspath_prepend(str(CLASHING))
+    assert recipes.names().count("vae") == 1 and recipes.names().count("toy") == 1
+    out = tmp_path / "run"
+    assert cli.main(["train", "vae", "--steps", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == ("unigen: error: algorithm: the entry point vae = toy_recipe:RECIPE (group unigen.algorithms) of "
+                   "the package clash-recipe 0.0 takes the name 'vae' of a built-in recipe; expected a name no "
+                   "built-in recipe has (rename the entry point, or uninstall that package)\n")
+    assert cli.main(["train", "toy", "--steps", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("unigen: error: algorithm: the entry points toy = "), err
+    assert "toy = toy_recipe:RECIPE of the package toy-recipe 0.0" in err
+    assert "toy = toy_recipe:MISNAMED of the package clash-recipe 0.0" in err
+    assert "take the same name 'toy'; expected one entry point per name" in err
+    assert not out.exists()
+    with pytest.raises(ConfigError, match="takes the name 'vae' of a built-in recipe"):
+        recipes.recipe("vae")
+    assert recipes.recipe("gan") is recipes.BUILT_IN[BUILT_IN.index("gan")]
+    assert cli.main(["algebra", "show", "gan"]) == 0 and "discriminator" in capsys.readouterr().out
+
+
 def test_a_users_recipe_by_entry_point_trains_to_its_closed_form_trajectory(tmp_path, monkeypatch, capsys):
     out = tmp_path / "toy"
     steps, lr, variance = 20, 0.5, 2.0
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(FIXTURES), os.environ.get("PYTHONPATH", "")]))
-    command = [sys.executable, "-m", "unigen.cli", "train", "toy", "--variance", str(variance), "--optimizer", "sgd",
-               "--lr", str(lr), "--batch-size", "1498", "--steps", str(steps), "--steps-per-call", "10",
-               "--no-progress", "--out", str(out)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads(done.stdout)
+    monkeypatch.syspath_prepend(str(FIXTURES))  # "installs" toy-recipe: its dist-info is found on the path
+    argv = ["train", "toy", "--variance", str(variance), "--optimizer", "sgd", "--lr", str(lr), "--batch-size", "1498",
+            "--steps", str(steps), "--steps-per-call", "10", "--no-progress", "--out", str(out)]
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
     assert summary == json.loads((out / "summary.json").read_text())
 
     # The oracle: full batches of the 1,498 statically binarized training digits, SGD from 0.
     x = data.load("digits", "train", binarize="static").x.astype(np.float64)
     xbar = x.mean(0)
     mean = lambda t: xbar * (1 - (1 - lr / variance) ** t)  # noqa: E731
-    monkeypatch.syspath_prepend(str(FIXTURES))
     config, _, params = cli._load_run(out)
     assert config["variance"] == variance and config["algorithm"] == "toy"
     np.testing.assert_allclose(np.asarray(params["theta"]["mean"]), mean(steps), rtol=1e-5, atol=1e-6)

@@ -215,11 +215,32 @@ def _run_toy(tmp_path, name, *args, devices=1, wait=True):
 
 
 @pytest.mark.slow
-def test_one_and_four_devices_give_the_same_parameters(tmp_path):
+def test_four_devices_and_two_hosts_of_two_devices_give_the_parameters_of_one_device(tmp_path):
+    """The library-level check (``fit`` on a toy regression; the command line's is in
+    ``test_hosts.py``): 20 steps of batch 16 on one device are the oracle; one process with four
+    devices, and two processes joined by jax.distributed.initialize on 127.0.0.1 (gloo CPU
+    collectives) with two devices each, each feeding its own half of every global batch, must
+    reach the same parameters up to float32 summation order."""
+    import socket
+
     one = _run_toy(tmp_path, "one", "--steps", "20", "--batch", "16", devices=1)
     four = _run_toy(tmp_path, "four", "--steps", "20", "--batch", "16", devices=4)
     assert (one["devices"], four["devices"]) == (1, 4)
     np.testing.assert_allclose(four["params"]["w"], one["params"]["w"], rtol=1e-5)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    hosts = [
+        _run_toy(tmp_path, "hosts", "--steps", "20", "--batch", "16", "--coordinator", f"127.0.0.1:{port}",
+                 "--process-id", str(i), "--processes", "2", devices=2, wait=False)
+        for i in range(2)
+    ]
+    for process in hosts:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-3000:]
+    result = json.loads((tmp_path / "hosts.json").read_text())
+    assert (result["devices"], result["processes"]) == (4, 2)
+    np.testing.assert_allclose(result["params"]["w"], one["params"]["w"], rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -250,29 +271,6 @@ def test_sigkill_after_a_checkpoint_then_resume_reproduces_the_uninterrupted_run
     np.testing.assert_array_equal(resumed["params"]["w"], whole["params"]["w"])
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 25))
-
-
-@pytest.mark.slow
-def test_two_hosts_with_two_devices_each_match_one_device(tmp_path):
-    # Two processes joined by jax.distributed.initialize on 127.0.0.1 (gloo CPU collectives),
-    # each feeding its own half of every global batch.
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    one = _run_toy(tmp_path, "one", "--steps", "20", devices=1)
-    hosts = [
-        _run_toy(tmp_path, "hosts", "--steps", "20", "--coordinator", f"127.0.0.1:{port}",
-                 "--process-id", str(i), "--processes", "2", devices=2, wait=False)
-        for i in range(2)
-    ]
-    for process in hosts:
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err[-3000:]
-    result = json.loads((tmp_path / "hosts.json").read_text())
-    assert (result["devices"], result["processes"]) == (4, 2)
-    np.testing.assert_allclose(result["params"]["w"], one["params"]["w"], rtol=1e-5)
 
 
 def _step_counting() -> Algorithm:

@@ -79,14 +79,11 @@ def generator_loss(generator: list, discriminator: list, key: jax.Array, rows: i
 
 def update(optimizer: optax.GradientTransformation, state: State, x: jax.Array) -> tuple[State, jax.Array]:
     step_key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
-    d_loss, d_grads = jax.value_and_grad(discriminator_loss)(
-        state.discriminator, state.generator, jax.random.fold_in(step_key, 0), x)
-    d_updates, d_opt = optimizer.update(d_grads, state.discriminator_opt, state.discriminator)
-    discriminator = optax.apply_updates(state.discriminator, d_updates)
-    g_loss, g_grads = jax.value_and_grad(generator_loss)(
-        state.generator, discriminator, jax.random.fold_in(step_key, 1), x.shape[0])
-    g_updates, g_opt = optimizer.update(g_grads, state.generator_opt, state.generator)
-    generator = optax.apply_updates(state.generator, g_updates)
+    discriminator, d_opt, d_loss = steps.descend(optimizer, discriminator_loss, state.discriminator,
+                                                 state.discriminator_opt, state.generator,
+                                                 jax.random.fold_in(step_key, 0), x)
+    generator, g_opt, g_loss = steps.descend(optimizer, generator_loss, state.generator, state.generator_opt,
+                                             discriminator, jax.random.fold_in(step_key, 1), x.shape[0])
     return State(generator, discriminator, g_opt, d_opt, state.step + 1, state.key), jnp.stack([d_loss, g_loss])
 
 

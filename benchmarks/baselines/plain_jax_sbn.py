@@ -79,12 +79,10 @@ def sleep_loss(lam: dict, theta: dict, key: jax.Array, rows: int) -> jax.Array:
 
 def update(optimizer: optax.GradientTransformation, state: State, x: jax.Array) -> tuple[State, jax.Array]:
     step_key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
-    w_loss, w_grads = jax.value_and_grad(wake_loss)(state.theta, state.lam, jax.random.fold_in(step_key, 0), x)
-    updates, theta_opt = optimizer.update(w_grads, state.theta_opt, state.theta)
-    theta = optax.apply_updates(state.theta, updates)
-    s_loss, s_grads = jax.value_and_grad(sleep_loss)(state.lam, theta, jax.random.fold_in(step_key, 1), x.shape[0])
-    updates, lam_opt = optimizer.update(s_grads, state.lam_opt, state.lam)
-    lam = optax.apply_updates(state.lam, updates)
+    theta, theta_opt, w_loss = steps.descend(optimizer, wake_loss, state.theta, state.theta_opt, state.lam,
+                                             jax.random.fold_in(step_key, 0), x)
+    lam, lam_opt, s_loss = steps.descend(optimizer, sleep_loss, state.lam, state.lam_opt, theta,
+                                         jax.random.fold_in(step_key, 1), x.shape[0])
     return State(theta, lam, theta_opt, lam_opt, state.step + 1, state.key), jnp.stack([w_loss, s_loss])
 
 

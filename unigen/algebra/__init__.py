@@ -46,7 +46,7 @@ from unigen.algebra.declaration import SENSES, Declaration, Figure5, PhaseObject
 from unigen.algebra.direction import Direction, direction, direction_of
 from unigen.algebra.table import table
 from unigen.algebra.compiler import (
-    Binding, compile, data, explicit, implicit, marginal, self_normalized,
+    Binding, compile, data, explicit, implicit, marginal, self_normalized, uniform_indicator,
 )
 from unigen.algebra.estimator import Estimator, EstimatorContext, ScoreFunction
 from unigen.algebra.discrete_estimators import ARM, VIMCO, Concrete, DisARM, MuProp, Rebar, Relax, StraightThrough

@@ -137,6 +137,7 @@ from unigen.algebra.estimator import AUXILIARY, Estimator, EstimatorContext
 from unigen.algebra.estimator import draw as _draw
 from unigen.algebra.estimator import log_prob as _log_prob
 from unigen.core import Batch, Metrics, Params, PRNGKey
+from unigen.distributions import BernoulliLogits
 from unigen.errors import ConfigError, DataError, describe
 
 __all__ = ["BATCH_AXIS", "ESTIMATORS", "KL_METHODS", "MAX_ENUMERATION", "Binding", "compile", "data",
@@ -206,6 +207,19 @@ def implicit(sampler: Callable[[Params, PRNGKey, Mapping[str, Any]], jax.Array])
             f"sampler: got {describe(sampler)}, expected a callable (params, key, given) -> value"
         )
     return Binding("implicit", sampler)
+
+
+def uniform_indicator(group: str = "phi") -> Binding:
+    r"""The uniform :math:`p(y)` over the indicator :math:`y \in \{0, 1\}`: a Bernoulli with logit 0,
+    in the dtype of the first array of ``params[group]`` (so that a float64 model's objective stays
+    float64 under strict promotion). GAN, ADA, AAE, AAVAE and VAE/GAN bind their ``p(y)`` to it."""
+    if not isinstance(group, str) or not group:
+        raise ConfigError(f"group: got {describe(group)}, expected a parameter group name such as 'phi'")
+
+    def half(params: Params, given: Mapping[str, Any]) -> numpyro_dist.Distribution:
+        return BernoulliLogits(jnp.zeros((), jax.tree.leaves(params[group])[0].dtype))
+
+    return Binding("explicit", half)
 
 
 def data(

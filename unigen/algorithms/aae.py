@@ -30,11 +30,10 @@ from __future__ import annotations
 from typing import Mapping, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpyro.distributions as numpyro_dist
 
 from unigen.algebra.assembly import algorithm
-from unigen.algebra.compiler import data, explicit
+from unigen.algebra.compiler import data, explicit, uniform_indicator
 from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective
 from unigen.algebra.expr import KL, E, dist, log, reverse
 from unigen.algorithms.vae import batch_data
@@ -109,9 +108,6 @@ def bindings(model: AAEModel) -> dict:
     critic's logit; :math:`p(y)`: uniform."""
     vae = model.autoencoder
 
-    def uniform(params: Params, given: Mapping) -> BernoulliLogits:
-        return BernoulliLogits(jnp.zeros((), jax.tree.leaves(params["phi"])[0].dtype))
-
     return {
         codes.fixed(y=0): data("x", map=lambda params, x: encode(model, params["eta"], x)),
         codes.fixed(y=1): explicit(lambda params, given: vae.prior(params["theta"])),
@@ -119,7 +115,7 @@ def bindings(model: AAEModel) -> dict:
             encode(model, params["eta"], given["x"]), event_dim=1)),
         decoder: explicit(lambda params, given: vae.decoder_distribution(params["theta"], given["z"])),
         critic: explicit(lambda params, given: BernoulliLogits(model.critic.apply(params["phi"], given["z"])[0])),
-        p_y: explicit(uniform),
+        p_y: uniform_indicator("phi"),
     }
 
 

@@ -55,11 +55,10 @@ from __future__ import annotations
 from typing import Mapping
 
 import jax
-import jax.numpy as jnp
 from numpyro.distributions import ImproperUniform, constraints
 
 from unigen.algebra.assembly import algorithm
-from unigen.algebra.compiler import data, explicit, implicit, marginal
+from unigen.algebra.compiler import data, explicit, implicit, marginal, uniform_indicator
 from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective
 from unigen.algebra.expr import KL, E, dist, log
 from unigen.algorithms.gan import (
@@ -135,9 +134,6 @@ def bindings(model: VAEModel, discriminator_network: Network) -> dict:
     def discriminate(params: Params, given: Mapping) -> BernoulliLogits:
         return BernoulliLogits(discriminator_network.apply(params["phi"], given["x"])[0])
 
-    def uniform(params: Params, given: Mapping) -> BernoulliLogits:
-        return BernoulliLogits(jnp.zeros((), jax.tree.leaves(params["phi"])[0].dtype))
-
     def data_density(params: Params, given: Mapping) -> ImproperUniform:
         return ImproperUniform(constraints.real_vector, (), (model.data_dim,))
 
@@ -151,7 +147,7 @@ def bindings(model: VAEModel, discriminator_network: Network) -> dict:
         generative0.fixed(y=1): data("x"),
         mixture0: marginal(generative0 * p_y),
         discriminator: explicit(discriminate),
-        p_y: explicit(uniform),
+        p_y: uniform_indicator("phi"),
         inference.fixed(y=0): lambda params, given: model.encoder_distribution(params["eta"], given["x"]),
         inference.fixed(y=1): lambda params, given: model.prior(params["theta"]),
         decoder.fixed(y=0): lambda params, given: model.decoder_distribution(params["theta"], given["z"]),

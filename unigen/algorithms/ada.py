@@ -41,7 +41,7 @@ import numpy as np
 import numpyro.distributions as numpyro_dist
 
 from unigen.algebra.assembly import algorithm
-from unigen.algebra.compiler import data, explicit
+from unigen.algebra.compiler import data, explicit, uniform_indicator
 from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective
 from unigen.algebra.expr import KL, E, coefficient, dist, log, reverse
 from unigen.core import Algorithm, Batch, Params, PRNGKey
@@ -152,9 +152,6 @@ def bindings(model: ADAModel) -> dict:
     def extract(params: Params, z: jax.Array) -> jax.Array:
         return model.extractor.apply(params["theta"], z)
 
-    def uniform(params: Params, given: Mapping) -> BernoulliLogits:
-        return BernoulliLogits(jnp.zeros((), jax.tree.leaves(params["phi"])[0].dtype))
-
     return {
         source_features: data("source", map=extract, carry={"label": "label"}),
         target_features: data("target", map=extract),
@@ -162,7 +159,7 @@ def bindings(model: ADAModel) -> dict:
             model.discriminator.apply(params["phi"], given["x"])[0])),
         classifier: explicit(lambda params, given: numpyro_dist.CategoricalLogits(
             model.classifier.apply(params["psi"], given["x"]))),
-        p_y: explicit(uniform),
+        p_y: uniform_indicator("phi"),
     }
 
 

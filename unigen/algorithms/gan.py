@@ -71,7 +71,7 @@ import optax
 from jax.typing import ArrayLike
 
 from unigen.algebra.assembly import algorithm
-from unigen.algebra.compiler import data, explicit, implicit
+from unigen.algebra.compiler import data, explicit, implicit, uniform_indicator
 from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective
 from unigen.algebra.expr import KL, E, dist, log, reverse
 from unigen.algorithms.vae import batch_data
@@ -194,7 +194,7 @@ def bindings(model: GANModel) -> dict:
     * :math:`q_\phi(y \mid x)`: a scalar :class:`~unigen.distributions.BernoulliLogits` with
       logits ``model.discriminator_logit(params["phi"], x)`` (stable log-sigmoid log-mass); the
       reversed :math:`q^r_\phi` uses it with y flipped;
-    * :math:`p(y)`: uniform, Bernoulli with logit 0 in the dtype of ``params["phi"]``.
+    * :math:`p(y)`: :func:`~unigen.algebra.compiler.uniform_indicator`, logit 0 in the dtype of ``params["phi"]``.
     """
 
     def sample_generated(params: Params, key: PRNGKey, given: Mapping) -> jax.Array:
@@ -206,16 +206,12 @@ def bindings(model: GANModel) -> dict:
     def discriminate(params: Params, given: Mapping) -> BernoulliLogits:
         return BernoulliLogits(model.discriminator_logit(params["phi"], given["x"]))
 
-    def uniform(params: Params, given: Mapping) -> BernoulliLogits:
-        dtype = jax.tree.leaves(params["phi"])[0].dtype
-        return BernoulliLogits(jnp.zeros((), dtype))
-
     return {
         generated: implicit(sample_generated),
         real: data("x"),
         p_data: data("x"),
         discriminator: explicit(discriminate),
-        p_y: explicit(uniform),
+        p_y: uniform_indicator("phi"),
     }
 
 

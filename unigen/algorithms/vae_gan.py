@@ -29,10 +29,9 @@ from __future__ import annotations
 from typing import Mapping, NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from unigen.algebra.assembly import algorithm
-from unigen.algebra.compiler import data, explicit, implicit
+from unigen.algebra.compiler import data, explicit, implicit, uniform_indicator
 from unigen.algebra.declaration import Declaration, Figure5, PhaseObjective
 from unigen.algebra.expr import KL, E, dist, log, reverse
 from unigen.algorithms.vae import OBJECTIVE, batch_data
@@ -105,16 +104,13 @@ def bindings(model: VAEGANModel) -> dict:
     def generate(params: Params, key: PRNGKey, given: Mapping) -> jax.Array:
         return vae.decode_mean(params["theta"], vae.prior(params["theta"]).sample(key))
 
-    def uniform(params: Params, given: Mapping) -> BernoulliLogits:
-        return BernoulliLogits(jnp.zeros((), jax.tree.leaves(params["phi"])[0].dtype))
-
     return {
         **vae_bindings(vae),
         generative.fixed(y=0): implicit(generate),
         generative.fixed(y=1): data("x"),
         discriminator: explicit(lambda params, given: BernoulliLogits(
             model.discriminator.apply(params["phi"], given["x"])[0])),
-        p_y: explicit(uniform),
+        p_y: uniform_indicator("phi"),
     }
 
 

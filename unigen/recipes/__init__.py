@@ -13,7 +13,9 @@ the recipes of a family share their model, summary and samples. A user's recipe 
 
 after which ``unigen train toy`` trains it and ``unigen algebra show toy`` prints its declaration.
 An entry point is imported only when its name is asked for, so a broken one does not break the
-others; a built-in name wins over an entry point of the same name.
+others. A name is one recipe's: an entry point that takes a built-in recipe's name, or a name
+another package's entry point takes too, is refused in one line (naming the entry point, the name
+and the package) whenever that name is asked for, instead of one of them being picked silently.
 """
 
 from __future__ import annotations
@@ -53,34 +55,57 @@ DATA_SOURCES: Mapping[str, Callable[[dict[str, Any], str], Any]] = MappingProxyT
 _BY_NAME = {r.name: r for r in BUILT_IN}
 
 
-def _entry_points() -> dict[str, Any]:
+def _entry_points() -> dict[str, list[Any]]:
+    """The entry points of :data:`GROUP` by name, each name with every distinct entry point of it."""
     from importlib.metadata import entry_points
 
-    found: dict[str, Any] = {}
+    found: dict[str, list[Any]] = {}
     for point in entry_points(group=GROUP):
-        if point.name not in _BY_NAME:
-            found.setdefault(point.name, point)
+        same = found.setdefault(point.name, [])
+        if all(point.value != other.value for other in same):
+            same.append(point)
     return found
 
 
+def _package(point: Any) -> str:
+    dist = getattr(point, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else "an unknown package"
+
+
+def _check_unique(name: str, points: list[Any]) -> None:
+    """Refuses a recipe name that an entry point shares with a built-in recipe or another entry point."""
+    if name in _BY_NAME and points:
+        point = points[0]
+        raise ConfigError(f"algorithm: the entry point {name} = {point.value} (group {GROUP}) of the package "
+                          f"{_package(point)} takes the name {name!r} of a built-in recipe; expected a name no "
+                          "built-in recipe has (rename the entry point, or uninstall that package)")
+    if len(points) > 1:
+        listed = " and ".join(f"{name} = {point.value} of the package {_package(point)}" for point in points)
+        raise ConfigError(f"algorithm: the entry points {listed} (group {GROUP}) take the same name {name!r}; "
+                          "expected one entry point per name (rename or uninstall all but one)")
+
+
 def names() -> list[str]:
-    """Every recipe name: the built-in ones in lecture order, then the entry points' (sorted)."""
-    return [r.name for r in BUILT_IN] + sorted(_entry_points())
+    """Every recipe name: the built-in ones in lecture order, then the entry points' (sorted); an
+    entry point that takes a built-in name adds nothing here (asking for the name refuses it)."""
+    return [r.name for r in BUILT_IN] + sorted(set(_entry_points()) - set(_BY_NAME))
 
 
 def recipe(name: str) -> Recipe:
     """The recipe called ``name``: a built-in one, or the :class:`Recipe` an entry point names.
 
     Raises:
-      ConfigError: unknown ``name`` (the message lists the names), or an entry point that does
-        not import or does not name a :class:`Recipe` called ``name``.
+      ConfigError: unknown ``name`` (the message lists the names); an entry point that does not
+        import or does not name a :class:`Recipe` called ``name``; a ``name`` that an entry point
+        shares with a built-in recipe or with another package's entry point.
     """
+    points = _entry_points()
+    _check_unique(name, points.get(name, []))
     if name in _BY_NAME:
         return _BY_NAME[name]
-    points = _entry_points()
     if name not in points:
         raise ConfigError(f"algorithm: expected one of {names()}, got {describe(name)}")
-    point = points[name]
+    (point,) = points[name]
     where = f"entry point {name} = {point.value} (group {GROUP})"
     try:
         found = point.load()
