@@ -102,6 +102,8 @@ def test_vem_with_relax_or_vimco_trains_and_reports_the_is_nll_of_its_checkpoint
         (["rws", "--data", "ring8"], "--likelihood: expected bernoulli (binary data) for rws"),
         (["vem", "--estimator", "exact", "--layers", "13"], "latent_dim: exact enumeration needs at most 4096"),
         (["vem", "--estimator", "vimco", "--k", "1"], "--k: expected an integer of at least 2"),
+        (["vem", "--k", "3"], "--k: only --estimator vimco draws several samples inside the bound; got --k 3 "
+                              "with --estimator score, expected no --k"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(argv, message, tmp_path, capsys):

@@ -11,6 +11,8 @@ from unigen.recipes.base import Option, Recipe, widths
 
 LAYERS = Option("layers", widths, (200,), "hidden layers of the sigmoid belief net, bottom to top, e.g. 200 or "
                                           "200,200 (default 200)")
+VIMCO_K = 5
+"""``vem --estimator vimco``'s draws inside the bound when ``--k`` is not given."""
 RECOGNITION_GROUPS = {"wake-sleep": "lambda", "rws": "phi", "vem": "phi"}
 """The recognition model's parameter group of each recipe (what the IS-NLL samples from)."""
 
@@ -22,6 +24,9 @@ def _configure(config: dict[str, Any], train_set) -> None:
                           f"net, got {config['likelihood']}")
     if config.get("estimator", "score") != "score" and config.get("baseline", "none") != "none":
         raise ConfigError(f"--baseline: expected none with --estimator {config['estimator']}, got {config['baseline']}")
+    if config["algorithm"] == "vem" and config.get("k") is not None and config.get("estimator") != "vimco":
+        raise ConfigError(f"--k: only --estimator vimco draws several samples inside the bound; got --k {config['k']} "
+                          f"with --estimator {config.get('estimator', 'score')}, expected no --k")
 
 
 def _model(config: dict[str, Any]):
@@ -48,7 +53,8 @@ def _build_vem(config: dict[str, Any]):
     from unigen.algorithms.variational_em import variational_em
 
     model = _model(config)
-    return model, variational_em(model, estimator=config["estimator"], baseline=config["baseline"], k=config["k"])
+    k = config.get("k") or VIMCO_K
+    return model, variational_em(model, estimator=config["estimator"], baseline=config["baseline"], k=k)
 
 
 def likelihoods(config, model, params, x, key, k: int) -> dict[str, Any]:
@@ -87,7 +93,7 @@ VEM = Recipe(
                                        "relax estimator in the E-step (one hidden layer), or vimco: both steps on "
                                        "the k-sample bound, VIMCO in the E-step",
             choices=("score", "exact", "muprop", "arm", "disarm", "rebar", "relax", "vimco")),
-     Option("k", int, 5, "with --estimator vimco: the draws inside the bound (default 5)", minimum=2),
+     Option("k", int, None, "with --estimator vimco: the draws inside the bound (default 5)", minimum=2),
      Option("baseline", str, "none", "with --estimator score: the score-function baseline (default none)",
             choices=("none", "mean", "nvil"))),
     _build_vem, **_COMMON,
