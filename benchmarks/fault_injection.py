@@ -160,14 +160,15 @@ EXPECTED_STATUS = {"sigterm": 143, "twice": 130}
 
 def chain(out: Path, moments: list[tuple], reference: dict[str, Any]) -> dict[str, Any]:
     """Runs, stops and reruns with --resume in ``out`` at ``moments``, then to the end; compares."""
-    kills, problems = 0, []
+    kills, problems, landed = 0, [], []
     for index, moment in enumerate(moments):
         if (out / "summary.json").exists():
             break  # the run finished on its own: the moments left would only stop no-op reruns
         pause = 60.0 if moment[0] in ("save", "twice") else None
         stderr = out.parent / f"{out.name}.{index}.stderr"
         process = start(out, resume=index > 0, pause=pause, stderr=stderr)
-        if kill_at(process, out, moment):
+        landed.append(kill_at(process, out, moment))
+        if landed[-1]:
             kills += 1
             problems += _signal_problems(moment, process.returncode, stderr.read_text(), out)
         elif process.returncode != 0:
@@ -177,7 +178,8 @@ def chain(out: Path, moments: list[tuple], reference: dict[str, Any]) -> dict[st
         problems.append(f"the last --resume exited {code}: {(out.parent / f'{out.name}.stderr').read_text()[-300:]}")
     else:
         problems += differences(outcome(out), reference)
-    return {"kills": kills, "moments": [list(m) for m in moments], "problems": problems}
+    missed = [list(m) for m, hit in zip(moments, landed + [False] * len(moments)) if not hit]
+    return {"kills": kills, "moments": [list(m) for m in moments], "missed": missed, "problems": problems}
 
 
 def _signal_problems(moment: tuple, status: int, stderr: str, out: Path) -> list[str]:

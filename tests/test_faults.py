@@ -5,7 +5,8 @@ SIGKILLs at random moments (three at a random time of a run's start-up or traini
 random logged step plus a random delay), one SIGKILL inside a checkpoint save (paused there by
 the test hook of :mod:`unigen.training.checkpoint`), one SIGTERM (exit 143, one line) and two
 SIGINTs 50 ms apart inside a save (exit 130 at once, one line, no half-written checkpoint left);
-after each the same command is rerun with ``--resume``, the last one to the end. The oracle is
+after each the same command is rerun with ``--resume``, the last one to the end (moments that
+came after their run had ended are tried again in a new chain). The oracle is
 the reference run: every parameter array, every ``metrics.jsonl`` row but its wall time, and
 ``summary.json`` but its timings, equal. ``benchmarks/fault_injection.py`` does this for 100+ kills.
 """
@@ -38,9 +39,16 @@ def test_sigkill_sigterm_and_double_sigint_then_resume_reproduce_the_run_bit_for
     moments += [("rows", rows[0], float(rng.uniform(0, 0.3))), ("save",), ("time", times[2])]
     moments += [("rows", rows[1], float(rng.uniform(0, 0.3))), ("sigterm", rows[1] + 5), ("twice",)]
     moments += [("rows", rows[2], float(rng.uniform(0, 0.3)))]
-    result = fault_injection.chain(tmp_path / "chain", moments, reference)
-    assert result["problems"] == [], result
-    assert result["kills"] >= 8, result  # at most one early stop may come after its run ended
+    # A moment that came after its run had ended (the load fell, and a run took less time than the
+    # reference's) is tried again in a new chain, at most twice, so that the kills do land.
+    kills, missed = 0, moments
+    for attempt in range(3):
+        result = fault_injection.chain(tmp_path / f"chain{attempt}", [tuple(m) for m in missed], reference)
+        assert result["problems"] == [], result
+        kills, missed = kills + result["kills"], result["missed"]
+        if not missed:
+            break
+    assert kills >= 8, (kills, missed)  # at most one stop may come after its run ended, thrice
 
 
 def test_an_interrupt_before_training_is_one_line_and_exit_130(monkeypatch, capsys, tmp_path):
