@@ -183,6 +183,43 @@ def _client():
     return distributed.global_state.client
 
 
+BARRIER_TIMEOUT = 1800.0
+"""Seconds :func:`wait_for_all` waits for the slowest process (a dead one is caught sooner, by the
+:class:`Watchdog`)."""
+_BARRIERS = [0]  # barriers passed by this process: every process passes the same ones, in order
+PAUSE_BEFORE_BARRIER = "UNIGEN_TEST_PAUSE_BEFORE_BARRIER"
+"""Test hook: seconds this process sleeps before its first :func:`wait_for_all`, as a process that
+compiles slowly would (tests/test_hosts.py)."""
+
+
+def wait_for_all(what: str, timeout: float = BARRIER_TIMEOUT) -> None:
+    """Waits until every process of the run has got here (a barrier of JAX's coordination
+    service); nothing with a single process.
+
+    Called before the first run of each compiled step, after compiling it: gloo, the CPU
+    collectives, connects the processes at their first collective and gives up after 30 s, so
+    processes that finish importing, loading and compiling more than 30 s apart (a loaded
+    machine, a slower host) would otherwise fail there. The wait releases the GIL, so the
+    :class:`Watchdog` still ends the process when a peer dies meanwhile.
+
+    Raises:
+      RuntimeError: the others did not arrive within ``timeout`` seconds (one line naming ``what``).
+    """
+    import jax
+
+    if jax.process_count() == 1:
+        return
+    _BARRIERS[0] += 1
+    if _BARRIERS[0] == 1 and os.environ.get(PAUSE_BEFORE_BARRIER):
+        time.sleep(float(os.environ[PAUSE_BEFORE_BARRIER]))
+    try:
+        _client().wait_at_barrier(f"unigen/{_BARRIERS[0]}", int(timeout * 1000))
+    except Exception as error:  # noqa: BLE001 - JAX's runtime error type is not public
+        lines = str(error).strip().splitlines()
+        raise RuntimeError(f"process {jax.process_index()} of {jax.process_count()} waited {timeout:g} s for the "
+                           f"others before {what}; expected every process there ({lines[0][:200] if lines else ''})") from None
+
+
 def _by_process(entries: list[tuple[str, str]]) -> dict[int, str]:
     """``[("unigen/alive/1", "7"), ...]`` as ``{1: "7", ...}`` (the key's last part is the process)."""
     return {int(key.rsplit("/", 1)[-1]): value for key, value in entries}
