@@ -17,6 +17,9 @@ written its heartbeat counter to the coordination service's key-value store (eve
 process 0, which hosts the coordination service, dies, JAX's runtime ends the others at once
 itself, with its own message and a stack trace (SIGABRT: status 134 in a shell); jaxlib 0.10.2 has no working hook to
 replace it (``missed_heartbeat_callback`` aborts with ``std::bad_cast``).
+
+Before the first run of each compiled step the processes meet at a barrier (:func:`wait_for_all`):
+gloo connects them at their first collective and gives up after 30 s.
 """
 
 from __future__ import annotations
