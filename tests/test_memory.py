@@ -61,3 +61,22 @@ def test_fit_reuses_the_step_the_check_traced(steps_per_call, steps):
     batches = [{"x": np.full((6, 5), t, np.float32)} for t in range(steps)]
     fit(algorithm, batches, steps=steps, optimizer=optimizer, steps_per_call=steps_per_call, progress=False)
     assert len(traces) == 1  # every call of fit has min(K, steps) steps here: the checked one
+
+
+def test_a_trainer_is_made_again_only_from_the_same_objects():
+    """``make_trainer`` returns the trainer it made before for the same algorithm, optimizer(s),
+    steps per call and mesh (so a traced step is reused), and a new one for anything else: a
+    dict of optimizers changed in place since counts as new."""
+    from unigen.core import Algorithm, Phase
+    from unigen.training import make_optimizer, make_trainer
+
+    algorithm = Algorithm(lambda key: {"w": jnp.ones(2)}, (Phase("p", "w", lambda p, k, b: (jnp.sum(p["w"]), {})),))
+    sgd, adam = make_optimizer("sgd", 0.1), make_optimizer("adam", 0.1)
+    assert make_trainer(algorithm, sgd) is make_trainer(algorithm, sgd)
+    assert make_trainer(algorithm, sgd) is not make_trainer(algorithm, make_optimizer("sgd", 0.1))
+    assert make_trainer(algorithm, sgd, steps_per_call=2) is not make_trainer(algorithm, sgd)
+    groups = {"w": sgd}
+    first = make_trainer(algorithm, groups)
+    assert make_trainer(algorithm, dict(groups)) is first
+    groups["w"] = adam
+    assert make_trainer(algorithm, groups) is not first

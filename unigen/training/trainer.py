@@ -199,7 +199,8 @@ def make_trainer(
         calls[steps_per_call] = _stacked_call(update, mesh, steps_per_call)
         step = _refusing_donated(calls[steps_per_call], init, steps_per_call)
     trainer = Trainer(jax.jit(init), step, update, mesh, steps_per_call)  # one compiled init, not op by op
-    _RECENT.insert(0, (algorithm, optimizer, (steps_per_call, mesh), trainer))
+    made_from = dict(optimizer) if isinstance(optimizer, Mapping) else optimizer  # a dict changed later is new
+    _RECENT.insert(0, (algorithm, made_from, (steps_per_call, mesh), trainer))
     del _RECENT[_RECENT_SIZE:]
     return trainer
 
