@@ -89,10 +89,18 @@ def one_device(tmp_path_factory) -> tuple[Path, dict]:
     return out, _params(out)
 
 
+LATE = 40  # seconds: process 1 reaches its first step this late, beyond gloo's 30 s to connect
+
+
 @pytest.mark.slow
 def test_two_processes_of_two_devices_match_four_devices_and_one(tmp_path, one_device):
     four, hosts2 = tmp_path / "four", tmp_path / "hosts"
-    two_lines = _train(hosts2, "--steps", "20", devices=2, processes=2)
+    # Process 1 comes to its first collective LATE s after process 0, as a process that compiles
+    # slowly on a loaded machine does; gloo gives up connecting after 30 s, so the processes meet
+    # at a barrier first (hosts.wait_for_all). Without it this run fails with DEADLINE_EXCEEDED.
+    port = _free_port()
+    two_lines = _finish(*[_start(hosts2, "--steps", "20", devices=2, process=(port, i, 2),
+                                 env={hosts.PAUSE_BEFORE_BARRIER: str(LATE)} if i == 1 else None) for i in range(2)])
     _train(four, "--steps", "20", devices=4)
     assert json.loads(two_lines[1]) == {"process_id": 1, "steps": 20}  # process 1 reports, process 0 writes
     assert json.loads(two_lines[0])["steps"] == 20

@@ -689,7 +689,9 @@ def train(options: dict[str, Any]) -> dict[str, Any]:
     model, algorithm = found.build(config)
     optimizer = make_optimizer(config["optimizer"], config["lr"], b1=config.get("b1"))
     batch = {name: jax.ShapeDtypeStruct(value.shape, value.dtype) for name, value in batches.at(0).items()}
-    memory.check_step(algorithm, optimizer, batch, _size_settings(found, config))
+    with runtime.matmul_precision(config["precision"]):  # traces fit's first call, which fit then reuses
+        memory.check_step(algorithm, optimizer, batch, _size_settings(found, config),
+                          steps_per_call=config["steps_per_call"], steps=config["steps"])
     out = Path(config["out"] or f"runs/{found.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     config["out"] = str(out)
     writer = jax.process_index() == 0

@@ -85,7 +85,8 @@ def in_chunks(batched: Callable[[Any], Any], keys: Any) -> Any:
     parts = []
     for start in range(0, count, width):
         index = np.minimum(np.arange(start, start + width), count - 1)
-        parts.append(np.asarray(batched(keys[index]))[: min(width, count - start)])
+        chunk = keys if width == count else keys[index]  # one chunk: no gather of the keys
+        parts.append(np.asarray(batched(chunk))[: min(width, count - start)])
     return np.concatenate(parts)
 
 

@@ -80,12 +80,18 @@ def _build_infogan(config: dict[str, Any]):
 
 def draw(model, params, config: dict[str, Any], n: int, seed: int):
     """``[n, D]`` generator outputs: example i drawn with key ``split(key(seed), n)[i]``."""
+    from functools import partial
+
     import jax
 
     del config
-    theta = params["theta"]
     keys = jax.random.split(jax.random.key(seed), n)
-    return in_chunks(jax.jit(jax.vmap(lambda k: model.generator.sample(theta, k, {})["x"])), keys)
+
+    @jax.jit  # the parameters an argument, not constants of the program: JAX's cache serves the next run
+    def drawn(theta, chunk):
+        return jax.vmap(lambda k: model.generator.sample(theta, k, {})["x"])(chunk)
+
+    return in_chunks(partial(drawn, params["theta"]), keys)
 
 
 def summarize(config, model, params, result, datasets) -> dict[str, Any]:

@@ -53,14 +53,20 @@ def evaluator(likelihoods: Likelihoods) -> Callable[..., dict[str, Any]]:
 def draw(model, params, config: dict[str, Any], n: int, seed: int):
     """``[n, D]``: image data, the decoder means E[x | z_i] of z_i ~ p(z); points, draws
     x ~ p(x | z), z ~ p(z). Draw i uses the key ``jax.random.split(jax.random.key(seed), n)[i]``."""
+    from functools import partial
+
     import jax
 
     keys = jax.random.split(jax.random.key(seed), n)
-    theta = params["theta"]
     if config.get("image_shape"):
-        def means(chunk):
+        def means(theta, chunk):
             z = jax.vmap(lambda k: model.prior(theta).sample(k))(chunk)
             return jax.vmap(lambda zi: model.decode_mean(theta, zi))(z)
 
-        return in_chunks(means, keys)
-    return in_chunks(jax.vmap(lambda k: model.joint.sample(theta, k, {})["x"]), keys)
+        drawn = means
+    else:
+        def drawn(theta, chunk):
+            return jax.vmap(lambda k: model.joint.sample(theta, k, {})["x"])(chunk)
+    # One compiled program (not op by op), with the parameters as its argument: a constant would
+    # change the program, and JAX's compilation cache could not serve the next run.
+    return in_chunks(partial(jax.jit(drawn), params["theta"]), keys)

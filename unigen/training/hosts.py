@@ -17,6 +17,9 @@ written its heartbeat counter to the coordination service's key-value store (eve
 process 0, which hosts the coordination service, dies, JAX's runtime ends the others at once
 itself, with its own message and a stack trace (SIGABRT: status 134 in a shell); jaxlib 0.10.2 has no working hook to
 replace it (``missed_heartbeat_callback`` aborts with ``std::bad_cast``).
+
+Before the first run of each compiled step the processes meet at a barrier (:func:`wait_for_all`):
+gloo connects them at their first collective and gives up after 30 s.
 """
 
 from __future__ import annotations
@@ -181,6 +184,43 @@ def _client():
     from jax._src import distributed  # noqa: PLC0415 - the runtime's client has no public name
 
     return distributed.global_state.client
+
+
+BARRIER_TIMEOUT = 1800.0
+"""Seconds :func:`wait_for_all` waits for the slowest process (a dead one is caught sooner, by the
+:class:`Watchdog`)."""
+_BARRIERS = [0]  # barriers passed by this process: every process passes the same ones, in order
+PAUSE_BEFORE_BARRIER = "UNIGEN_TEST_PAUSE_BEFORE_BARRIER"
+"""Test hook: seconds this process sleeps before its first :func:`wait_for_all`, as a process that
+compiles slowly would (tests/test_hosts.py)."""
+
+
+def wait_for_all(what: str, timeout: float = BARRIER_TIMEOUT) -> None:
+    """Waits until every process of the run has got here (a barrier of JAX's coordination
+    service); nothing with a single process.
+
+    Called before the first run of each compiled step, after compiling it: gloo, the CPU
+    collectives, connects the processes at their first collective and gives up after 30 s, so
+    processes that finish importing, loading and compiling more than 30 s apart (a loaded
+    machine, a slower host) would otherwise fail there. The wait releases the GIL, so the
+    :class:`Watchdog` still ends the process when a peer dies meanwhile.
+
+    Raises:
+      RuntimeError: the others did not arrive within ``timeout`` seconds (one line naming ``what``).
+    """
+    import jax
+
+    if jax.process_count() == 1:
+        return
+    _BARRIERS[0] += 1
+    if _BARRIERS[0] == 1 and os.environ.get(PAUSE_BEFORE_BARRIER):
+        time.sleep(float(os.environ[PAUSE_BEFORE_BARRIER]))
+    try:
+        _client().wait_at_barrier(f"unigen/{_BARRIERS[0]}", int(timeout * 1000))
+    except Exception as error:  # noqa: BLE001 - JAX's runtime error type is not public
+        lines = str(error).strip().splitlines()
+        raise RuntimeError(f"process {jax.process_index()} of {jax.process_count()} waited {timeout:g} s for the "
+                           f"others before {what}; expected every process there ({lines[0][:200] if lines else ''})") from None
 
 
 def _by_process(entries: list[tuple[str, str]]) -> dict[int, str]:

@@ -82,8 +82,10 @@ def tree_bytes(tree: Any) -> int:
 
 def largest_array(function: Callable[..., Any], *arguments: Any) -> tuple[int, tuple[int, ...]]:
     """``(bytes, shape)`` of the largest array ``function(*arguments)`` creates, from its jaxpr
-    (traced on shapes: nothing is computed or compiled)."""
-    closed = jax.make_jaxpr(function)(*arguments)
+    (traced on shapes: nothing is computed or compiled). A jit-compiled ``function`` is traced
+    by its own ``trace``, whose jaxpr a later call with arguments of the same shapes and
+    shardings reuses."""
+    closed = function.trace(*arguments).jaxpr if hasattr(function, "trace") else jax.make_jaxpr(function)(*arguments)
     best = (0, ())
 
     def visit(jaxpr) -> None:
@@ -117,20 +119,33 @@ def check(needed: int, what: str, settings: str) -> None:
                           f"{source}")
 
 
-def check_step(algorithm: Any, optimizer: Any, batch: dict[str, jax.ShapeDtypeStruct], settings: str) -> int:
+def check_step(algorithm: Any, optimizer: Any, batch: dict[str, jax.ShapeDtypeStruct], settings: str, *,
+               steps_per_call: int = 1, steps: int | None = None) -> int:
     """Checks that one training step of ``algorithm`` on ``batch`` (shapes) can fit; returns the
     lower bound in bytes: parameters, optimizer state and gradients, plus the step's largest array.
+
+    It traces the first call :func:`~unigen.training.fit` makes with the same ``algorithm``,
+    ``optimizer`` and ``steps_per_call`` (``min(steps_per_call, steps)`` steps on stacked batches),
+    through the same trainer (:func:`~unigen.training.make_trainer` returns it again), so that
+    ``fit`` does not trace it again. ``batch`` is this process's slice; the step sees the global
+    batch of every process.
 
     Raises:
       ConfigError: the bound exceeds :func:`limit` (the message names ``settings``).
     """
-    from unigen.training.trainer import make_trainer
+    from unigen.training import parallel
+    from unigen.training.trainer import make_trainer, steps_call
 
-    trainer = make_trainer(algorithm, optimizer)
+    trainer = make_trainer(algorithm, optimizer, steps_per_call=steps_per_call)
     state = jax.eval_shape(trainer.init, jax.random.key(0))
     held = tree_bytes(state) + tree_bytes(state.params)
     check(held, "the parameters, optimizer state and gradients", settings)  # before tracing a step
-    largest, shape = largest_array(trainer.update, state, batch)
+    count = steps_per_call if steps is None else min(steps_per_call, steps)
+    replicated, split = parallel.replicated(trainer.mesh), parallel.batch_sharding(trainer.mesh, stacked=True)
+    state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated, weak_type=s.weak_type), state)
+    stacked = {name: jax.ShapeDtypeStruct((count, value.shape[0] * jax.process_count(), *value.shape[1:]), value.dtype,
+                                          sharding=split) for name, value in batch.items()}
+    largest, shape = largest_array(steps_call(trainer, count), state, stacked)
     needed = held + largest
     check(needed, f"one training step (state and gradients {size(held)}, an array {list(shape)} of "
                   f"{size(largest)})", settings)

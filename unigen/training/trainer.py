@@ -22,6 +22,7 @@ import contextlib
 import math
 import signal
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
@@ -32,7 +33,7 @@ import optax
 
 from unigen.core import Algorithm, Batch, Metrics, Params
 from unigen.errors import ArgumentTypeError, ConfigError, DonatedStateError, RunInterrupted, StorageError, TrainingDiverged, describe
-from unigen.training import parallel, rundir
+from unigen.training import hosts, parallel, rundir
 from unigen.training import callbacks as callbacks_
 from unigen.training.callbacks import Callback
 from unigen.training.checkpoint import Checkpoints, remove_incomplete
@@ -129,6 +130,11 @@ def make_trainer(
         Each group gets its own optimizer state either way.
       steps_per_call: ``K``, the number of steps fused into one compiled call with ``lax.scan``.
       mesh: the device mesh (default: all devices on a ``"data"`` axis).
+
+    Made again from the same ``algorithm`` and ``optimizer`` objects (with the same
+    ``steps_per_call`` and mesh), it returns the same trainer, whose programs are then traced,
+    lowered and compiled once: :func:`unigen.training.memory.check_step` traces the step that
+    :func:`fit` then runs.
     """
     if not isinstance(steps_per_call, int) or steps_per_call < 1:
         raise ConfigError(f"steps_per_call: expected a positive integer, got {steps_per_call!r}")
@@ -139,6 +145,9 @@ def make_trainer(
         raise ConfigError("algorithm: has no phases; expected at least one Phase")
     optimizers = _optimizers_for(algorithm, optimizer)
     mesh = parallel.data_mesh() if mesh is None else mesh
+    for made in _RECENT:
+        if made[0] is algorithm and _same_optimizer(made[1], optimizer) and made[2] == (steps_per_call, mesh):
+            return made[3]
 
     def init(key: jax.Array) -> TrainState:
         init_key, run_key = jax.random.split(key)
@@ -176,6 +185,8 @@ def make_trainer(
             metrics[f"{phase.name}/loss"] = loss
         return TrainState(params, opt_state, state.step + 1, state.key), metrics
 
+    calls: dict[int, Callable] = {}
+    _CALLS[update] = calls
     if steps_per_call == 1:
         plain = jax.jit(
             update,
@@ -185,8 +196,37 @@ def make_trainer(
         )
         step = _refusing_donated(plain, init)
     else:
-        step = _refusing_donated(_stacked_call(update, mesh, steps_per_call), init, steps_per_call)
-    return Trainer(jax.jit(init), step, update, mesh, steps_per_call)  # one compiled init, not op by op
+        calls[steps_per_call] = _stacked_call(update, mesh, steps_per_call)
+        step = _refusing_donated(calls[steps_per_call], init, steps_per_call)
+    trainer = Trainer(jax.jit(init), step, update, mesh, steps_per_call)  # one compiled init, not op by op
+    made_from = dict(optimizer) if isinstance(optimizer, Mapping) else optimizer  # a dict changed later is new
+    _RECENT.insert(0, (algorithm, made_from, (steps_per_call, mesh), trainer))
+    del _RECENT[_RECENT_SIZE:]
+    return trainer
+
+
+_RECENT: list[tuple[Any, Any, tuple[int, Any], Trainer]] = []
+"""The last trainers made, newest first, with what they were made from (see :func:`make_trainer`)."""
+_RECENT_SIZE = 4
+_CALLS: "weakref.WeakKeyDictionary[Callable, dict[int, Callable]]" = weakref.WeakKeyDictionary()
+"""Each trainer's compiled calls of ``count`` steps, keyed by its ``update``."""
+
+
+def _same_optimizer(a: Any, b: Any) -> bool:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(a[g] is b[g] for g in a)
+    return a is b
+
+
+def steps_call(trainer: Trainer, count: int) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
+    """``trainer``'s jit-compiled call of ``count`` steps on batches stacked ``[count, B, ...]``
+    (the state donated, the metrics stacked ``[count]``), made once per count: the calls
+    :func:`fit` runs (``K = steps_per_call`` steps, and a shorter last call when K does not
+    divide the steps)."""
+    calls = _CALLS.setdefault(trainer.update, {})
+    if count not in calls:
+        calls[count] = _stacked_call(trainer.update, trainer.mesh, count)
+    return calls[count]
 
 
 def _stacked_call(update: Callable, mesh: jax.sharding.Mesh, count: int) -> Callable:
@@ -447,15 +487,18 @@ def _loop(trainer, state, feed, algorithm, steps, checkpoints, good, checkpoint_
             raise StorageError(f"{error}; {kept()}") from None
         last["good"] = step
 
-    compiled: dict[int, Callable] = {}
     pending = None
+    started: set[int] = set()  # the step counts of the calls run so far
     with Interrupts() as interrupts:
         try:
             while step < steps:
                 count = min(trainer.steps_per_call, steps - step)
-                if count not in compiled:  # K steps per call, and a shorter last call if K does not divide steps
-                    compiled[count] = _stacked_call(trainer.update, trainer.mesh, count)
-                state, metrics = compiled[count](state, parallel.global_batch(feed.take(step, count), sharding))
+                call, batch = steps_call(trainer, count), parallel.global_batch(feed.take(step, count), sharding)
+                if count not in started and jax.process_count() > 1:  # several processes: compile, then
+                    call.lower(state, batch).compile()  # meet before the first collective (gloo waits 30 s)
+                    hosts.wait_for_all(f"the first call of {count} step(s)")
+                started.add(count)
+                state, metrics = call(state, batch)
                 if pending is not None:
                     record(*pending)
                 pending = (step, count, metrics)
