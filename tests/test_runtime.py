@@ -38,6 +38,52 @@ def test_cache_writes_compiled_programs(tmp_path):
     assert files, "the compiled program was not written to the cache directory"
 
 
+# As CHILD, but SIGKILLs itself at the moment a cache entry would be renamed into place: the
+# state a kill in the middle of writing an entry leaves (the bytes written, the entry not whole).
+KILLED_WHILE_WRITING = """
+import os, signal, sys
+real_replace = os.replace
+def replace(source, destination):
+    if str(destination).endswith("-cache"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(source, destination)
+os.replace = replace
+""" + CHILD
+
+
+def _run(code: str, cache: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, runtime.ENVIRONMENT_VARIABLE: "1"}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    return subprocess.run([sys.executable, "-c", code, str(cache)], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+
+
+def test_killed_cache_write_leaves_no_entry_and_the_next_run_writes_it(tmp_path):
+    cache = tmp_path / "cache"
+    killed = _run(KILLED_WHILE_WRITING, cache)
+    assert killed.returncode == -9, killed.stderr
+    assert not list(cache.glob("*-cache")), "an entry was in place before it was whole"
+    clean = _run(CHILD, cache)
+    assert clean.returncode == 0 and "persistent compilation cache" not in clean.stderr, clean.stderr
+    assert list(cache.glob("*-cache")), "the next run did not write the entry"
+
+
+def test_damaged_cache_entry_is_written_again(tmp_path):
+    cache = tmp_path / "cache"
+    assert _run(CHILD, cache).returncode == 0
+    whole = {p: p.read_bytes() for p in cache.glob("*-cache")}
+    assert whole
+    for path, data in whole.items():  # what JAX's own in-place write leaves when killed midway
+        path.write_bytes(data[: len(data) // 2])
+    damaged = _run(CHILD, cache)
+    assert damaged.returncode == 0, damaged.stderr
+    assert "Error reading persistent compilation cache entry" in damaged.stderr  # JAX's warning, once
+    again = _run(CHILD, cache)
+    assert again.returncode == 0 and "persistent compilation cache" not in again.stderr, again.stderr
+    assert {p: p.read_bytes() for p in cache.glob("*-cache")}.keys() == whole.keys()
+    assert all(len(p.read_bytes()) == len(data) for p, data in whole.items())
+
+
 def test_cache_opt_out(tmp_path):
     printed, files = _child(tmp_path, "0")
     assert printed == "None" and files == []

@@ -5,7 +5,8 @@
   ``unigen train`` with the same shapes loads its compiled steps instead of compiling them again.
   ``UNIGEN_COMPILATION_CACHE=0`` turns it off; any other non-empty value other than ``1`` is
   taken as the directory. A cache directory already given to JAX (``JAX_COMPILATION_CACHE_DIR``
-  or ``jax.config``) is left as it is.
+  or ``jax.config``) is left as it is. Entries are written whole or not at all, and one that
+  cannot be read is removed so that it is written again (:func:`keep_cache_entries_whole`).
 * :func:`device_line` says in one line which platform and devices the process computes on.
 * :func:`matmul_precision` sets the precision of every matrix product of the programs traced
   inside it (:data:`PRECISIONS`).
@@ -63,7 +64,67 @@ def enable_compilation_cache(directory: str | os.PathLike | None = None) -> Path
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    keep_cache_entries_whole()
     return path
+
+
+def keep_cache_entries_whole() -> bool:
+    """Makes a process killed while JAX writes a cache entry leave no damaged entry behind.
+
+    JAX (0.10) writes an entry in place and never replaces an existing one: a SIGKILL in the
+    middle of a write leaves a truncated file that every later run fails to read (a warning, and
+    the program compiled again), for ever. With this, an entry is written to a hidden temporary
+    file beside it and renamed into place (a rename within a directory is atomic), and an entry
+    that fails to decompress is deleted as it is read, so JAX's usual fallback (warn once,
+    compile) writes it again. Only JAX's local-disk cache without size limit is changed; any
+    other cache, or a JAX whose internals differ, keeps JAX's own behaviour (returns False).
+    """
+    try:
+        from jax._src import compilation_cache, lru_cache
+
+        cache_class, suffix = lru_cache.LRUCache, lru_cache._CACHE_SUFFIX
+        read = compilation_cache.get_executable_and_time
+        is_local = lru_cache._is_local_filesystem
+    except (ImportError, AttributeError):
+        return False
+    if getattr(cache_class.put, "_unigen_whole", False):
+        return True
+    jax_put = cache_class.put
+
+    def local_directory(cache: object) -> Path | None:
+        path = getattr(cache, "path", None)
+        if path is None or getattr(cache, "eviction_enabled", True) or not is_local(os.fspath(path)):
+            return None
+        return Path(os.fspath(path).removeprefix("file://"))
+
+    def put(self, key: str, value: bytes) -> None:
+        path = local_directory(self)
+        if not key or path is None:
+            return jax_put(self, key, value)
+        final = path / f"{key}{suffix}"
+        if final.exists():
+            return None
+        partial = path / f".{final.name}.{os.getpid()}.partial"
+        try:
+            partial.write_bytes(value)
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)
+        return None
+
+    def read_or_forget(cache_key: str, *args, **kwargs):
+        try:
+            return read(cache_key, *args, **kwargs)
+        except Exception:
+            path = local_directory(getattr(compilation_cache, "_cache", None))
+            if path is not None:
+                (path / f"{cache_key}{suffix}").unlink(missing_ok=True)
+            raise
+
+    put._unigen_whole = True  # type: ignore[attr-defined]
+    cache_class.put = put
+    compilation_cache.get_executable_and_time = read_or_forget
+    return True
 
 
 def device_line() -> str:
