@@ -321,7 +321,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 BENCH_PROBLEMS = ("gaussian-square", "gaussian-exp", "gaussian-cos", "gaussian-sum-squares", "bernoulli", "categorical",
-                  "vae", "sbn")
+                  "categorical-vae", "vae", "sbn")
 BENCH_ESTIMATORS = ("score", "score-mean-baseline", "score-optimal-baseline", "score-learned-baseline",
                     "score-control-variate", "pathwise", "concrete", "leave-one-out", "muprop", "vimco", "rebar",
                     "relax", "arm", "disarm", "straight-through")  # help text only
@@ -342,7 +342,8 @@ def _add_bench_parser(commands: Any) -> None:
     variance.add_argument("--k", help="k of f, or comma-separated values to sweep (default 1; 0.45 for bernoulli)")
     variance.add_argument("--dim", type=int, help="D for gaussian-sum-squares (default 10) and bernoulli (default 1); "
                                                   "K for categorical (default 4); hidden units H <= 12 for sbn "
-                                                  "(default 8)")
+                                                  "(default 8); categorical latents n for categorical-vae (default "
+                                                  "3, of 4 categories each)")
     variance.add_argument("--estimators", help=f"comma-separated, from {','.join(ESTIMATORS)} "
                                                "(default: every one that applies)")
     variance.add_argument("--samples", type=int, default=100, help="draws per estimate N (default 100)")
