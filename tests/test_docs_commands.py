@@ -3,7 +3,8 @@ the lecture map walks every section of the lecture.
 
 The commands are read from the Markdown sources under ``docs/`` (inline code and ``bash`` blocks);
 ``unigen train NAME ...`` goes through :func:`unigen.cli.parse_train` (which refuses an option the
-recipe does not have), every other command through :func:`unigen.cli.build_parser`. Nothing runs.
+recipe does not have), every other command through :func:`unigen.cli.parse_command` (which keeps a
+recipe's options after ``algebra show NAME`` for the recipe). Nothing runs.
 """
 
 import re
@@ -54,7 +55,7 @@ def test_command_parses(page, command):
             options = cli.parse_train(words[1:])
             assert options["algorithm"] == words[1]
         else:
-            cli.build_parser().parse_args(words)
+            cli.parse_command(words)
     except SystemExit as error:  # argparse's usage errors
         pytest.fail(f"{page}: `unigen {command}` does not parse (exit {error.code})")
 

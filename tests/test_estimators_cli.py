@@ -80,6 +80,29 @@ def test_sbn_json_rows_of_the_discrete_estimators(capsys):
         assert abs(row["bias"]) <= 5 * row["standard_error"] + 1e-6, row
 
 
+def test_categorical_vae_json_rows_against_enumeration(capsys):
+    # One row per logit (2 latents x 4 categories); each unbiased row's mean within 5 standard errors
+    # of the exact gradient by enumeration (checked against finite differences of the ELBO in
+    # test_estimators_discrete.py), whose logits sum to zero per latent; score's variance against
+    # its exact variance.
+    assert cli.main(["bench", "variance", "--problem", "categorical-vae", "--dim", "2", "--estimators",
+                     "score,muprop,straight-through", "--samples", "2", "--replicas", "2000", "--repeats", "1",
+                     "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["problem"] == "categorical-vae" and record["settings"]["states"] == 16
+    logits = [f"logits[{i},{c}]" for i in range(2) for c in range(4)]
+    assert [(r["estimator"], r["parameter"]) for r in record["rows"]] == [
+        (name, parameter) for name in ("score", "muprop", "straight-through") for parameter in logits]
+    exact = [r["exact_gradient"] for r in record["rows"][:8]]
+    assert sum(exact[:4]) == pytest.approx(0.0, abs=1e-9) and sum(exact[4:]) == pytest.approx(0.0, abs=1e-9)
+    for row in record["rows"]:
+        assert SCHEMA <= set(row)
+        if row["estimator"] != "straight-through":  # biased: its bias is reported, not bounded
+            assert abs(row["bias"]) <= 5 * row["standard_error"] + 1e-6, row
+        if row["estimator"] == "score":
+            assert abs(row["variance"] - row["exact_variance"]) <= 5 * row["variance_standard_error"], row
+
+
 def test_cli_help_names_equal_the_registries():
     assert cli.BENCH_PROBLEMS == PROBLEMS
     assert cli.BENCH_ESTIMATORS == ESTIMATORS

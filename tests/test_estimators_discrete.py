@@ -7,7 +7,9 @@ Oracles:
   checked against autodiff of the enumerated ELBO in ``test_estimators.py``);
 * for VIMCO, the gradient of the K-sample bound by autodiff of the sum over all (2^H)^K tuples of
   draws, written out here (independent of ``exact.multi_sample_bound_gradient``);
-* for straight-through on one bit, its expectation by numerical integration over the logistic noise.
+* for straight-through on one bit, its expectation by numerical integration over the logistic noise;
+* for the categorical VAE (``categorical_vae_problem``), the ELBO written out in NumPy float64 over
+  every state, differentiated by central finite differences.
 
 Statistical bound: each coordinate's mean over R independent estimates must lie within Z = 5 standard
 errors (SE = sample std / sqrt(R)) of the exact value, plus a float32 floor of 1e-4 × the largest
@@ -37,7 +39,8 @@ from unigen.estimators import (
     variance_report,
     vimco,
 )
-from unigen.estimators.problems import _leaf_name, bernoulli_problem, categorical_problem, gaussian_problem, sbn_problem
+from unigen.estimators.problems import (_leaf_name, bernoulli_problem, categorical_problem, categorical_vae_problem,
+                                       gaussian_problem, make_problem, sbn_problem)
 from unigen.estimators.report import ESTIMATORS, FAMILIES, default_estimators
 
 Z = 5.0
@@ -119,6 +122,77 @@ def test_unbiased_on_categorical(name, categories, key):
     problem = categorical_problem(categories, scale=1.5)
     found = estimates(UNBIASED[name], problem, jax.random.fold_in(key, categories))
     assert_unbiased(found, problem.reference.gradient, (name, categories))
+
+
+def small_categorical_vae(variables=2, categories=3, data_dim=5, seed=0):
+    """Random decoder (W, c), recognition logits φ and a binary x, as float32-representable float64."""
+    rng = np.random.default_rng(seed)
+    as32 = lambda a: np.asarray(np.float32(a), np.float64)  # noqa: E731 - the problem computes in float32
+    theta = {"weights": as32(rng.normal(size=(variables * categories, data_dim))),
+             "biases": as32(0.5 * rng.normal(size=data_dim))}
+    phi = as32(rng.normal(size=(variables, categories)))
+    x = (rng.uniform(size=data_dim) < 0.5).astype(np.float64)
+    return theta, phi, x
+
+
+def numpy_categorical_elbo(theta, phi, x, phi_in_f=None):
+    """Σ_z q_φ(z) [log p(z) + log p(x|z) − log q_φ'(z)] over the K^n one-hot states, NumPy float64
+    (φ' = ``phi_in_f``, default φ: the ELBO), and log p(x)."""
+    n, k = phi.shape
+    rows = np.arange(n)
+    log_q = lambda logits, state: float(np.sum((logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)))[rows, state]))  # noqa: E731
+    elbo, joint = 0.0, []
+    for state in itertools.product(range(k), repeat=n):
+        z = np.zeros((n, k))
+        z[rows, state] = 1.0
+        a = z.reshape(-1) @ theta["weights"] + theta["biases"]
+        log_p = -n * np.log(k) + np.sum(-x * np.logaddexp(0.0, -a) - (1 - x) * np.logaddexp(0.0, a))
+        joint.append(log_p)
+        elbo += np.exp(log_q(phi, state)) * (log_p - log_q(phi if phi_in_f is None else phi_in_f, state))
+    return elbo, float(np.logaddexp.reduce(joint))
+
+
+def test_categorical_vae_reference_is_the_finite_difference_gradient_of_the_elbo():
+    theta, phi, x = small_categorical_vae()
+    problem = categorical_vae_problem(variables=2, categories=3, params={"theta": theta, "phi": phi}, x=x)
+    step = 1e-6
+    gradient = np.zeros_like(phi)
+    for index in np.ndindex(phi.shape):
+        shift = np.zeros_like(phi)
+        shift[index] = step
+        gradient[index] = (numpy_categorical_elbo(theta, phi + shift, x)[0]
+                           - numpy_categorical_elbo(theta, phi - shift, x)[0]) / (2 * step)
+    np.testing.assert_allclose(problem.reference.gradient["logits"], gradient, rtol=1e-6, atol=1e-8)
+    elbo, log_marginal = numpy_categorical_elbo(theta, phi, x)
+    assert problem.settings["elbo"] == pytest.approx(elbo, rel=1e-6)
+    assert problem.settings["log_marginal"] == pytest.approx(log_marginal, rel=1e-6)
+    assert problem.settings["states"] == 9 and elbo < log_marginal
+
+
+@pytest.mark.parametrize("name", ["muprop", "rebar", "relax"])
+def test_unbiased_on_a_categorical_vae(name, key):
+    theta, phi, x = small_categorical_vae(seed=1)
+    problem = categorical_vae_problem(variables=2, categories=3, params={"theta": theta, "phi": phi}, x=x)
+    found = estimates(UNBIASED[name], problem, jax.random.fold_in(key, 17))
+    assert_unbiased(found, problem.reference.gradient, (name, "categorical-vae"))
+
+
+def test_categorical_vae_offers_the_categorical_estimators_and_refuses_the_rest(key):
+    problem = make_problem("categorical-vae", dim=2)
+    assert problem.settings["states"] == 16 and problem.params["logits"].shape == (2, 4)
+    offered = default_estimators(problem, SAMPLES)
+    assert {"score", "leave-one-out", "muprop", "vimco", "rebar", "relax", "straight-through", "concrete"} <= set(offered)
+    assert not {"arm", "disarm", "pathwise", "score-control-variate"} & set(offered)
+    with pytest.raises(ConfigError, match="'disarm' does not apply to the categorical-vae problem: it expects "
+                                          "Bernoulli latents, got a categorical distribution"):
+        variance_report(problem, ["disarm"], 2, 10, key)
+    with pytest.raises(ConfigError, match="variables: expected at most 4096 states K\\^n to enumerate, got 4\\^7"):
+        make_problem("categorical-vae", dim=7)
+    with pytest.raises(ConfigError, match="expected unset for the categorical-vae problem"):
+        make_problem("categorical-vae", mu=1.0)
+    with pytest.raises(ConfigError, match="params: expected shapes"):
+        categorical_vae_problem(variables=2, categories=3, params={"theta": small_categorical_vae()[0],
+                                                                  "phi": np.zeros((3, 2))}, x=np.zeros(5))
 
 
 def brute_force_bound_gradient(model, params, x, hidden, count):

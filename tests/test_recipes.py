@@ -180,6 +180,46 @@ def test_algebra_show_prints_a_users_declaration_by_recipe_name_or_module_attr(c
     assert capsys.readouterr().out == by_recipe
 
 
+@pytest.mark.parametrize("estimator", ["score", "exact", "muprop", "arm", "disarm", "rebar", "relax", "vimco"])
+def test_algebra_show_vem_with_an_estimator_prints_what_that_run_trains(estimator, capsys):
+    """``algebra show vem --estimator E`` prints the objective of the algorithm ``train vem
+    --estimator E`` builds; REBAR and RELAX differentiate the body, so their E-step keeps log q_φ
+    (no sg), the score-function family holds it constant, VIMCO's steps are on the K-sample bound."""
+    found = recipes.recipe("vem")
+    config = {"algorithm": "vem", **found.read({"estimator": estimator, "layers": "3"}), "data_dim": 4,
+              "image_shape": None, "likelihood": "bernoulli"}
+    _, algorithm = found.build(config)
+    assert cli.main(["algebra", "show", "vem", "--estimator", estimator]) == 0
+    shown = capsys.readouterr().out
+    assert shown == str(algorithm.objective) + "\n"
+    e_step = next((line for line in shown.splitlines() if "e_step" in line), "")
+    assert ("sg[log q_φ(z|x)]" in e_step) == (estimator in ("score", "muprop", "arm", "disarm"))
+    assert ("(1/5) Σ_{i=1}^{5}" in shown) == (estimator == "vimco")
+    assert (e_step == "") == (estimator == "exact") and ("q_*(z|x)" in shown) == (estimator == "exact")
+
+
+def test_algebra_show_vem_options_are_read_as_train_reads_them(capsys):
+    assert cli.main(["algebra", "show", "vem", "--estimator=vimco", "--k", "3", "--latex"]) == 0
+    assert "\\frac{1}{3} \\sum_{i=1}^{3}" in capsys.readouterr().out
+    assert cli.main(["algebra", "show", "vem", "--baseline", "mean"]) == 0  # the score E-step's declaration
+    assert "sg[log q_φ(z|x)]" in capsys.readouterr().out
+    for argv, message in [
+        (["vae", "--estimator", "rebar"], "--estimator: expected only with vem, got rebar for vae"),
+        (["variational-em", "--estimator", "rebar"], "--estimator: expected recipe options only after a recipe"),
+        (["vem", "--k", "3"], "--k: only --estimator vimco draws several samples inside the bound"),
+        (["vem", "--estimator", "rebar", "--baseline", "mean"], "--baseline: expected none with --estimator rebar"),
+        (["vae", "--latent-dim", "3"], "--latent-dim: expected no options for vae, whose declaration does not"),
+    ]:
+        assert cli.main(["algebra", "show", *argv]) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    with pytest.raises(SystemExit) as error:
+        cli.main(["algebra", "show", "vem", "--estimator", "bogus"])
+    assert error.value.code == 2
+    assert "--estimator: expected one of 'score', 'exact'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # options after show only: elsewhere an unknown one is a usage error
+        cli.main(["algebra", "table", "--estimator", "rebar"])
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

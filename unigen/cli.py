@@ -7,7 +7,7 @@
     unigen eval DIR [--k 1000] [--split test]
     unigen sample DIR --n 64 --out FILE.png
     unigen algebra verify lemma1|lemma2|elbo-decomposition|wake-sleep [--seed S] [--json]
-    unigen algebra show ALGORITHM|RECIPE|MODULE:ATTR [--latex]
+    unigen algebra show ALGORITHM|RECIPE|MODULE:ATTR [--latex] [a recipe's options, e.g. vem --estimator rebar]
     unigen algebra table [figure5|table1] [--columns A,B,...] [--latex]
     unigen algebra direction ALGORITHM [--json]
     unigen bench variance --problem NAME [--estimators a,b,...] [--json] [--out DIR] ...
@@ -147,14 +147,19 @@ def train_parser(found: recipes.Recipe | None = None) -> argparse.ArgumentParser
         parser.add_argument("algorithm", metavar="NAME", help="a recipe (listed below)")
     _add_common_train_options(parser)
     if found is not None:
-        own = parser.add_argument_group(f"options of {found.name}")
-        for option in found.options:
-            if option.name in RUN_OPTIONS or any(option.flag in action.option_strings for action in parser._actions):
-                raise ConfigError(f"options of recipe {found.name}: got {option.flag}, which every recipe has; "
-                                  "expected a new name")
-            choices = None if option.choices is None else [str(choice) for choice in option.choices]
-            own.add_argument(option.flag, dest=option.name, choices=choices, help=option.help)
+        _add_recipe_options(parser, found)
     return parser
+
+
+def _add_recipe_options(parser: argparse.ArgumentParser, found: recipes.Recipe) -> None:
+    """``found``'s own options, as a group of ``parser``; one that takes a name of ``parser``'s is refused."""
+    own = parser.add_argument_group(f"options of {found.name}")
+    for option in found.options:
+        if option.name in RUN_OPTIONS or any(option.flag in action.option_strings for action in parser._actions):
+            raise ConfigError(f"options of recipe {found.name}: got {option.flag}, which every recipe has; "
+                              "expected a new name")
+        choices = None if option.choices is None else [str(choice) for choice in option.choices]
+        own.add_argument(option.flag, dest=option.name, choices=choices, help=option.help)
 
 
 def parse_train(argv: Sequence[str]) -> dict[str, Any]:
@@ -220,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "entry point) or MODULE:ATTR naming a Declaration or a Recipe "
                                         "(a bad name lists them)")
     show.add_argument("--latex", action="store_true", help="LaTeX instead of Unicode")
+    show.epilog = ("After a recipe, its own options (as unigen train NAME takes them) choose the variant a run "
+                   "compiles, e.g. unigen algebra show vem --estimator rebar|relax|vimco|exact [--k K].")
     table = algebra_commands.add_parser(
         "table", help="the lecture's Figure 5 (GANs vs VAEs) or the paper's Table 1 (ADA | GANs | VAEs) from the "
                       "declarations")
@@ -241,9 +248,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_command(argv: Sequence[str]) -> argparse.Namespace:
+    """The arguments of every command but ``train`` (:func:`parse_train`); ``algebra show NAME``
+    keeps what follows NAME that is not its own in ``recipe_options``, for NAME's recipe.
+
+    Raises:
+      SystemExit: ``--help``, or a usage error (argparse's).
+    """
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not (args.command == "algebra" and args.algebra_command == "show"):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.recipe_options = rest
+    return args
+
+
 def _algebra(args: argparse.Namespace) -> int:
     if args.algebra_command == "show":
-        print(show_algorithm(args.algorithm, latex=args.latex))
+        print(show_algorithm(args.algorithm, latex=args.latex, options=getattr(args, "recipe_options", ())))
         return 0
     if args.algebra_command == "table":
         from unigen.algebra.table import table
@@ -266,12 +288,28 @@ def _algebra(args: argparse.Namespace) -> int:
     return _verify(args)
 
 
-def show_algorithm(name: str, *, latex: bool = False) -> str:
+def show_algorithm(name: str, *, latex: bool = False, options: Sequence[str] = ()) -> str:
     """An algorithm's declaration as text (``str(declaration)``): title, section,
     ``max_{groups} objective`` per phase, and its Figure-5 fields when it has them. ``name`` is a
-    declared algorithm, a recipe or ``MODULE:ATTR`` (:func:`unigen.recipes.find_declaration`)."""
-    found = recipes.find_declaration(name)
+    declared algorithm, a recipe or ``MODULE:ATTR`` (:func:`unigen.recipes.find_declaration`);
+    ``options``, command-line words such as ``["--estimator", "rebar"]``, are the recipe's own
+    options and choose the variant a run with them compiles."""
+    found = recipes.find_declaration(name, _recipe_options(name, options) if options else None)
     return found.latex() if latex else str(found)
+
+
+def _recipe_options(name: str, words: Sequence[str]) -> dict[str, Any]:
+    """The recipe options among ``words`` (``--estimator rebar``), by config key."""
+    known = recipes.recipe(name) if name in recipes.names() else None
+    if known is None:
+        raise ConfigError(f"{words[0].partition('=')[0]}: expected recipe options only after a recipe "
+                          f"({', '.join(recipes.names())}), got them after {name!r}")
+    parser = _Parser(prog=f"unigen algebra show {known.name}", allow_abbrev=False)
+    _add_recipe_options(parser, known)
+    args, rest = parser.parse_known_args(list(words))
+    if rest:
+        _refuse_foreign(known, rest, parser)
+    return {key: value for key, value in vars(args).items() if value is not None}
 
 
 def algorithm_direction(name: str) -> dict[str, Any]:
@@ -321,7 +359,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 BENCH_PROBLEMS = ("gaussian-square", "gaussian-exp", "gaussian-cos", "gaussian-sum-squares", "bernoulli", "categorical",
-                  "vae", "sbn")
+                  "categorical-vae", "vae", "sbn")
 BENCH_ESTIMATORS = ("score", "score-mean-baseline", "score-optimal-baseline", "score-learned-baseline",
                     "score-control-variate", "pathwise", "concrete", "leave-one-out", "muprop", "vimco", "rebar",
                     "relax", "arm", "disarm", "straight-through")  # help text only
@@ -342,7 +380,8 @@ def _add_bench_parser(commands: Any) -> None:
     variance.add_argument("--k", help="k of f, or comma-separated values to sweep (default 1; 0.45 for bernoulli)")
     variance.add_argument("--dim", type=int, help="D for gaussian-sum-squares (default 10) and bernoulli (default 1); "
                                                   "K for categorical (default 4); hidden units H <= 12 for sbn "
-                                                  "(default 8)")
+                                                  "(default 8); categorical latents n for categorical-vae (default "
+                                                  "3, of 4 categories each)")
     variance.add_argument("--estimators", help=f"comma-separated, from {','.join(ESTIMATORS)} "
                                                "(default: every one that applies)")
     variance.add_argument("--samples", type=int, default=100, help="draws per estimate N (default 100)")
@@ -427,7 +466,7 @@ def _bench_modes(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = None if argv[:1] == ["train"] else build_parser().parse_args(argv)
+    args = None if argv[:1] == ["train"] else parse_command(argv)
     try:
         import jax  # noqa: F401 - the slow import first: a Ctrl-C during it is taken right after
         _READY.append(True)

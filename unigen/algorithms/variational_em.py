@@ -140,6 +140,7 @@ __all__ = [
     "FREE_ENERGY",
     "baseline_network",
     "bindings",
+    "declaration_for",
     "e_step_phase",
     "exact_m_step_phase",
     "init_params",
@@ -236,6 +237,25 @@ BOUND_EM = DECLARATION._replace(phases=(
 r"""``estimator="vimco"``: both steps ascend the K-sample bound (Mnih & Rezende 2016 train an SBN
 so), the E-step with VIMCO on :math:`q_\phi`, the M-step with the weighted gradient
 :math:`\sum_k \tilde w_k \nabla_\theta \log p_\theta(x, z_k)`; K = 1 is the ELBO."""
+
+
+def declaration_for(estimator: str = "score", k: int | None = None) -> Declaration:
+    r"""The declaration :func:`variational_em` compiles with ``estimator`` (what ``unigen algebra
+    show vem --estimator NAME`` prints): :data:`DECLARATION` for ``"score"``, ``"muprop"``,
+    ``"arm"`` and ``"disarm"`` (the E-step on :data:`E_STEP`), :data:`PATHWISE_EM` for
+    ``"rebar"`` and ``"relax"``, :data:`BOUND_EM` with K = ``k`` for ``"vimco"`` (K unnamed when
+    ``k`` is None) and :data:`CLASSIC_EM` for ``"exact"``.
+
+    Raises:
+      ConfigError: an unknown estimator.
+    """
+    _check(estimator, "none")
+    if estimator == "exact":
+        return CLASSIC_EM
+    if estimator == "vimco":
+        objective = _bound(k)
+        return BOUND_EM._replace(phases=tuple(p._replace(objective=objective) for p in BOUND_EM.phases))
+    return PATHWISE_EM if estimator in ("rebar", "relax") else DECLARATION
 
 
 def _check(estimator: str, baseline: str) -> None:
@@ -420,8 +440,8 @@ def variational_em(
       k: K ≥ 2, the draws inside the bound (``"vimco"`` only).
 
     Returns:
-      An :class:`~unigen.core.Algorithm` whose ``objective`` is the :data:`DECLARATION`
-      (``"score"``) or :data:`CLASSIC_EM` (``"exact"``).
+      An :class:`~unigen.core.Algorithm` whose ``objective`` is :func:`declaration_for`
+      ``(estimator, k)``: :data:`DECLARATION` (``"score"``), :data:`CLASSIC_EM` (``"exact"``), ...
 
     Raises:
       ConfigError: unknown estimator or baseline, a baseline with ``estimator="exact"``, a
@@ -445,7 +465,7 @@ def variational_em(
             )
         latent_states(model.latent_dim)  # raises now, not at the first step, if too many states
         return algorithm(
-            CLASSIC_EM,
+            declaration_for(estimator),
             _exact_bindings(model),
             init,
             estimator={exact_posterior: "enumerate"},
@@ -459,9 +479,10 @@ def variational_em(
         if k < 2:
             raise ConfigError(f"k: expected at least 2 with estimator='vimco' (each draw's baseline is made "
                               f"of the others), got {k}")
-        objective = _bound(k)
+        declaration = declaration_for(estimator, k)
+        objective = declaration.phases[0].objective
         return algorithm(
-            BOUND_EM._replace(phases=tuple(p._replace(objective=objective) for p in BOUND_EM.phases)),
+            declaration,
             bindings(model),
             init,
             estimator={"e_step": {variational: VIMCO()}, "m_step": {variational: "auto"}},
@@ -470,7 +491,7 @@ def variational_em(
         )._replace(bernoulli=bernoulli_entries(model))
     e_step = (_e_step_estimator(model, baseline, normalize, baseline_hidden) if estimator == "score"
               else DISCRETE_ESTIMATORS[estimator]())
-    declaration = PATHWISE_EM if estimator in ("rebar", "relax") else DECLARATION
+    declaration = declaration_for(estimator)
     return algorithm(
         declaration,
         bindings(model),

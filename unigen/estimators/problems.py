@@ -17,6 +17,10 @@ A :class:`Problem` is :math:`\nabla_\lambda \mathbb{E}_{q_\lambda}[f]` at given 
 * ``categorical`` — one K-way categorical draw as a one-hot vector, logits
   :math:`l_c = \mu\, c/(K-1)`, :math:`f(y) = \sum_c y_c (c/(K-1) - k)^2`. Parameter ``logits``.
   References by enumeration of the K outcomes.
+* ``categorical-vae`` — the ELBO gradient of a tiny categorical VAE (n one-hot categorical latents
+  of K categories, a uniform prior, a linear Bernoulli decoder; Jang et al. 2017's model) with
+  respect to its recognition logits φ ``[n, K]`` at one example x, built as ``sbn`` is below.
+  References by enumeration of the :math:`K^n` states (:func:`categorical_vae_problem`).
 * ``vae`` — the ELBO gradient of a small VAE (:func:`unigen.models.vae.vae_model`) with respect to
   its encoder parameters η, at one example x and at given parameters ("at a checkpoint" = the
   ``{"theta", "eta"}`` parameters of a trained run, e.g. loaded by ``unigen bench variance
@@ -50,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
+from unigen.distributions import MAX_ONE_HOT_STATES, one_hot_categorical
 from unigen.errors import ConfigError, describe
 from unigen.estimators.exact import Reference, gauss_hermite, reference_from_nodes
 
@@ -59,6 +64,7 @@ __all__ = [
     "Problem",
     "bernoulli_problem",
     "categorical_problem",
+    "categorical_vae_problem",
     "gaussian_problem",
     "make_problem",
     "sbn_problem",
@@ -281,31 +287,8 @@ def bernoulli_problem(dim: int = 1, *, logit: float = 0.0, k: float = 0.45) -> P
     )
 
 
-def _one_hot_categorical_class() -> type:
-    class OneHotCategoricalLogits(dist.CategoricalLogits):
-        r"""A categorical draw as a one-hot vector :math:`y \in \{e_1, \dots, e_K\}`:
-        ``log_prob(y)`` = :math:`\sum_c y_c \log \mathrm{softmax}(l)_c`; event shape ``[K]``."""
-
-        @property
-        def event_shape(self) -> tuple[int, ...]:
-            return (self.logits.shape[-1],)
-
-        def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
-            index = jax.random.categorical(key, self.logits, shape=tuple(sample_shape) + self.batch_shape)
-            return jax.nn.one_hot(index, self.logits.shape[-1], dtype=self.logits.dtype)
-
-        def log_prob(self, value: Any) -> jax.Array:
-            value = jnp.asarray(value, self.logits.dtype)
-            return jnp.sum(value * jax.nn.log_softmax(self.logits), axis=-1)
-
-    return OneHotCategoricalLogits
-
-
-_OneHotCategoricalLogits = _one_hot_categorical_class()
-
-
 def _categorical(params: dict[str, jax.Array]) -> Any:
-    return _OneHotCategoricalLogits(params["logits"])
+    return one_hot_categorical(params["logits"])
 
 
 def categorical_problem(categories: int = 4, *, scale: float = 1.0, k: float = 0.45) -> Problem:
@@ -525,6 +508,106 @@ def sbn_problem(
     )
 
 
+def categorical_vae_problem(
+    *,
+    variables: int = 3,
+    categories: int = 4,
+    params: Any = None,
+    x: Any = None,
+    seed: int = 0,
+    init_scale: float = 1.0,
+) -> Problem:
+    r"""``categorical-vae``: the ELBO gradient of a tiny categorical VAE (the model of Jang et al.
+    2017, at a size that enumerates) in its recognition logits φ, at one example x.
+
+    n categorical latents of K categories each, one-hot vectors :math:`z \in \{e_1..e_K\}^n`;
+    a uniform prior :math:`p(z) = K^{-n}`; a linear Bernoulli decoder
+    :math:`p_\theta(x \mid z) = \prod_d \mathrm{Bernoulli}(x_d; \sigma(a_d))`,
+    :math:`a = W^\top \mathrm{vec}(z) + c`; the recognition model
+    :math:`q_\phi(z) = \prod_i \mathrm{Categorical}(z_i; \mathrm{softmax}(\phi_i))`
+    (:func:`unigen.distributions.one_hot_categorical`) with the logits φ ``[n, K]`` of this
+    example as its parameters (an encoder network reaches them by the chain rule, the same for
+    every estimator). As for ``sbn``, :math:`f(z) = \log p(z) + \log p_\theta(x \mid z) - \log
+    q_{\phi_0}(z)` and :math:`\nabla_\phi \mathbb{E}_{q_\phi}[f]` at φ = φ₀ is the ELBO gradient.
+    f is defined on the simplex too (the decoder is linear in z), so the relaxations apply; ARM
+    and DisARM are for binary latents and refused. References by enumeration of the
+    :math:`K^n` states in float64 (scores :math:`z - \mathrm{softmax}(\phi_0)`); one row per
+    coordinate of φ (the softmax gradients of a variable sum to zero).
+
+    Args:
+      variables, categories: n and K; :math:`K^n` ≤ 4096 states.
+      params: ``{"theta": {"weights": [n K, D], "biases": [D]}, "phi": [n, K]}``, the decoder
+        (W, c) and the recognition logits φ₀; default from ``seed``: W with entries
+        :math:`\mathcal{N}(0, \text{init\_scale}^2)`, c = 0, φ₀ standard normal.
+      x: the example, ``[D]``; default the first 8×8 test digit (static binarization), D = 64.
+      seed, init_scale: the default parameters' seed and the scale of W.
+
+    Returns:
+      A :class:`Problem` whose ``params`` are ``{"logits": φ₀}`` (rows ``logits[i,c]``).
+
+    Raises:
+      ConfigError: a bad size (fewer than 2 categories, more than 4096 states), number,
+        ``params`` or x.
+    """
+    variables = _dim(variables)
+    categories = _dim(categories)
+    if categories < 2:
+        raise ConfigError(f"categories: expected at least 2, got {categories}")
+    if categories**variables > MAX_ONE_HOT_STATES:
+        raise ConfigError(f"variables: expected at most {MAX_ONE_HOT_STATES} states K^n to enumerate, got "
+                          f"{categories}^{variables} = {categories**variables}")
+    init_scale = _number("init_scale", init_scale, positive=True)
+    if params is not None and not (isinstance(params, dict) and set(params) == {"theta", "phi"}
+                                   and isinstance(params["theta"], dict)
+                                   and set(params["theta"]) == {"weights", "biases"}):
+        raise ConfigError(f"params: expected {{'theta': {{'weights', 'biases'}}, 'phi'}}, got {describe(params)}")
+    x = _example(x, 64 if params is None else int(np.size(params["theta"]["biases"])), "the decoder's")
+    if params is None:
+        key_w, key_phi = jax.random.split(jax.random.key(int(seed)))
+        params = {"theta": {"weights": init_scale * jax.random.normal(key_w, (variables * categories, x.shape[0])),
+                            "biases": jnp.zeros(x.shape[0])},
+                  "phi": jax.random.normal(key_phi, (variables, categories))}
+    shapes = {"weights": (variables * categories, x.shape[0]), "biases": (x.shape[0],), "phi": (variables, categories)}
+    found = {"weights": np.shape(params["theta"]["weights"]), "biases": np.shape(params["theta"]["biases"]),
+             "phi": np.shape(params["phi"])}
+    if found != shapes:
+        raise ConfigError(f"params: expected shapes {shapes} for n = {variables}, K = {categories}, D = "
+                          f"{x.shape[0]}, got {found}")
+    weights, biases = (jnp.asarray(params["theta"][name], jnp.float32) for name in ("weights", "biases"))
+    phi0 = jnp.asarray(params["phi"], jnp.float32)
+    log_prior = -variables * float(np.log(categories))
+
+    def f(z: jax.Array) -> jax.Array:
+        a = z.reshape(-1) @ weights.astype(z.dtype) + biases.astype(z.dtype)
+        target = x.astype(z.dtype)
+        log_likelihood = jnp.sum(target * jax.nn.log_sigmoid(a) + (1 - target) * jax.nn.log_sigmoid(-a))
+        return log_prior + log_likelihood - one_hot_categorical(phi0.astype(z.dtype)).log_prob(z)
+
+    q0 = one_hot_categorical(phi0)
+    states = q0.enumerate_support().astype(np.float64)  # [K^n, n, K]
+    probabilities = np.exp(np.asarray(phi0, np.float64))
+    probabilities /= probabilities.sum(axis=-1, keepdims=True)
+    node_weights = np.prod(np.sum(states * probabilities, axis=-1), axis=-1)
+    values = _on_nodes(f, states)
+    scores = (states - probabilities).reshape(len(states), -1)
+    reference = reference_from_nodes(node_weights, values, {"logits": scores}, shapes={"logits": phi0.shape})
+    return Problem(
+        name="categorical-vae",
+        distribution=_categorical,
+        params={"logits": phi0},
+        f=f,
+        settings={"data_dim": int(x.shape[0]), "variables": variables, "categories": categories,
+                  "states": len(states), "init_scale": init_scale, "seed": int(seed),
+                  "elbo": float(np.sum(node_weights * values)),
+                  "log_marginal": float(np.log(np.sum(node_weights * np.exp(values - values.max())))
+                                        + values.max())},
+        reference=reference,
+        discrete=True,
+        baseline_input=x,
+        rows_per_coordinate=True,
+    )
+
+
 def _leaf_name(path: tuple) -> str:
     parts = []
     for entry in path:
@@ -544,6 +627,7 @@ PROBLEMS = (
     "gaussian-sum-squares",
     "bernoulli",
     "categorical",
+    "categorical-vae",
     "vae",
     "sbn",
 )
@@ -561,8 +645,9 @@ def make_problem(
     """A problem by its CLI name. ``mu`` is the logit for ``bernoulli``; unset numbers take each
     problem's defaults (μ = σ = k = 1 for the Gaussian functions, μ = 0, σ = 1, D = 10 for
     sum-squares, logit 0, k = 0.45, D = 1 for Bernoulli; logit scale 1, k = 0.45, K = 4 for
-    categorical); ``dim`` is the number of hidden units H for ``sbn`` (default 8); ``options`` go to
-    :func:`vae_problem` or :func:`sbn_problem`.
+    categorical); ``dim`` is the number of hidden units H for ``sbn`` (default 8) and of categorical
+    latents n for ``categorical-vae`` (default 3, of K = 4 categories); ``options`` go to
+    :func:`vae_problem`, :func:`sbn_problem` or :func:`categorical_vae_problem`.
 
     Raises:
       ConfigError: an unknown name or a bad number.
@@ -585,6 +670,12 @@ def make_problem(
         if "sigma" in given:
             raise ConfigError(f"sigma: expected unset for categorical (mu scales its logits), got {sigma}")
         return categorical_problem(4 if dim is None else dim, scale=given.get("mu", 1.0), k=given.get("k", 0.45))
+    if name == "categorical-vae":
+        if given:
+            raise ConfigError(f"mu/sigma/k: expected unset for the categorical-vae problem, got {given}")
+        if dim is not None:
+            options = dict(options, variables=dim)
+        return categorical_vae_problem(**options)
     if name == "vae":
         if given or dim is not None:
             raise ConfigError(f"mu/sigma/k/dim: expected unset for the vae problem, got {dict(given, dim=dim)}")
@@ -609,14 +700,19 @@ def _model_point(model, params, x, seed, inference_group: str):
                   inference_group: model.inference.init(key_inference)}
     if not isinstance(params, dict) or set(params) != groups:
         raise ConfigError(f"params: expected a dict with keys {sorted(groups)}, got {describe(params)}")
+    return params, _example(x, model.data_dim, "the model's")
+
+
+def _example(x: Any, data_dim: int, whose: str) -> jax.Array:
+    """One example ``[data_dim]``, checked: ``x``, or the first binarized test digit if None."""
     if x is None:
         from unigen import data
 
         x = data.load("digits", "test", binarize="static").x[0]
-        if model.data_dim != x.shape[0]:
-            raise ConfigError(f"x: expected an example of the model's data_dim {model.data_dim}; "
+        if data_dim != x.shape[0]:
+            raise ConfigError(f"x: expected an example of {whose} data_dim {data_dim}; "
                               f"the default digit has {x.shape[0]}: pass x")
     x = jnp.asarray(x, jnp.float32)
-    if x.shape != (model.data_dim,):
-        raise ConfigError(f"x: expected one example of shape ({model.data_dim},), got {describe(x)}")
-    return params, x
+    if x.shape != (data_dim,):
+        raise ConfigError(f"x: expected one example of shape ({data_dim},), got {describe(x)}")
+    return x

@@ -25,7 +25,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpyro.distributions as dist
 
 from unigen.errors import ConfigError, describe
 from unigen.estimators import _discrete
@@ -34,28 +33,22 @@ from unigen.estimators._common import DistributionFn, Integrand, check_n_samples
 __all__ = ["concrete", "concrete_surrogate", "relaxed_draw"]
 
 
-def _base(distribution: Any) -> Any:
-    while isinstance(distribution, dist.Independent):
-        distribution = distribution.base_dist
-    return distribution
-
-
 def relaxed_draw(distribution: Any, key: jax.Array, n_samples: int, temperature: float) -> jax.Array:
-    """``n_samples`` Concrete draws of a Bernoulli or categorical distribution, pathwise in its
-    logits: ``[N, *event]`` in (0, 1) for Bernoulli, ``[N, *batch, K]`` on the simplex for categorical."""
-    base = _base(distribution)
-    if isinstance(base, (dist.BernoulliLogits, dist.BernoulliProbs)):
-        logits = base.logits
+    """``n_samples`` Concrete draws of a Bernoulli or categorical distribution (numpyro's, or
+    :class:`unigen.distributions.OneHotCategorical`), pathwise in its logits: ``[N, *event]`` in
+    (0, 1) for Bernoulli, ``[N, *batch, K]`` on the simplex for categorical."""
+    family = _discrete.family_of(distribution)
+    if family not in _discrete.DISCRETE:
+        raise ConfigError(
+            f"distribution: expected a Bernoulli or categorical distribution for the Concrete relaxation, "
+            f"got {family}"
+        )
+    logits = _discrete.base_distribution(distribution).logits
+    if family == _discrete.BERNOULLI:
         noise = jax.random.logistic(key, (n_samples,) + logits.shape, logits.dtype)
         return jax.nn.sigmoid((logits[None] + noise) / temperature)
-    if isinstance(base, (dist.CategoricalLogits, dist.CategoricalProbs)):
-        logits = base.logits
-        noise = jax.random.gumbel(key, (n_samples,) + logits.shape, logits.dtype)
-        return jax.nn.softmax((logits[None] + noise) / temperature, axis=-1)
-    raise ConfigError(
-        f"distribution: expected a Bernoulli or categorical distribution for the Concrete relaxation, "
-        f"got {type(base).__name__}"
-    )
+    noise = jax.random.gumbel(key, (n_samples,) + logits.shape, logits.dtype)
+    return jax.nn.softmax((logits[None] + noise) / temperature, axis=-1)
 
 
 def concrete_surrogate(f: Integrand, family: str, logits: jax.Array, u: jax.Array,

@@ -11,7 +11,7 @@ Rows are one per estimator and parameter (``mu`` and ``sigma`` for the Gaussian 
 leaf of the encoder for ``vae``). A parameter with several coordinates reports the *average over
 its coordinates* of each per-coordinate number (the coordinates of ``gaussian-sum-squares`` and
 ``bernoulli`` are exchangeable), and ``size`` says how many there were; a problem with
-``rows_per_coordinate`` (``categorical``, whose softmax gradients sum to zero) has one row per
+``rows_per_coordinate`` (``categorical`` and ``categorical-vae``, whose softmax gradients sum to zero) has one row per
 coordinate, ``logits[0]``, ``logits[1]``, ...
 
 Besides the issue's schema each row carries ``size``, ``standard_error`` (of the mean,
@@ -130,10 +130,11 @@ def check_applicable(problem: Problem, estimator: str, n_samples: int) -> None:
             f"estimators: 'concrete' does not apply to the {problem.name} problem: the Concrete relaxation "
             "is for discrete (Bernoulli/categorical) draws; expected 'pathwise' for continuous ones"
         )
-    if estimator == "score-control-variate" and problem.name == "categorical":
+    if estimator == "score-control-variate" and problem.discrete and _discrete.family_of(
+            problem.distribution(problem.params)) == _discrete.CATEGORICAL:
         raise ConfigError(
-            "estimators: 'score-control-variate' does not apply to the categorical problem: the delta method's "
-            "closed form assumes independent coordinates, and a one-hot draw's are not"
+            f"estimators: 'score-control-variate' does not apply to the {problem.name} problem: the delta "
+            "method's closed form assumes independent coordinates, and a one-hot draw's are not"
         )
     if estimator in FAMILIES:
         family = _discrete.family_of(problem.distribution(problem.params))

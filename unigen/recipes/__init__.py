@@ -119,6 +119,24 @@ def recipe(name: str) -> Recipe:
     return found
 
 
+def _declaration_with(text: str, options: Mapping[str, Any]):
+    """The declaration of the recipe ``text`` with ``options`` (see :func:`find_declaration`)."""
+    flag = Option(next(iter(options))).flag
+    if text not in _BY_NAME and text not in _entry_points():
+        raise ConfigError(f"{flag}: expected recipe options only after a recipe ({', '.join(names())}), got them "
+                          f"after {describe(text)}")
+    found = recipe(text)
+    unknown = [name for name in options if found.option(name) is None]
+    if unknown:
+        raise ConfigError(f"{Option(unknown[0]).flag}: expected an option of {found.name} "
+                          f"({', '.join(o.flag for o in found.options) or 'none'}), got {options[unknown[0]]}")
+    config = {"algorithm": found.name, **found.read(options)}
+    if found.declaration_for is None:
+        raise ConfigError(f"{flag}: expected no options for {found.name}, whose declaration does not depend on "
+                          f"them, got {options[next(iter(options))]}")
+    return found.declaration_for(config)
+
+
 def declaration_of(found: Recipe):
     """The recipe's :class:`~unigen.algebra.declaration.Declaration`, or ``None`` when it has none."""
     if isinstance(found.declaration, str):
@@ -128,17 +146,25 @@ def declaration_of(found: Recipe):
     return found.declaration
 
 
-def find_declaration(text: str):
+def find_declaration(text: str, options: Mapping[str, Any] | None = None):
     """The declaration ``text`` names: a declared algorithm (``gan-minimax``), a recipe (``vem``, or
     a user's recipe by entry point), or ``MODULE:ATTR`` naming a user's Declaration or Recipe.
 
+    ``options`` (``{"estimator": "rebar"}``, values as on the command line) are a recipe's
+    options: the declaration is then the one a run with them compiles
+    (:attr:`Recipe.declaration_for`).
+
     Raises:
       ConfigError: an unknown name (listing the names), a MODULE:ATTR that does not import or
-        names something else, or a recipe without a declaration.
+        names something else, or a recipe without a declaration; options after a name that is
+        not a recipe, a bad option value, or options for a recipe whose declaration does not
+        depend on them.
     """
     from unigen.algebra.declaration import Declaration, check
     from unigen.algorithms.declarations import DECLARATIONS
 
+    if options:
+        return check(_declaration_with(text, options))
     if text in DECLARATIONS:
         return DECLARATIONS[text]
     if ":" in text:

@@ -173,6 +173,10 @@ class Recipe(NamedTuple):
         likelihoods) or ``None`` (grey levels, e.g. for an implicit generator).
       resume_defaults: for options added after runs were made, the value those runs had;
         ``--resume`` reads a stored config without the option as having it.
+      declaration_for: ``declaration_for(config) -> Declaration``, the declaration a run with
+        these options compiles when its options change it (``unigen algebra show vem
+        --estimator rebar``), or ``None``: every run compiles :attr:`declaration`. ``config``
+        holds ``"algorithm"`` and the recipe's options (:meth:`read`).
     """
 
     name: str
@@ -186,6 +190,7 @@ class Recipe(NamedTuple):
     draw: Callable[..., Any] | str = "it declares nothing to draw"
     binarize: str | None = "static"
     resume_defaults: Mapping[str, Any] = MappingProxyType({})
+    declaration_for: Callable[[dict[str, Any]], Any] | None = None
 
     def option(self, name: str) -> Option | None:
         """The option called ``name`` (config key), or ``None``."""

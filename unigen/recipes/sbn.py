@@ -22,11 +22,25 @@ def _configure(config: dict[str, Any], train_set) -> None:
     if config["likelihood"] != "bernoulli":
         raise ConfigError(f"--likelihood: expected bernoulli (binary data) for {config['algorithm']}, a sigmoid belief "
                           f"net, got {config['likelihood']}")
+    _check_combination(config)
+
+
+def _check_combination(config: dict[str, Any]) -> None:
+    """Refuses options that do not go together (``--baseline`` or ``--k`` with the wrong estimator)."""
     if config.get("estimator", "score") != "score" and config.get("baseline", "none") != "none":
         raise ConfigError(f"--baseline: expected none with --estimator {config['estimator']}, got {config['baseline']}")
     if config["algorithm"] == "vem" and config.get("k") is not None and config.get("estimator") != "vimco":
         raise ConfigError(f"--k: only --estimator vimco draws several samples inside the bound; got --k {config['k']} "
                           f"with --estimator {config.get('estimator', 'score')}, expected no --k")
+
+
+def _vem_declaration(config: dict[str, Any]):
+    """What ``vem`` compiles with ``config["estimator"]`` (K = ``--k``, default :data:`VIMCO_K`, for vimco)."""
+    from unigen.algorithms.variational_em import declaration_for
+
+    _check_combination(config)
+    estimator = config["estimator"]
+    return declaration_for(estimator, (config.get("k") or VIMCO_K) if estimator == "vimco" else None)
 
 
 def _model(config: dict[str, Any]):
@@ -96,5 +110,5 @@ VEM = Recipe(
      Option("k", int, None, "with --estimator vimco: the draws inside the bound (default 5)", minimum=2),
      Option("baseline", str, "none", "with --estimator score: the score-function baseline (default none)",
             choices=("none", "mean", "nvil"))),
-    _build_vem, **_COMMON,
+    _build_vem, **_COMMON, declaration_for=_vem_declaration,
 )
