@@ -172,6 +172,7 @@ def test_a_successful_command_freezes_its_objects_before_python_shuts_down(code,
     interpreter's last collections then skip every object made so far; atexit handlers, thread
     joins and file flushes still run); an error exit stays ``os._exit(code)`` at once."""
     froze, exited = [], []
+    monkeypatch.setattr(cli, "_OWN_PROCESS", [])  # run marks the process as the command's own
     monkeypatch.setattr(cli, "main", lambda: code)
     monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # this process keeps its handlers
     monkeypatch.setattr(cli, "redeliver_lost_signals", lambda: None)
@@ -181,6 +182,16 @@ def test_a_successful_command_freezes_its_objects_before_python_shuts_down(code,
     with pytest.raises(SystemExit) as ended:
         cli.run()
     assert ended.value.code == code and froze == frozen and exited == ([code] if code else [])
+    assert cli._OWN_PROCESS == [True]
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_main_freezes_what_importing_jax_made_only_in_the_commands_own_process(own, monkeypatch, capsys):
+    froze = []
+    monkeypatch.setattr(cli, "_OWN_PROCESS", [True] if own else [])
+    monkeypatch.setattr(cli.gc, "freeze", lambda: froze.append(True))
+    assert cli.main(["algebra", "show", "vae"]) == 0 and "elbo: max" in capsys.readouterr().out
+    assert froze == ([True] if own else [])
 
 
 @pytest.mark.parametrize("identity", ["elbo-decomposition", "lemma1", "lemma2", "wake-sleep"])
