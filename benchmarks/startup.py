@@ -2,7 +2,8 @@
 
 Runs ``unigen train vae --steps 1 ...`` twice in fresh processes against one new, empty
 persistent compilation cache: the first run compiles and fills it, the second loads from it. Each
-process reports (through a small driver around ``unigen.cli.main``):
+process reports (through a small driver around ``unigen.__main__.run``, the console script's
+entry point, so that the wall time includes the command's own exit):
 
 * ``first step``: seconds from just before the process was started to the first row of
   ``metrics.jsonl`` (written once the first step's metrics are on the host, so the step is done);
@@ -42,7 +43,7 @@ DEFAULT_JSON = common.RESULTS / "startup.json"
 
 DRIVER = r"""
 import json, sys, time
-began = float(sys.argv[1])
+began, report = float(sys.argv[1]), sys.argv[2]
 from jax import monitoring
 compile_seconds = {"total": 0.0}
 first = {}
@@ -59,10 +60,18 @@ def first_write(self, row):
     first.setdefault("cpu", time.process_time())
     return write(self, row)
 training_logging.MetricsLog.write = first_write
-code = cli.main(sys.argv[3:])
-print(json.dumps({"code": code, "imports": imported - began, "first_step": first.get("at", float("nan")) - began,
-                  "compile": compile_seconds["total"], "cpu_first_step": first.get("cpu", float("nan"))}),
-      file=open(sys.argv[2], "w"))
+sys.argv[1:] = sys.argv[3:]
+from unigen.__main__ import run
+code = None
+try:
+    run()  # the console script's own start and end (an error exit ends the process at once)
+except SystemExit as exited:
+    code = exited.code
+    raise
+finally:
+    with open(report, "w") as file:
+        json.dump({"code": code, "imports": imported - began, "first_step": first.get("at", float("nan")) - began,
+                   "compile": compile_seconds["total"], "cpu_first_step": first.get("cpu", float("nan"))}, file)
 """
 
 

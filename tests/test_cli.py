@@ -166,6 +166,34 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
     assert saved and saved[-1] > 0
 
 
+@pytest.mark.parametrize(("code", "frozen"), [(0, [True]), (2, [])])
+def test_a_successful_command_freezes_its_objects_before_python_shuts_down(code, frozen, monkeypatch):
+    """``cli.run`` ends a successful command with ``sys.exit(0)`` after ``gc.freeze()`` (the
+    interpreter's last collections then skip every object made so far; atexit handlers, thread
+    joins and file flushes still run); an error exit stays ``os._exit(code)`` at once."""
+    froze, exited = [], []
+    monkeypatch.setattr(cli, "_OWN_PROCESS", [])  # run marks the process as the command's own
+    monkeypatch.setattr(cli, "main", lambda: code)
+    monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # this process keeps its handlers
+    monkeypatch.setattr(cli, "redeliver_lost_signals", lambda: None)
+    monkeypatch.setattr(cli.gc, "freeze", lambda: froze.append(True))
+    monkeypatch.setattr(cli.os, "dup2", lambda *args: None)
+    monkeypatch.setattr(cli.os, "_exit", lambda status: exited.append(status) or sys.exit(status))
+    with pytest.raises(SystemExit) as ended:
+        cli.run()
+    assert ended.value.code == code and froze == frozen and exited == ([code] if code else [])
+    assert cli._OWN_PROCESS == [True]
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_main_freezes_what_importing_jax_made_only_in_the_commands_own_process(own, monkeypatch, capsys):
+    froze = []
+    monkeypatch.setattr(cli, "_OWN_PROCESS", [True] if own else [])
+    monkeypatch.setattr(cli.gc, "freeze", lambda: froze.append(True))
+    assert cli.main(["algebra", "show", "vae"]) == 0 and "elbo: max" in capsys.readouterr().out
+    assert froze == ([True] if own else [])
+
+
 @pytest.mark.parametrize("identity", ["elbo-decomposition", "lemma1", "lemma2", "wake-sleep"])
 @pytest.mark.parametrize("seed", [0, 5])
 def test_algebra_verify_reports_each_identity_holding_exactly(identity, seed, capsys):

@@ -26,6 +26,7 @@ from test_vae import (
 )
 
 from unigen import metrics
+from unigen.algorithms.iwae import iwae_bound
 from unigen.algorithms.vae import elbo
 from unigen.errors import ConfigError, DataError
 
@@ -128,6 +129,22 @@ def test_test_elbo_is_the_mean_elbo_with_split_keys(key, case):
         -nll,
         rtol=1e-5,
     )
+
+
+def test_is_nll_is_the_mean_iwae_bound_with_split_keys_for_typed_and_raw_keys(case):
+    """Example n's bound uses ``split(key, N)[n]``, whether the key is typed or a raw uint32 key
+    of the same data (the chunks get their keys as host key data, wrapped again inside)."""
+    theta, x, _ = case
+    params = as_params(theta, mismatched_eta(theta))
+    raw = jax.random.PRNGKey(3)
+    typed = jax.random.wrap_key_data(raw)
+    keys = jax.random.split(typed, x.shape[0])
+    oracle = -np.mean(np.asarray(jax.jit(jax.vmap(lambda k, xi: iwae_bound(LINEAR, params, k, xi, 30)))(
+        keys, jnp.asarray(x)), np.float64))
+    for key in (typed, raw):
+        np.testing.assert_allclose(metrics.is_nll(LINEAR, params, x, key, k=30, batch_size=3), oracle, rtol=1e-5)
+        np.testing.assert_allclose(metrics.test_elbo(LINEAR, params, x, key, batch_size=3),
+                                   metrics.test_elbo(LINEAR, params, x, typed, batch_size=4), rtol=1e-6)
 
 
 def test_is_nll_of_the_vae_factory_on_a_linear_gaussian(key):

@@ -274,6 +274,29 @@ def test_an_entry_point_that_takes_a_taken_name_is_refused_in_one_line(tmp_path,
     assert cli.main(["algebra", "show", "gan"]) == 0 and "discriminator" in capsys.readouterr().out
 
 
+def test_the_entry_points_are_scanned_once_per_path_and_a_clash_is_still_refused(monkeypatch):
+    """``unigen train --help`` asks for every recipe: the installed packages' metadata is read once
+    per ``sys.path``, not once per question; putting a package on the path scans again, and a
+    name the new package's entry points clash on is refused on every asking, cached or not."""
+    import importlib.metadata
+
+    scans = []
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: scans.append(kw) or real(**kw))
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    for _ in range(3):
+        assert recipes.names() == BUILT_IN + ["misnamed", "missing", "not-a-recipe", "toy"]
+        assert recipes.recipe("toy").name == "toy" and recipes.recipe("vae") is recipes.BUILT_IN[0]
+    assert scans == [{"group": recipes.GROUP}]
+    monkeypatch.syspath_prepend(str(CLASHING))
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="takes the name 'vae' of a built-in recipe"):
+            recipes.recipe("vae")
+        with pytest.raises(ConfigError, match="take the same name 'toy'"):
+            recipes.recipe("toy")
+    assert len(scans) == 2
+
+
 def test_a_users_recipe_by_entry_point_trains_to_its_closed_form_trajectory(tmp_path, monkeypatch, capsys):
     out = tmp_path / "toy"
     steps, lr, variance = 20, 0.5, 2.0

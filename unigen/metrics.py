@@ -147,7 +147,7 @@ def test_elbo(
 test_elbo.__test__ = False  # not a pytest test, despite its name
 
 
-@partial(jax.jit, static_argnames=("model", "k", "sample_batch_size"))
+@partial(jax.jit, static_argnames=("model", "k", "sample_batch_size", "impl"))
 def _log_likelihood_chunk(
     model: VAEModel,
     params: Params,
@@ -156,7 +156,9 @@ def _log_likelihood_chunk(
     *,
     k: int,
     sample_batch_size: int,
+    impl: str | None = None,
 ) -> jax.Array:
+    keys = _wrapped(keys, impl)
     return jax.vmap(
         lambda key, x_n: iwae_bound(model, params, key, x_n, k, batch_size=sample_batch_size)
     )(keys, x)
@@ -170,7 +172,8 @@ the process takes a signal (SIGINT, SIGTERM), which a long compiled call would h
 
 
 def _streamed_chunk(
-    model: VAEModel, params: Params, keys: jax.Array, x: jax.Array, *, k: int, sample_batch_size: int
+    model: VAEModel, params: Params, keys: jax.Array, x: jax.Array, *, k: int, sample_batch_size: int,
+    impl: str | None = None,
 ) -> jax.Array:
     """:func:`~unigen.algorithms.iwae.iwae_bound` of each example for ``k > LARGE_K``, in memory
     independent of k: block c of ``LARGE_K`` draws uses ``fold_in(key, c)``, and a running
@@ -179,16 +182,17 @@ def _streamed_chunk(
     total = jnp.full(x.shape[:1], -jnp.inf, dtype=x.dtype)
     for first in range(0, blocks, BLOCKS_PER_CALL):
         total = _add_blocks(model, params, keys, x, total, first, min(first + BLOCKS_PER_CALL, blocks),
-                            k=k, sample_batch_size=sample_batch_size)
+                            k=k, sample_batch_size=sample_batch_size, impl=impl)
     return total - math.log(k)
 
 
-@partial(jax.jit, static_argnames=("model", "k", "sample_batch_size"))
+@partial(jax.jit, static_argnames=("model", "k", "sample_batch_size", "impl"))
 def _add_blocks(
     model: VAEModel, params: Params, keys: jax.Array, x: jax.Array, total: jax.Array, first, end, *, k: int,
-    sample_batch_size: int,
+    sample_batch_size: int, impl: str | None = None,
 ) -> jax.Array:
     """``total`` (one running logsumexp per example) with the blocks ``first, ..., end - 1`` added."""
+    keys = _wrapped(keys, impl)
     blocks = -(-k // LARGE_K)
     last = k - (blocks - 1) * LARGE_K  # draws in the last block
 
@@ -205,10 +209,12 @@ def _add_blocks(
     return jax.vmap(example)(keys, x, total)
 
 
-@partial(jax.jit, static_argnames=("model", "kl", "n_samples"))
+@partial(jax.jit, static_argnames=("model", "kl", "n_samples", "impl"))
 def _elbo_chunk(
-    model: VAEModel, params: Params, keys: jax.Array, x: jax.Array, *, kl: str, n_samples: int
+    model: VAEModel, params: Params, keys: jax.Array, x: jax.Array, *, kl: str, n_samples: int,
+    impl: str | None = None,
 ) -> jax.Array:
+    keys = _wrapped(keys, impl)
     return jax.vmap(lambda key, x_n: elbo(model, params, key, x_n, kl=kl, n_samples=n_samples))(
         keys, x
     )
@@ -250,6 +256,21 @@ def _examples(x: ArrayLike, model: VAEModel) -> np.ndarray:
     return array
 
 
+def _host_keys(keys: jax.Array) -> tuple[np.ndarray, str | None]:
+    """``keys`` as a host array of key data and the name of their PRNG implementation (``None``
+    for raw ``uint32`` keys). Indexed on the host, a chunk of keys costs no program of its own:
+    indexing the typed keys would run six small ones (a gather and its index arithmetic), each
+    traced and looked up in the compilation cache in every process."""
+    if jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key):
+        return np.asarray(jax.random.key_data(keys)), jax.random.key_impl(keys)
+    return np.asarray(keys), None
+
+
+def _wrapped(keys: jax.Array, impl: str | None) -> jax.Array:
+    """The keys :func:`_host_keys` took apart, inside a compiled chunk."""
+    return keys if impl is None else jax.random.wrap_key_data(keys, impl=impl)
+
+
 def _map_examples(
     chunk_fn: Callable[[Params, jax.Array, jax.Array], jax.Array],
     params: Params,
@@ -257,20 +278,21 @@ def _map_examples(
     key: PRNGKey,
     batch_size: int,
 ) -> np.ndarray:
-    """``chunk_fn(params, keys, x)`` over equal chunks of ``batch_size`` examples, concatenated.
+    """``chunk_fn(params, keys, x, impl=impl)`` over equal chunks of ``batch_size`` examples,
+    concatenated; ``keys`` and ``impl`` as :func:`_host_keys` gives them.
 
     Example n gets ``jax.random.split(key, N)[n]``; the last chunk is padded by repeating the last
     example and the padded results are dropped.
     """
     n = x.shape[0]
     size = min(batch_size, n)
-    keys = jax.random.split(key, n)
+    keys, impl = _host_keys(jax.random.split(key, n))
     out = []
     # Evaluation can take minutes (k=5000 on 10,000 images): a bar on a terminal, silent otherwise.
     with tqdm(total=n, unit="example", leave=False, disable=not sys.stderr.isatty()) as bar:
         for start in range(0, n, size):
             index = np.minimum(np.arange(start, start + size), n - 1)
-            values = chunk_fn(params, keys[index], x[index])
+            values = chunk_fn(params, keys[index], x[index], impl=impl)
             out.append(np.asarray(values)[: min(size, n - start)])
             bar.update(min(size, n - start))
     return np.concatenate(out)
