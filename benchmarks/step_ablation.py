@@ -26,7 +26,8 @@ Timing: all rows in one sitting, each repeat times ``--steps`` steps of every ro
 order; wall seconds (``time.perf_counter``) and this process's CPU seconds
 (``time.process_time``, which moves less with the other work on a shared machine). Reported:
 median over repeats with min/max, and ratios to ``plain`` as medians of per-repeat ratios.
-Besides the timings, XLA's counts for each one-step program (fusions, copies, threefry loops),
+Besides the timings, XLA's counts for each program (fusions, copies, threefry loops; of the
+``lax.scan``'s body when fused),
 and the features alone: the batch's noise with each key derivation and Adam's update as one state
 or two groups, each a jitted call timed in CPU microseconds (the least noisy number here).
 
@@ -43,6 +44,7 @@ Run::
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -218,11 +220,15 @@ class Timed:
 
 
 def hlo_counts(step: Callable, state: Any, batch: Any) -> dict[str, int]:
-    """The compiled entry computation's fusions, copies and while loops (threefry on CPU)."""
-    from benchmarks.step_programs import entry_instructions
+    """Fusions, copies, while loops (threefry on CPU) and dots of the step's compiled computation
+    that runs the most fusions: the entry computation for one step per call, the ``lax.scan``'s
+    body for several."""
+    from benchmarks.step_programs import KINDS, instructions
 
-    counts = entry_instructions(step.lower(state, batch).compile().as_text())
-    return {k: counts.get(k, 0) for k in ("fusion", "copy", "while", "dot")}
+    hlo = step.lower(state, batch).compile().as_text()
+    bodies = [instructions(m.group(1)) for m in re.finditer(r"\{\n(.*?)\n\}", hlo, re.S)]
+    counts = max(bodies, key=lambda c: c.get("fusion", 0))
+    return {k: counts.get(k, 0) for k in KINDS if k != "call"}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
