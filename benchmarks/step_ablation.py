@@ -37,7 +37,7 @@ waiting, and the ratios move least with the load.
 
 Run::
 
-    nice -n 5 python benchmarks/step_ablation.py                 # ~3-5 min on 2 shared cores
+    nice -n 5 python benchmarks/step_ablation.py                 # 1-3 min on 2 shared cores (49-156 s measured)
     nice -n 5 python benchmarks/step_ablation.py --per-call 50   # the fused (lax.scan) steps
 """
 
