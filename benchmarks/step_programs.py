@@ -32,9 +32,13 @@ KINDS = ("fusion", "copy", "dot", "while", "call")
 def entry_instructions(hlo: str) -> dict[str, int]:
     """Counts of the entry computation's instructions by opcode."""
     entry = hlo[hlo.index("\nENTRY"):]
-    entry = entry[: entry.index("\n}")]
+    return instructions(entry[entry.index("\n") + 1: entry.index("\n}")])
+
+
+def instructions(body: str) -> dict[str, int]:
+    """Counts of the instructions by opcode in the lines of one computation's body."""
     counts: dict[str, int] = {}
-    for line in entry.splitlines()[1:]:
+    for line in body.splitlines():
         line = re.sub(r"/\*.*?\*/", "", line)  # comments such as /*index=5*/ inside tuple shapes
         found = re.search(r"=\s+(?:\([^=]*\)|\S+)\s+([a-z][\w-]*)\(", line)
         if found:

@@ -44,7 +44,8 @@ Targets (issue [10]): unigen's fused step >= 80% of the floor, >= 70% at one ste
 >= 2.2x the PyTorch example; >= 1.5x the jitted Flax example; never below 0.97x its plain-JAX
 counterpart. ``--profile`` adds rows that take the plain-JAX step apart (no optimizer update,
 SGD instead of Adam, one normal draw for the batch instead of per-example keys, the forward
-pass alone) so that a gap can be placed.
+pass alone) and ``step_ablation.py``'s rows (the plain-JAX step plus one of unigen's features at
+a time, unigen without its per-group Adam states or its metrics) so that a gap can be placed.
 
 Run under ``nice`` on a shared machine (the load average is printed)::
 
@@ -69,6 +70,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from benchmarks import common  # noqa: E402
+from benchmarks import step_ablation  # noqa: E402
 from benchmarks import vae_throughput as vt  # noqa: E402
 from benchmarks.baselines import flax_vae  # noqa: E402
 from benchmarks.baselines import plain_jax_vae  # noqa: E402
@@ -189,13 +191,8 @@ def profile_rows(x: np.ndarray) -> list[Row]:
     batches = [jax.device_put(batch) for batch in x]
 
     def one_draw_loss(params, key, xb):  # the baseline's loss with one normal draw for the batch
-        h = jax.nn.relu(xb @ params["encoder_hidden/w"] + params["encoder_hidden/b"])
-        mean, log_var = jnp.split(h @ params["encoder_out/w"] + params["encoder_out/b"], 2, axis=-1)
-        z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape, jnp.float32)
-        hd = jax.nn.relu(z @ params["decoder_hidden/w"] + params["decoder_hidden/b"])
-        logits = hd @ params["decoder_out/w"] + params["decoder_out/b"]
-        reconstruction = jnp.sum(xb * logits - jax.nn.softplus(logits), axis=-1)
-        kl = 0.5 * jnp.sum(jnp.exp(log_var) + jnp.square(mean) - 1.0 - log_var, axis=-1)
+        epsilon = jax.random.normal(key, (xb.shape[0], plain_jax_vae.LATENT_DIM), jnp.float32)
+        reconstruction, kl = plain_jax_vae.elbo_terms(params, epsilon, xb)
         return jnp.mean(kl - reconstruction)
 
     def stepper(loss_fn, optimizer, update=True):
@@ -218,7 +215,10 @@ def profile_rows(x: np.ndarray) -> list[Row]:
     def row(name, step, optimizer):
         return step_row(name, step, plain_jax_vae.init(jax.random.key(0), optimizer), batches)
 
-    return [
+    # step_ablation.py's rows: the baseline plus unigen's features one at a time, unigen without some
+    ablation = [step_row(f"profile: {name}", step, state, [put(b) for b in x])
+                for name, (step, state, put) in step_ablation.programs(1).items() if name not in ("plain", "unigen")]
+    return ablation + [
         row("profile: without the Adam update", stepper(plain_jax_vae.negative_elbo, adam, update=False), adam),
         row("profile: SGD in place of Adam", stepper(plain_jax_vae.negative_elbo, sgd), sgd),
         row("profile: one draw, not per-example keys", stepper(one_draw_loss, adam), adam),
@@ -413,8 +413,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, r in ratios.items():
         print(f"  {name:<58} {r['median']:.3f} [{r['min']:.3f}, {r['max']:.3f}]")
     if shares:
-        print("\nprofile: share of the plain-JAX step's time taken by what each row leaves out "
-              "(1 - plain/ablated images/s, median [min, max]):")
+        print("\nprofile: 1 - plain/row images/s (median [min, max]): the share of the plain-JAX step's time "
+              "taken by what a row leaves out; negative: what a row adds (+feature) costs, as a share")
         for name, r in shares.items():
             print(f"  {name:<40} {r['median']:6.1%} [{r['min']:.1%}, {r['max']:.1%}]")
     print("\ntargets:")

@@ -30,7 +30,8 @@ the same 11 dots, XLA's cost analysis still gave unigen's one-step program 49.20
 against the baseline's 47.53: the one draw per example kept a sample axis of length 1
 (``[B, 1, 784]``, ``[B, 1, 400]``), for which XLA transposed the activations before the weight
 gradients. The compiler now draws once without that axis (exactly the mean of one draw):
-48.00 MB; ``tests/test_vae.py`` checks that no ``[B, 1, D]`` array is left.
+48.00 MB; ``tests/test_vae.py`` checks that no ``[B, 1, D]`` array is left. It averages the
+metrics together with the loss (``step_ablation.py``): 47.51 MB.
 
 Timing: every batch of a repeat is put on the device before the clock starts (the same host
 arrays for every variant: ``[1, B, D]`` per call with the trainer's batch sharding for ``a`` and

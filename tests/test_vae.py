@@ -754,3 +754,23 @@ def test_the_elbo_gradient_runs_each_network_once():
     # One draw per example leaves no [B, 1, ...] sample axis: with it XLA transposed activations
     # [B, 1, H] for the weight gradients (the step read 1.2 MB more at 784-400-20, batch 128).
     assert not re.findall(r"f32\[5,1,\d+\]", hlo)
+
+
+def test_the_metrics_cost_no_second_pass_over_the_reconstruction():
+    # The metrics are means over the batch of per-example terms of the loss. Averaged one by one,
+    # XLA merged the mean of the reconstruction with its sum over pixels into a reduction of its
+    # own and computed the [B, D] summands again (+0.5 MFLOP per step at 784-400-20, batch 128);
+    # averaged together (the compiler's _batch_mean), the step costs what the loss alone costs.
+    model = vae_model(12, 3, hidden=(8,), activation="relu")
+    loss = vae(model).phases[0].loss
+    params = jax.eval_shape(vae(model).init, jax.random.key(0))
+    batch = {"x": jax.ShapeDtypeStruct((5, 12), jnp.float32)}
+    key = jax.eval_shape(lambda: jax.random.key(0))
+
+    def flops(fn):
+        cost = jax.jit(fn).lower(params, key, batch).compile().cost_analysis()
+        return (cost[0] if isinstance(cost, list) else cost)["flops"]
+
+    with_metrics = flops(jax.value_and_grad(loss, has_aux=True))
+    loss_only = flops(jax.value_and_grad(lambda p, k, b: loss(p, k, b)[0]))
+    assert with_metrics == pytest.approx(loss_only, rel=1e-3)

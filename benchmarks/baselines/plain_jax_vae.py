@@ -74,17 +74,27 @@ def _dense(params: dict[str, jax.Array], name: str, h: jax.Array) -> jax.Array:
     return h @ params[f"{name}/w"] + params[f"{name}/b"]
 
 
-def negative_elbo(params: dict[str, jax.Array], key: jax.Array, x: jax.Array) -> jax.Array:
-    """The batch mean of -ELBO for ``x`` of shape ``[B, 784]`` in {0, 1} (or [0, 1])."""
+def example_noise(key: jax.Array, batch: int) -> jax.Array:
+    """``[batch, 20]`` standard normals, example i's from ``jax.random.split(key, batch)[i]``."""
+    keys = jax.random.split(key, batch)
+    return jax.vmap(lambda k: jax.random.normal(k, (LATENT_DIM,), jnp.float32))(keys)
+
+
+def elbo_terms(params: dict[str, jax.Array], epsilon: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per example ``(log p(x | z), KL(q(z | x) || p(z)))``, ``[B]`` each, with ``z = mean + sd * epsilon``."""
     h = jax.nn.relu(_dense(params, "encoder_hidden", x))
     mean, log_var = jnp.split(_dense(params, "encoder_out", h), 2, axis=-1)
-    keys = jax.random.split(key, x.shape[0])
-    epsilon = jax.vmap(lambda k: jax.random.normal(k, (LATENT_DIM,), jnp.float32))(keys)
     z = mean + jnp.exp(0.5 * log_var) * epsilon
     logits = _dense(params, "decoder_out", jax.nn.relu(_dense(params, "decoder_hidden", z)))
     # log Bernoulli(x | sigmoid(logits)) = x * logits - softplus(logits), summed over pixels.
     reconstruction = jnp.sum(x * logits - jax.nn.softplus(logits), axis=-1)
     kl = 0.5 * jnp.sum(jnp.exp(log_var) + jnp.square(mean) - 1.0 - log_var, axis=-1)
+    return reconstruction, kl
+
+
+def negative_elbo(params: dict[str, jax.Array], key: jax.Array, x: jax.Array) -> jax.Array:
+    """The batch mean of -ELBO for ``x`` of shape ``[B, 784]`` in {0, 1} (or [0, 1])."""
+    reconstruction, kl = elbo_terms(params, example_noise(key, x.shape[0]), x)
     return jnp.mean(kl - reconstruction)
 
 
