@@ -28,7 +28,8 @@ logits and hidden biases at zero, the visible biases b at the logits of the trai
 Objective: the ELBO :math:`\mathbb{E}_q[f_x(h)]`, :math:`f_x(h) = \log p(h) + \log p(x \mid h) - \log q(h \mid x)`.
 Every estimator is the library's ``*_surrogate`` applied per example (``jax.vmap`` over the batch):
 a scalar whose gradient in the encoder logits is the estimator, and whose gradient in θ (and the
-direct part in φ) is the pathwise gradient of f. Estimators (``--estimators``):
+direct part in φ) is the pathwise gradient of f. The uniforms behind the draws are drawn for the
+whole batch at once (:func:`draw_noise`), from ``fold_in(run key, step)`` inside the compiled step. Estimators (``--estimators``):
 
 * ``score``: the score function, one draw, no baseline;
 * ``loo``: the score function with the leave-one-out baseline, 2 draws (DisARM's "REINFORCE LOO");
@@ -50,10 +51,12 @@ Measurements, every ``--eval-every`` steps: the training ELBO (one draw per exam
 independent estimates of the gradient in φ = (V, c) on one fixed training batch, the per-coordinate
 variance averaged over coordinates. Training wall time excludes these evaluations.
 
-Speed (``--speed``): seconds per training step (one compiled call per step, ``block_until_ready``)
-of unigen and of the PyTorch baseline for the estimators that have one, interleaved in
-``--speed-repeats`` repeats of ``--speed-steps`` steps each; the ratio is the median of per-repeat
-ratios (torch/unigen) with min and max.
+Speed (``--speed``): seconds per training step of unigen and of the PyTorch baseline (2 threads and
+1 thread), interleaved in ``--speed-repeats`` repeats of ``--speed-steps`` steps each, order
+alternating. unigen has two rows: one compiled call per step (``block_until_ready`` after each), and
+all ``--speed-steps`` steps of a repeat in one compiled call (:func:`make_fused_steps`, a
+``lax.scan``; as unigen's trainer runs several steps per call). Both rows are against the same
+PyTorch timings; a ratio is the median of per-repeat ratios (torch/unigen) with min and max.
 
 Run::
 
@@ -362,12 +365,14 @@ def noise_shapes(model: str, name: str) -> dict[str, tuple[int, int]]:
 
 
 def draw_noise(model: str, name: str, key: jax.Array, batch: int) -> dict[str, jax.Array]:
-    """Every uniform of a batch's estimate in one draw per kind, ``[batch, *noise_shapes(...)[kind]]``:
-    independent across examples and draws, as per-example keys would give, with one counter-based
-    generator call per kind instead of a ``split`` and a draw per example."""
+    """Every uniform of a batch's estimate from one generator call, ``[batch, total draws, HIDDEN]``
+    cut into the kinds of :func:`noise_shapes`: independent across examples, draws and kinds, as
+    per-example keys would give, without a ``split`` and a draw per example."""
     shapes = noise_shapes(model, name)
-    keys = jax.random.split(key, len(shapes))
-    return {kind: _discrete.uniform(k, batch, jnp.zeros(shape)) for k, (kind, shape) in zip(keys, shapes.items())}
+    sizes = [shape[0] for shape in shapes.values()]
+    every = _discrete.uniform(key, batch, jnp.zeros((sum(sizes), HIDDEN)))
+    parts = jnp.split(every, np.cumsum(sizes)[:-1].tolist(), axis=1)
+    return dict(zip(shapes, parts))
 
 
 def example_surrogate(model: str, name: str, params: Any, control: Any, x: jax.Array,
@@ -645,6 +650,8 @@ def table(report: dict[str, Any]) -> str:
                   "| PyTorch 1 thread ms/step | ratio median (min–max) |", "|---|---|---:|---:|---:|---:|---:|"]
         for name, r in report["speed"]["rows"].items():
             for label, mine, key in (("1 step/call", "unigen", "ratio"), (f"{steps} steps/call", "fused", "fused_ratio")):
+                if mine + "_ms" not in r:  # a JSON from before the fused row
+                    continue
                 lines.append(f"| {name} | {label} | {r[mine + '_ms']:.2f} | {r['torch_ms']:.2f} | "
                              f"{r[key + '_median']:.2f} ({r[key + '_min']:.2f}–{r[key + '_max']:.2f}) | "
                              f"{r['torch1_ms']:.2f} | {r[key + '1_median']:.2f} ({r[key + '1_min']:.2f}–{r[key + '1_max']:.2f}) |")
