@@ -28,7 +28,8 @@ logits and hidden biases at zero, the visible biases b at the logits of the trai
 Objective: the ELBO :math:`\mathbb{E}_q[f_x(h)]`, :math:`f_x(h) = \log p(h) + \log p(x \mid h) - \log q(h \mid x)`.
 Every estimator is the library's ``*_surrogate`` applied per example (``jax.vmap`` over the batch):
 a scalar whose gradient in the encoder logits is the estimator, and whose gradient in θ (and the
-direct part in φ) is the pathwise gradient of f. Estimators (``--estimators``):
+direct part in φ) is the pathwise gradient of f. The uniforms behind the draws are drawn for the
+whole batch at once (:func:`draw_noise`), from ``fold_in(run key, step)`` inside the compiled step. Estimators (``--estimators``):
 
 * ``score``: the score function, one draw, no baseline;
 * ``loo``: the score function with the leave-one-out baseline, 2 draws (DisARM's "REINFORCE LOO");
@@ -50,10 +51,12 @@ Measurements, every ``--eval-every`` steps: the training ELBO (one draw per exam
 independent estimates of the gradient in φ = (V, c) on one fixed training batch, the per-coordinate
 variance averaged over coordinates. Training wall time excludes these evaluations.
 
-Speed (``--speed``): seconds per training step (one compiled call per step, ``block_until_ready``)
-of unigen and of the PyTorch baseline for the estimators that have one, interleaved in
-``--speed-repeats`` repeats of ``--speed-steps`` steps each; the ratio is the median of per-repeat
-ratios (torch/unigen) with min and max.
+Speed (``--speed``): seconds per training step of unigen and of the PyTorch baseline (2 threads and
+1 thread), interleaved in ``--speed-repeats`` repeats of ``--speed-steps`` steps each, order
+alternating. unigen has two rows: one compiled call per step (``block_until_ready`` after each), and
+all ``--speed-steps`` steps of a repeat in one compiled call (:func:`make_fused_steps`, a
+``lax.scan``; as unigen's trainer runs several steps per call). Both rows are against the same
+PyTorch timings; a ratio is the median of per-repeat ratios (torch/unigen) with min and max.
 
 Run::
 
@@ -226,8 +229,9 @@ def init(model: str, key: jax.Array, pixel_mean: np.ndarray) -> dict[str, dict[s
 
 
 def bernoulli_log_prob(logits: jax.Array, values: jax.Array) -> jax.Array:
-    """Σ_i log Bernoulli(values_i; σ(logits_i)); values may be relaxed (in [0, 1])."""
-    return jnp.sum(values * jax.nn.log_sigmoid(logits) + (1 - values) * jax.nn.log_sigmoid(-logits))
+    """Σ_i log Bernoulli(values_i; σ(logits_i)) = Σ_i values_i·l_i − softplus(l_i); values may be
+    relaxed (in [0, 1])."""
+    return jnp.sum(values * logits - jax.nn.softplus(logits))
 
 
 def _tanh_layer(layer: dict[str, jax.Array], a: jax.Array) -> jax.Array:
@@ -247,12 +251,15 @@ def decoder_logits(model: str, theta: dict[str, Any], h: jax.Array) -> jax.Array
     return h @ theta["w"] + theta["b"]
 
 
-def log_weight(model: str, params: dict[str, Any], x: jax.Array, h: jax.Array) -> jax.Array:
+def log_weight(model: str, params: dict[str, Any], x: jax.Array, h: jax.Array,
+               logits: jax.Array | None = None) -> jax.Array:
     """f_x(h) = log p(h) + log p(x | h) − log q(h | x) of one example and one (possibly relaxed) draw
-    of a one-stochastic-layer model."""
-    theta, phi = params["theta"], params["phi"]
+    of a one-stochastic-layer model; ``logits``: q(h | x)'s, when the caller has them (then the
+    encoder runs once per example, and its backward pass once)."""
+    theta = params["theta"]
+    logits = encoder_logits(model, params["phi"], x) if logits is None else logits
     return (bernoulli_log_prob(theta["prior"], h) + bernoulli_log_prob(decoder_logits(model, theta, h), x)
-            - bernoulli_log_prob(encoder_logits(model, phi, x), h))
+            - bernoulli_log_prob(logits, h))
 
 
 def upper_log_weight(params: dict[str, Any], h1: jax.Array, h2: jax.Array) -> jax.Array:
@@ -262,10 +269,10 @@ def upper_log_weight(params: dict[str, Any], h1: jax.Array, h2: jax.Array) -> ja
             - bernoulli_log_prob(h1 @ phi["v2"] + phi["c2"], h2))
 
 
-def lower_log_weight(params: dict[str, Any], x: jax.Array, h1: jax.Array) -> jax.Array:
-    """The two-layer model's lower terms log p(x | h1) − log q(h1 | x)."""
-    return (bernoulli_log_prob(h1 @ params["theta"]["w"] + params["theta"]["b"], x)
-            - bernoulli_log_prob(encoder_logits("two-layer", params["phi"], x), h1))
+def lower_log_weight(params: dict[str, Any], x: jax.Array, h1: jax.Array, logits: jax.Array | None = None) -> jax.Array:
+    """The two-layer model's lower terms log p(x | h1) − log q(h1 | x) (``logits``: q(h1 | x)'s, if known)."""
+    logits = encoder_logits("two-layer", params["phi"], x) if logits is None else logits
+    return bernoulli_log_prob(h1 @ params["theta"]["w"] + params["theta"]["b"], x) - bernoulli_log_prob(logits, h1)
 
 
 def sampled_log_weight(model: str, params: dict[str, Any], x: jax.Array, key: jax.Array) -> jax.Array:
@@ -323,12 +330,11 @@ def control_init(name: str, key: jax.Array) -> Any:
     return {}
 
 
-def layer_surrogate(name: str, f: Callable, logits: jax.Array, key: jax.Array, control: Any = None,
-                    relaxed: Callable | None = None) -> jax.Array:
+def layer_surrogate(name: str, f: Callable, logits: jax.Array, u: jax.Array, v: jax.Array | None = None,
+                    control: Any = None, relaxed: Callable | None = None) -> jax.Array:
     """The estimator's surrogate of E_{Bernoulli(σ(logits))}[f(h)]: value f's average at the draws,
-    gradient in the logits the estimate. ``relaxed``: f through stopped parameters (REBAR/RELAX)."""
-    key_u, key_v = jax.random.split(key)
-    u = _discrete.uniform(key_u, DRAWS[name], logits)
+    gradient in the logits the estimate. ``u`` (and REBAR/RELAX's ``v``): the uniforms behind the
+    draws, ``[DRAWS[name], *logits.shape]``; ``relaxed``: f through stopped parameters (REBAR/RELAX)."""
     if name == "score":
         return score_surrogate(f, logits, u)
     if name == "loo":
@@ -343,47 +349,71 @@ def layer_surrogate(name: str, f: Callable, logits: jax.Array, key: jax.Array, c
         return vimco2_surrogate(f, logits, u)
     if name == "straight-through":
         return straight_through_surrogate(f, BERNOULLI, logits, u, 1.0)
-    v = _discrete.uniform(key_v, 1, logits)
     make = rebar_control if name == "rebar" else relax_control
     return control_variate_surrogate(f, BERNOULLI, logits, u, v, make(relaxed, BERNOULLI, control))
 
 
-def two_layer_vimco(params: Any, x: jax.Array, key: jax.Array) -> jax.Array:
-    """VIMCO on the joint draws (h1, h2) of the two-layer model, K = 2."""
-    k1, k2 = jax.random.split(key)
+def two_layer_vimco(params: Any, x: jax.Array, u1: jax.Array, u2: jax.Array) -> jax.Array:
+    """VIMCO on the joint draws (h1, h2) of the two-layer model, K = 2 (``u1``, ``u2``: ``[2, HIDDEN]``)."""
     logits1 = encoder_logits("two-layer", params["phi"], x)
-    h1 = _discrete.hard(BERNOULLI, _discrete.relaxed_logits(BERNOULLI, logits1, _discrete.uniform(k1, 2, logits1)))
+    h1 = _discrete.hard(BERNOULLI, _discrete.relaxed_logits(BERNOULLI, logits1, u1))
     logits2 = h1 @ params["phi"]["v2"] + params["phi"]["c2"]
-    h2 = _discrete.hard(BERNOULLI, _discrete.relaxed_logits(BERNOULLI, logits2, _discrete.uniform(k2, 1, logits2)[0]))
-    values = jax.vmap(lambda a, b: lower_log_weight(params, x, a) + upper_log_weight(params, a, b))(h1, h2)
+    h2 = _discrete.hard(BERNOULLI, _discrete.relaxed_logits(BERNOULLI, logits2, u2))
+    values = jax.vmap(lambda a, b: lower_log_weight(params, x, a, logits1) + upper_log_weight(params, a, b))(h1, h2)
     log_q = jax.vmap(lambda a, b, la: _discrete.log_mass(BERNOULLI, logits1, a) + _discrete.log_mass(BERNOULLI, la, b))(
         h1, h2, logits2)
     return vimco_surrogate(values, log_q)
 
 
-def example_surrogate(model: str, name: str, params: Any, control: Any, x: jax.Array, key: jax.Array) -> jax.Array:
-    """The estimator's surrogate of one example x (its gradient is the estimate)."""
+def noise_shapes(model: str, name: str) -> dict[str, tuple[int, int]]:
+    """The uniforms one example's estimate reads: ``u`` behind the (first) layer's draws, REBAR/RELAX's
+    ``v`` behind z̃, and the two-layer model's ``u2`` behind h2 (held fixed across h1's draws)."""
+    shapes = {"u": (DRAWS[name], HIDDEN)}
+    if name in CONTROLLED:
+        shapes["v"] = (DRAWS[name], HIDDEN)
+    if model == "two-layer":
+        shapes["u2"] = (DRAWS[name], HIDDEN)
+    return shapes
+
+
+def draw_noise(model: str, name: str, key: jax.Array, batch: int) -> dict[str, jax.Array]:
+    """Every uniform of a batch's estimate from one generator call, ``[batch, total draws, HIDDEN]``
+    cut into the kinds of :func:`noise_shapes`: independent across examples, draws and kinds, as
+    per-example keys would give, without a ``split`` and a draw per example."""
+    shapes = noise_shapes(model, name)
+    sizes = [shape[0] for shape in shapes.values()]
+    every = _discrete.uniform(key, batch, jnp.zeros((sum(sizes), HIDDEN)))
+    parts = jnp.split(every, np.cumsum(sizes)[:-1].tolist(), axis=1)
+    return dict(zip(shapes, parts))
+
+
+def example_surrogate(model: str, name: str, params: Any, control: Any, x: jax.Array,
+                      noise: dict[str, jax.Array]) -> jax.Array:
+    """The estimator's surrogate of one example x (its gradient is the estimate); ``noise``: this
+    example's uniforms (:func:`noise_shapes`)."""
+    logits = encoder_logits(model, params["phi"], x)
     if model == "two-layer":
         if name == "vimco":
-            return two_layer_vimco(params, x, key)
-        key1, key2 = jax.random.split(key)
+            return two_layer_vimco(params, x, noise["u"], noise["u2"])
 
         def lower(h1: jax.Array) -> jax.Array:
             upper_logits = h1 @ params["phi"]["v2"] + params["phi"]["c2"]
-            upper = layer_surrogate(name, partial(upper_log_weight, params, h1), upper_logits, key2)
-            return lower_log_weight(params, x, h1) + upper
+            upper = layer_surrogate(name, partial(upper_log_weight, params, h1), upper_logits, noise["u2"])
+            return lower_log_weight(params, x, h1, logits) + upper
 
-        return layer_surrogate(name, lower, encoder_logits(model, params["phi"], x), key1)
+        return layer_surrogate(name, lower, logits, noise["u"])
     # The control sees the model through stopped parameters: c(z) then depends on φ only through
     # the noisy logits z, as the estimator assumes (f of the library's signature does not depend on
     # the parameters); with live parameters, c(z̃)·∇log q would add a biased term in θ and φ.
-    return layer_surrogate(name, partial(log_weight, model, params, x), encoder_logits(model, params["phi"], x), key,
-                           control, partial(log_weight, model, jax.lax.stop_gradient(params), x))
+    stopped = jax.lax.stop_gradient
+    return layer_surrogate(name, partial(log_weight, model, params, x, logits=logits), logits, noise["u"],
+                           noise.get("v"), control,
+                           partial(log_weight, model, stopped(params), x, logits=stopped(logits)))
 
 
 def batch_loss(model: str, name: str, params: Any, control: Any, x: jax.Array, key: jax.Array) -> jax.Array:
-    keys = jax.random.split(key, x.shape[0])
-    return -jnp.mean(jax.vmap(lambda xi, ki: example_surrogate(model, name, params, control, xi, ki))(x, keys))
+    noise = draw_noise(model, name, key, x.shape[0])
+    return -jnp.mean(jax.vmap(lambda xi, ni: example_surrogate(model, name, params, control, xi, ni))(x, noise))
 
 
 def gradients(model: str, name: str, params: Any, control: Any, x: jax.Array, key: jax.Array) -> tuple[Any, Any]:
@@ -407,8 +437,10 @@ def make_step(model: str, name: str, lr: float, control_lr: float):
         return optimizer.init(params), control_optimizer.init(control)
 
     @jax.jit
-    def step(params: Any, control: Any, opt_state: Any, x: jax.Array, key: jax.Array):
-        g, cg = gradients(model, name, params, control, x, key)
+    def step(params: Any, control: Any, opt_state: Any, x: jax.Array, key: jax.Array, i: jax.Array):
+        """Step i of the run whose key is ``key``: its noise from ``fold_in(key, i)``, derived in the
+        compiled call (as unigen's trainer does), not by a host-side key per step."""
+        g, cg = gradients(model, name, params, control, x, jax.random.fold_in(key, i))
         with jax.numpy_dtype_promotion("standard"):
             updates, state = optimizer.update(g, opt_state[0], params)
             control_updates, control_state = control_optimizer.update(cg, opt_state[1], control)
@@ -416,6 +448,25 @@ def make_step(model: str, name: str, lr: float, control_lr: float):
                 (state, control_state))
 
     return initial, step
+
+
+@functools.lru_cache(maxsize=None)
+def make_fused_steps(model: str, name: str, lr: float, control_lr: float):
+    """``run(params, control, opt_state, xs, key)``: the steps of :func:`make_step` over the batches
+    ``xs`` (``[steps, batch, ...]``) in one compiled call (``lax.scan``), step i's key
+    ``fold_in(key, i)`` (i counted from 0 in each call); returns the final (params, control, opt_state)."""
+    _, step = make_step(model, name, lr, control_lr)
+
+    @jax.jit
+    def run(params: Any, control: Any, opt_state: Any, xs: jax.Array, key: jax.Array):
+        def body(carry: Any, item: tuple[jax.Array, jax.Array]) -> tuple[Any, None]:
+            x, i = item
+            return step(*carry, x, key, i), None
+
+        carry, _ = jax.lax.scan(body, (params, control, opt_state), (xs, jnp.arange(xs.shape[0])))
+        return carry
+
+    return run
 
 
 # ------------------------------------------------------------------------------------ evaluation
@@ -488,7 +539,7 @@ def train(name: str, seed: int, train_x: np.ndarray, test_x: np.ndarray, args) -
         x = jnp.asarray(train_x[order[cursor:cursor + args.batch_size]])
         cursor += args.batch_size
         t0 = time.perf_counter()
-        params, control, opt_state = step(params, control, opt_state, x, jax.random.fold_in(k_train, i))
+        params, control, opt_state = step(params, control, opt_state, x, k_train, i)
         if i % args.eval_every == 0 or i == args.steps:
             jax.block_until_ready(params)
             train_seconds += time.perf_counter() - t0
@@ -515,22 +566,34 @@ def speed(estimators: tuple[str, ...], train_x: np.ndarray, args) -> dict[str, A
     for name in [e for e in estimators if e in TORCH_BASELINES]:
         params, control = init("linear", jax.random.key(0), pixel_mean), control_init(name, jax.random.key(1))
         initial, step = make_step("linear", name, args.lr, args.control_lr)
+        fused = make_fused_steps("linear", name, args.lr, args.control_lr)
         opt_state = initial(params, control)
         jx = [jnp.asarray(b) for b in batches]
-        params, control, opt_state = step(params, control, opt_state, jx[0], jax.random.key(0))  # compile
+        stacked = jnp.stack(jx)
+        params, control, opt_state = step(params, control, opt_state, jx[0], jax.random.key(0), 0)  # compile
+        params, control, opt_state = fused(params, control, opt_state, stacked, jax.random.key(0))  # compile
         jax.block_until_ready(params)
         model = torch_sbn_estimators.build(name, pixel_mean, seed=0, learning_rate=args.lr,
                                            control_learning_rate=args.control_lr)
         tx = [torch.from_numpy(np.asarray(b, np.float32)) for b in batches]
         torch_sbn_estimators.train_step(model, tx[0])  # warm-up
-        unigen_times, torch_times, torch1_times = [], [], []
+        times: dict[str, list[float]] = {"unigen": [], "fused": [], "torch": [], "torch1": []}
         for repeat in range(args.speed_repeats):
+            run_key, fused_key = jax.random.key(repeat + 1), jax.random.key(10_000 + repeat)
+
             def run_unigen() -> float:
                 nonlocal params, control, opt_state
                 t0 = time.perf_counter()
                 for i, x in enumerate(jx):
-                    params, control, opt_state = step(params, control, opt_state, x, jax.random.key(repeat * 997 + i))
+                    params, control, opt_state = step(params, control, opt_state, x, run_key, i)
                     jax.block_until_ready(params)
+                return (time.perf_counter() - t0) / len(jx)
+
+            def run_fused() -> float:
+                nonlocal params, control, opt_state
+                t0 = time.perf_counter()
+                params, control, opt_state = fused(params, control, opt_state, stacked, fused_key)
+                jax.block_until_ready(params)
                 return (time.perf_counter() - t0) / len(jx)
 
             def run_torch(threads: int = 2) -> float:
@@ -540,30 +603,27 @@ def speed(estimators: tuple[str, ...], train_x: np.ndarray, args) -> dict[str, A
                     torch_sbn_estimators.train_step(model, x)
                 return (time.perf_counter() - t0) / len(tx)
 
-            if repeat % 2:
-                torch_times.append(run_torch())
-                torch1_times.append(run_torch(1))
-                unigen_times.append(run_unigen())
-            else:
-                unigen_times.append(run_unigen())
-                torch1_times.append(run_torch(1))
-                torch_times.append(run_torch())
-        ratios = np.asarray(torch_times) / np.asarray(unigen_times)
-        ratios1 = np.asarray(torch1_times) / np.asarray(unigen_times)
-        rows[name] = {"unigen_ms": 1e3 * float(np.median(unigen_times)), "torch_ms": 1e3 * float(np.median(torch_times)),
-                      "ratio_median": float(np.median(ratios)), "ratio_min": float(ratios.min()),
-                      "ratio_max": float(ratios.max()), "unigen_ms_all": [1e3 * t for t in unigen_times],
-                      "torch_ms_all": [1e3 * t for t in torch_times],
-                      "torch1_ms": 1e3 * float(np.median(torch1_times)), "ratio1_median": float(np.median(ratios1)),
-                      "ratio1_min": float(ratios1.min()), "ratio1_max": float(ratios1.max()),
-                      "torch1_ms_all": [1e3 * t for t in torch1_times]}
-        r = rows[name]
-        print(f"[speed] {name:>8}: unigen {r['unigen_ms']:.2f} ms/step, torch {r['torch_ms']:.2f} ms/step, "
-              f"torch/unigen {r['ratio_median']:.2f} (min {r['ratio_min']:.2f}, max {r['ratio_max']:.2f}); "
-              f"torch 1 thread {r['torch1_ms']:.2f} ms/step, ratio {r['ratio1_median']:.2f} "
-              f"({r['ratio1_min']:.2f}-{r['ratio1_max']:.2f})", flush=True)
+            order = [("unigen", run_unigen), ("torch1", lambda: run_torch(1)), ("fused", run_fused),
+                     ("torch", run_torch)]
+            for kind, run in order[::-1] if repeat % 2 else order:
+                times[kind].append(run())
+        row: dict[str, Any] = {f"{kind}_ms": 1e3 * float(np.median(t)) for kind, t in times.items()}
+        row.update({f"{kind}_ms_all": [1e3 * x for x in t] for kind, t in times.items()})
+        for mine, theirs, key in (("unigen", "torch", "ratio"), ("unigen", "torch1", "ratio1"),
+                                  ("fused", "torch", "fused_ratio"), ("fused", "torch1", "fused_ratio1")):
+            ratios = np.asarray(times[theirs]) / np.asarray(times[mine])
+            row.update({f"{key}_median": float(np.median(ratios)), f"{key}_min": float(ratios.min()),
+                        f"{key}_max": float(ratios.max())})
+        rows[name] = row
+        print(f"[speed] {name:>8}: torch {row['torch_ms']:.2f} ms/step (1 thread {row['torch1_ms']:.2f}); unigen "
+              f"1 step/call {row['unigen_ms']:.2f} ms, torch/unigen {row['ratio_median']:.2f} "
+              f"({row['ratio_min']:.2f}-{row['ratio_max']:.2f}), 1 thread {row['ratio1_median']:.2f}; "
+              f"{args.speed_steps} steps/call {row['fused_ms']:.2f} ms, {row['fused_ratio_median']:.2f} "
+              f"({row['fused_ratio_min']:.2f}-{row['fused_ratio_max']:.2f}), 1 thread {row['fused_ratio1_median']:.2f}",
+              flush=True)
     return {"batch_size": args.batch_size, "steps_per_repeat": args.speed_steps, "repeats": args.speed_repeats,
             "torch_threads": [2, 1], "torch_version": __import__("torch").__version__, "jax_version": jax.__version__,
+            "unigen_rows": {"unigen": "one compiled call per step", "fused": f"{args.speed_steps} steps per compiled call"},
             "rows": rows}
 
 
@@ -597,12 +657,16 @@ def table(report: dict[str, Any]) -> str:
                      f"| {r['test_bound']['mean']:.2f} ± {r['test_bound']['se']:.2f} "
                      f"| {r['encoder_gradient_variance']['mean']:.2e} | {r['seconds_per_1000_steps']:.1f} |")
     if report.get("speed"):
-        lines += ["", "| estimator | unigen ms/step | PyTorch 2 threads ms/step | ratio median (min–max) "
-                  "| PyTorch 1 thread ms/step | ratio median (min–max) |", "|---|---:|---:|---:|---:|---:|"]
+        steps = report["speed"]["steps_per_repeat"]
+        lines += ["", f"| estimator | unigen calls | unigen ms/step | PyTorch 2 threads ms/step | ratio median (min–max) "
+                  "| PyTorch 1 thread ms/step | ratio median (min–max) |", "|---|---|---:|---:|---:|---:|---:|"]
         for name, r in report["speed"]["rows"].items():
-            lines.append(f"| {name} | {r['unigen_ms']:.2f} | {r['torch_ms']:.2f} | "
-                         f"{r['ratio_median']:.2f} ({r['ratio_min']:.2f}–{r['ratio_max']:.2f}) | {r['torch1_ms']:.2f} | "
-                         f"{r['ratio1_median']:.2f} ({r['ratio1_min']:.2f}–{r['ratio1_max']:.2f}) |")
+            for label, mine, key in (("1 step/call", "unigen", "ratio"), (f"{steps} steps/call", "fused", "fused_ratio")):
+                if mine + "_ms" not in r:  # a JSON from before the fused row
+                    continue
+                lines.append(f"| {name} | {label} | {r[mine + '_ms']:.2f} | {r['torch_ms']:.2f} | "
+                             f"{r[key + '_median']:.2f} ({r[key + '_min']:.2f}–{r[key + '_max']:.2f}) | "
+                             f"{r['torch1_ms']:.2f} | {r[key + '1_median']:.2f} ({r[key + '1_min']:.2f}–{r[key + '1_max']:.2f}) |")
     return "\n".join(lines)
 
 

@@ -146,10 +146,12 @@ def soft(family: str, z: jax.Array, temperature: jax.Array | float) -> jax.Array
 
 
 def log_mass(family: str, logits: jax.Array, b: jax.Array) -> jax.Array:
-    r""":math:`\log q_l(b)` of one draw, summed over all coordinates (the score's log-density)."""
+    r""":math:`\log q_l(b)` of one draw, summed over all coordinates (the score's log-density);
+    Bernoulli: :math:`\sum_d b_d l_d - \mathrm{softplus}(l_d)`, i.e.
+    :math:`b \log\sigma(l) + (1 - b)\log\sigma(-l)` with one softplus instead of two."""
     if family == CATEGORICAL:
         return jnp.sum(b * jax.nn.log_softmax(logits, axis=-1))
-    return jnp.sum(b * jax.nn.log_sigmoid(logits) + (1 - b) * jax.nn.log_sigmoid(-logits))
+    return jnp.sum(b * logits - jax.nn.softplus(logits))
 
 
 def mean(family: str, logits: jax.Array) -> jax.Array:

@@ -19,7 +19,7 @@ antithetic draw :math:`\tilde b = \mathbb{1}[1 - u < \sigma(\theta)] = \mathbb{1
      (-1)^{\tilde b_d}\, \mathbb{1}[b_d \ne \tilde b_d]\, \sigma(|\theta_d|).
 
 Both are **unbiased** for :math:`\nabla_\theta \mathbb{E}[f(b)]`, and DisARM's variance is at
-most ARM's (it is ARM's conditional expectation). Each of the N draws evaluates f twice (the pair).
+most ARM's (it is ARM's conditional expectation). Each of the N draws evaluates f twice (the pair), as one batch of 2N evaluations.
 Both are for binary latents only: a categorical or continuous distribution is refused with a
 :class:`~unigen.errors.ConfigError` (the categorical extension, ARSM, is a different estimator).
 """
@@ -45,11 +45,17 @@ def _pair(logits: jax.Array, u: jax.Array) -> tuple[jax.Array, jax.Array]:
     return (u < jax.nn.sigmoid(logits)).astype(u.dtype), (u > jax.nn.sigmoid(-logits)).astype(u.dtype)
 
 
+def _pair_values(f: Integrand, b: jax.Array, b_tilde: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(f(b_i), f(b̃_i))``, each ``[N]``: the 2N evaluations as one batch (one pass through f)."""
+    values = evaluate(f, jnp.concatenate([b, b_tilde]))
+    return values[:b.shape[0]], values[b.shape[0]:]
+
+
 def arm_surrogate(f: Integrand, logits: jax.Array, u: jax.Array) -> jax.Array:
     r"""Value :math:`\frac1{2N}\sum_i (f(b_i) + f(\tilde b_i))`, gradient in the logits
     :math:`\frac1N \sum_i g_{\mathrm{ARM}}(u_i)`; ``u`` is ``[N, *logits.shape]``."""
     b, b_tilde = _pair(logits, u)
-    values, values_tilde = evaluate(f, b), evaluate(f, b_tilde)
+    values, values_tilde = _pair_values(f, b, b_tilde)
     weights = jax.lax.stop_gradient(values_tilde - values)
     gradient = jnp.mean(weights.reshape((-1,) + (1,) * logits.ndim) * (u - 0.5), axis=0)
     return _discrete.estimate(0.5 * (values + values_tilde), jnp.sum(gradient * logits))
@@ -59,7 +65,7 @@ def disarm_surrogate(f: Integrand, logits: jax.Array, u: jax.Array) -> jax.Array
     r"""Value :math:`\frac1{2N}\sum_i (f(b_i) + f(\tilde b_i))`, gradient in the logits
     :math:`\frac1N \sum_i g_{\mathrm{DisARM}}(b_i, \tilde b_i)`; ``u`` is ``[N, *logits.shape]``."""
     b, b_tilde = _pair(logits, u)
-    values, values_tilde = evaluate(f, b), evaluate(f, b_tilde)
+    values, values_tilde = _pair_values(f, b, b_tilde)
     weights = jax.lax.stop_gradient(0.5 * (values - values_tilde)).reshape((-1,) + (1,) * logits.ndim)
     sign = 1 - 2 * b_tilde  # (-1)^{b~}
     differ = (b != b_tilde).astype(u.dtype)
