@@ -1,5 +1,5 @@
 """Test configuration: strict dtype promotion, rank promotion raises, a compilation cache of the
-session's own, and a key fixture.
+session's own, compiled programs freed after each test module, and a key fixture.
 
 Subprocess tests (several forced host devices) set their own flags in the child process.
 
@@ -40,3 +40,15 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 def key() -> jax.Array:
     """A fixed PRNG key; tests split or fold it in as they need."""
     return jax.random.key(0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+    """Drops JAX's in-memory caches (traces and compiled programs) when a test module ends.
+
+    A jitted function keeps every program it compiled for as long as it lives, and module-level
+    ones live for the whole session: without this the test process grew to 5.2 GB over the suite
+    (``benchmarks/peak_memory.py``). A later module that needs a program again reads it back from
+    the session's compilation cache above."""
+    yield
+    jax.clear_caches()
