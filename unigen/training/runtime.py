@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -104,7 +105,7 @@ def keep_cache_entries_whole() -> bool:
         final = path / f"{key}{suffix}"
         if final.exists():
             return None
-        partial = path / f".{final.name}.{os.getpid()}.partial"
+        partial = path / f".{final.name}.{os.getpid()}.{threading.get_ident()}.partial"  # per writer
         try:
             partial.write_bytes(value)
             os.replace(partial, final)
